@@ -1,0 +1,219 @@
+"""Bulk transfers by CSV: upload and preview, start, retry, and the active one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.file_uploads import Upload
+
+from graph.errors import TRANSFERS, UserError, user_errors
+from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.transfers import CONFIRMATION_REQUIRED, StartTransferPayload, Transfer, find_transfer, queue
+from graph.users import User
+from models import bulk, settings
+from models.rules import Problem
+from models.tenancy import User as UserModel
+from models.transfers import ACTIVE_STATUSES, TransferKind
+from models.transfers import BulkUpload as UploadModel
+from models.transfers import BulkUploadRow as RowModel
+from models.transfers import Transfer as TransferModel
+
+
+def _row_fields(people_form: bool) -> dict[str, list[str]]:
+    """Which cell a row error is about: in the people file the To cell names the source."""
+    if people_form:
+        return {"source": ["toUserId"], "target": ["fromUserId"]}
+    return {"source": ["fromUserId"], "target": ["toUserId"]}
+
+
+def _problems(stored: list[dict]) -> list[Problem]:
+    return [Problem(e["code"], e["message"], e.get("role")) for e in stored]
+
+
+@strawberry.type
+class BulkUploadRow:
+    model: strawberry.Private[RowModel]
+    people_form: strawberry.Private[bool]
+
+    @strawberry.field
+    def row_number(self) -> int:
+        return self.model.row_number
+
+    @strawberry.field(description="The From User ID cell as written in the file (Source User ID in the pairs form).")
+    def from_user_id(self) -> str | None:
+        return self.model.from_cell
+
+    @strawberry.field(description="The To User ID cell as written in the file (Target User ID in the pairs form).")
+    def to_user_id(self) -> str | None:
+        return self.model.to_cell
+
+    @strawberry.field(description="The user whose data moves away (null when not found or not visible).")
+    async def source_user(self, info: strawberry.Info) -> User | None:
+        pk = self.model.source_id
+        return User.maybe(await info.context.loaders.user.load(pk)) if pk else None
+
+    @strawberry.field(description="The user who receives the data (null when not found or not visible).")
+    async def target_user(self, info: strawberry.Info) -> User | None:
+        pk = self.model.target_id
+        return User.maybe(await info.context.loaders.user.load(pk)) if pk else None
+
+    @strawberry.field
+    def errors(self) -> list[UserError]:
+        return user_errors(_problems(self.model.errors), _row_fields(self.people_form))
+
+
+@strawberry.type
+class BulkUploadRowEdge:
+    node: BulkUploadRow
+    cursor: str
+
+
+@strawberry.type
+class BulkUploadRowConnection:
+    edges: list[BulkUploadRowEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class BulkUpload(Node):
+    model: strawberry.Private[UploadModel]
+
+    @classmethod
+    def of(cls, u: UploadModel) -> BulkUpload:
+        return cls(id=strawberry.ID(to_global_id("BulkUpload", u.id)), model=u)
+
+    @strawberry.field
+    def filename(self) -> str:
+        return self.model.filename
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.model.created_at
+
+    @strawberry.field(description="Data rows in the file.")
+    def row_count(self) -> int:
+        return self.model.row_count
+
+    @strawberry.field(description="Rows that request a transfer.")
+    def pair_count(self) -> int:
+        return self.model.pair_count
+
+    @strawberry.field(description="File-level errors + rows with at least one error.")
+    def error_count(self) -> int:
+        return self.model.error_count
+
+    @strawberry.field(description="File-level errors.")
+    def errors(self) -> list[UserError]:
+        return user_errors(_problems(self.model.errors))
+
+    @strawberry.field(description="The rows that request a transfer or carry an error, in file order.")
+    async def rows(
+        self, first: int | None = None, after: str | None = None, only_errors: bool | None = False
+    ) -> BulkUploadRowConnection:
+        query = RowModel.filter(upload_id=self.model.id)
+        if only_errors:
+            query = query.filter(has_errors=True)
+        rows, has_next, has_prev, total = await paginate(query, "row_number", first, after)
+        people = self.model.people_form
+        return BulkUploadRowConnection(
+            edges=[
+                BulkUploadRowEdge(node=BulkUploadRow(model=r, people_form=people), cursor=encode_cursor(r.row_number))
+                for r in rows
+            ],
+            page_info=page_info([r.row_number for r in rows], has_next, has_prev),
+            total_count=total,
+        )
+
+    @strawberry.field(description="The transfer this upload started, if any.")
+    async def transfer(self) -> Transfer | None:
+        return Transfer.maybe(await TransferModel.filter(upload_id=self.model.id).first())
+
+
+@strawberry.type
+class UploadBulkTransferFilePayload:
+    upload: BulkUpload | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class StartBulkTransferInput:
+    upload_id: strawberry.ID
+    confirm: bool
+
+
+async def find_upload(operator: UserModel, global_id: str) -> UploadModel | None:
+    pk = pk_of(global_id, "BulkUpload")
+    return await UploadModel.get_or_none(id=pk, tenant_id=operator.tenant_id) if pk else None
+
+
+@strawberry.type
+class BulkQueries:
+    @strawberry.field(permission_classes=TRANSFERS)
+    async def bulk_upload(self, info: strawberry.Info, id: strawberry.ID) -> BulkUpload | None:  # noqa: A002
+        found = await find_upload(await info.context.operator(), id)
+        return BulkUpload.of(found) if found else None
+
+    @strawberry.field(permission_classes=TRANSFERS, description="The tenant's queued or running bulk transfer.")
+    async def active_bulk_transfer(self, info: strawberry.Info) -> Transfer | None:
+        op = await info.context.operator()
+        return Transfer.maybe(
+            await TransferModel.filter(
+                tenant_id=op.tenant_id, kind=TransferKind.BULK, status__in=ACTIVE_STATUSES
+            ).first()
+        )
+
+
+@strawberry.type
+class BulkMutations:
+    @strawberry.mutation(
+        permission_classes=TRANSFERS,
+        description="Check a filled-in people file (or a Source/Target file) and store its preview. Transfers nothing.",
+    )
+    async def upload_bulk_transfer_file(self, info: strawberry.Info, file: Upload) -> UploadBulkTransferFilePayload:
+        data = await file.read(settings.MAX_UPLOAD_BYTES + 1)
+        upload = await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data)
+        return UploadBulkTransferFilePayload(
+            upload=BulkUpload.of(upload), user_errors=user_errors(_problems(upload.errors))
+        )
+
+    @strawberry.mutation(
+        permission_classes=TRANSFERS,
+        description="Queue a BULK transfer of every pair of an upload, re-validated now. Needs confirm: true.",
+    )
+    async def start_bulk_transfer(self, info: strawberry.Info, input: StartBulkTransferInput) -> StartTransferPayload:  # noqa: A002
+        op = await info.context.operator()
+        upload = await find_upload(op, input.upload_id)
+        if upload is None:
+            missing = UserError(code="UPLOAD_NOT_FOUND", message="No such upload.", field=["input", "uploadId"])
+            return StartTransferPayload(transfer=None, user_errors=[missing])
+        if not input.confirm:
+            return StartTransferPayload(transfer=None, user_errors=user_errors([CONFIRMATION_REQUIRED]))
+        transfer, problems = await bulk.start(op, upload)
+        if transfer is None:
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems))
+        await queue(info, transfer)
+        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
+
+    @strawberry.mutation(
+        permission_classes=TRANSFERS,
+        description="Start a new BULK transfer with only the failed pairs of a finished transfer. Needs confirm: true.",
+    )
+    async def retry_failed_transfers(
+        self, info: strawberry.Info, transfer_id: strawberry.ID, confirm: bool
+    ) -> StartTransferPayload:
+        op = await info.context.operator()
+        previous = await find_transfer(op, transfer_id)
+        if previous is None:
+            return StartTransferPayload(
+                transfer=None,
+                user_errors=[UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["transferId"])],
+            )
+        if not confirm:
+            return StartTransferPayload(transfer=None, user_errors=user_errors([CONFIRMATION_REQUIRED]))
+        transfer, problems = await bulk.retry(op, previous)
+        if transfer is None:
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems))
+        await queue(info, transfer)
+        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])

@@ -1,0 +1,161 @@
+"""The `udt` command: run, migrate, seed, issue tokens, export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from models import settings
+
+
+def _run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
+    """Run one async command with the database open."""
+    from models.db import close_db, open_db
+
+    async def main() -> Any:
+        await open_db()
+        try:
+            return await coro_factory()
+        finally:
+            await close_db()
+
+    return asyncio.run(main())
+
+
+async def apply_migrations() -> None:
+    """Apply the checked-in migrations (tortoise-orm's own migration system)."""
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate
+
+    try:
+        await migrate(config=settings.tortoise_config())
+    finally:
+        await Tortoise.close_connections()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    asyncio.run(apply_migrations())
+    print("migrations applied")
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    from models import seed
+
+    if args.demo:
+        created = _run(seed.seed_demo)
+        print("demo data loaded" if created else "demo data already present")
+    else:
+        if not args.tenant:
+            sys.exit("udt seed --synthetic needs --tenant SLUG")
+        _run(lambda: seed.seed_synthetic(args.tenant, args.users, args.records_per_user))
+        print(f"tenant {args.tenant}: {args.users} users, ~{args.records_per_user} records each")
+
+
+async def _issue_token(tenant: str, username: str) -> str | None:
+    from models.tenancy import ApiToken, User
+
+    user = await User.get_or_none(tenant__slug=tenant, username=username)
+    return await ApiToken.issue(user) if user else None
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    token = _run(lambda: _issue_token(args.tenant, args.username))
+    if token is None:
+        sys.exit(f"no user {args.username!r} in tenant {args.tenant!r}")
+    print(f"token for {args.username} in {args.tenant} (shown once, store it now):")
+    print(token)
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from graph.schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+
+
+def _serve(host: str, port: int, run_worker: bool) -> None:
+    import uvicorn
+
+    from graph.app import create_app
+
+    uvicorn.run(create_app(run_worker=run_worker), host=host, port=port, log_level="info", ws="websockets")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _serve(args.host, args.port, run_worker=False)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from jobs.worker import make_worker
+
+    make_worker().run()
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    """Everything in one process: SQLite, a private Redis, the worker, demo data."""
+    from jobs import connection
+    from models import seed
+
+    os.makedirs(settings.DATA_DIR, exist_ok=True)
+    connection.redis_url()  # starts the private Redis when REDIS_URL is unset
+    asyncio.run(apply_migrations())
+
+    async def prepare() -> str | None:
+        await seed.seed_demo()
+        return await _issue_token("demo", "admin")
+
+    token = _run(prepare)
+    url = f"http://{args.host}:{args.port}/graphql"
+    print(
+        f"\n  User Data Transfer is starting on {url}\n"
+        f"  Open GraphiQL there and set the header (Headers tab):\n"
+        f'    {{"Authorization": "Bearer {token}"}}\n'
+        f"  Database: {settings.DATABASE_URL}\n  Redis: {settings.REDIS_URL}\n",
+        flush=True,
+    )
+    _serve(args.host, args.port, run_worker=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="udt", description="User Data Transfer service")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, func, text in (
+        ("dev", cmd_dev, "run everything on embedded defaults (SQLite, private Redis, worker, demo data)"),
+        ("serve", cmd_serve, "run the API (any number of instances)"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--host", default="127.0.0.1")
+        cmd.add_argument("--port", type=int, default=8000)
+        cmd.set_defaults(func=func)
+    sub.add_parser("worker", help="run an arq worker (any number)").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    seed_cmd = sub.add_parser("seed", help="load demo or synthetic data")
+    kind = seed_cmd.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--demo", action="store_true", help="tenants demo and acme (SPEC.md section 9)")
+    kind.add_argument("--synthetic", action="store_true", help="a load-test tenant")
+    seed_cmd.add_argument("--tenant", help="slug of the synthetic tenant")
+    seed_cmd.add_argument("--users", type=int, default=4000)
+    seed_cmd.add_argument("--records-per-user", type=int, default=250)
+    seed_cmd.set_defaults(func=cmd_seed)
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="create a token; printed alone on the last line")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--username", required=True)
+    create.set_defaults(func=cmd_token)
+    sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(func=cmd_export_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("UDT_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Relay plumbing: global IDs, the Node interface, PageInfo and cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+
+from models import settings
+
+def to_global_id(type_name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, int] | None:
+    """(type, pk), or None for anything malformed: it then behaves as an unknown ID."""
+    try:
+        type_name, _, pk = base64.urlsafe_b64decode(global_id.encode()).decode().partition(":")
+        result = (type_name, int(pk))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if expected is not None and type_name != expected:
+        return None
+    return result
+
+
+def pk_of(global_id: str, expected: str) -> int | None:
+    found = from_global_id(global_id, expected)
+    return found[1] if found else None
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{value}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The keyset value behind a cursor; a malformed cursor starts from the beginning."""
+    if not cursor:
+        return None
+    found = from_global_id(cursor, "c")
+    return found[1] if found else None
+
+
+def page_size(first: int | None) -> int:
+    return max(0, min(first if first is not None else 50, settings.MAX_PAGE_SIZE))
+
+
+def page_info(keys: list[int], has_next: bool, has_previous: bool) -> PageInfo:
+    cursors = [encode_cursor(k) for k in keys]
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
+async def paginate(
+    query: Any, key: str, first: int | None, after: str | None, descending: bool = False
+) -> tuple[list[Any], bool, bool, int]:
+    """Keyset pagination on a unique integer column: (rows, has_next, has_previous, total)."""
+    size = page_size(first)
+    total = await query.count()
+    start = decode_cursor(after)
+    if start is not None:
+        query = query.filter(**{f"{key}__lt" if descending else f"{key}__gt": start})
+    rows: Sequence = await query.order_by(f"-{key}" if descending else key).limit(size + 1)
+    return list(rows[:size]), len(rows) > size, start is not None, total

@@ -1,0 +1,58 @@
+"""The schema: each domain's queries, mutations and subscriptions put together."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
+from graph.errors import TRANSFERS
+from graph.events import EventSubscriptions
+from graph.relay import Node, from_global_id
+from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
+from graph.users import User, UserQueries, View, visible_views
+from models import tenancy
+
+
+@strawberry.type
+class Query(UserQueries, TransferQueries, BulkQueries):
+    @strawberry.field(permission_classes=TRANSFERS, description="Any object by its global ID.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+        op = await info.context.operator()
+        found = from_global_id(id)
+        if found is None:
+            return None
+        type_name, pk = found
+        if type_name == "User":
+            return User.maybe(await tenancy.scope(op).filter(id=pk).first())
+        if type_name == "View":
+            return next((View.of(v) for v in await visible_views(op) if v.id == pk), None)
+        if type_name == "Transfer":
+            return Transfer.maybe(await find_transfer(op, id))
+        if type_name == "BulkUpload":
+            upload = await find_upload(op, id)
+            return BulkUpload.of(upload) if upload else None
+        return None
+
+
+@strawberry.type
+class Mutation(TransferMutations, BulkMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(EventSubscriptions):
+    pass
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[User, View, Transfer, BulkUpload],
+    extensions=[
+        QueryDepthLimiter(max_depth=12),
+        MaxAliasesLimiter(max_alias_count=30),
+        MaxTokensLimiter(max_token_count=5000),
+    ],
+)

@@ -1,0 +1,315 @@
+"""Transfers: the plan, the transfer and its items; start, cancel, retry."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import strawberry
+
+from graph.errors import TRANSFERS, UserError, user_errors
+from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.users import DataType, DataTypeCount, User, data_type_counts
+from jobs import events
+from jobs import transfer as transfer_jobs
+from models import engine, lifecycle, transfers
+from models.rules import Problem, check_pairs
+from models.tenancy import User as UserModel
+
+log = logging.getLogger(__name__)
+
+TransferKind = strawberry.enum(transfers.TransferKind, name="TransferKind")
+TransferStatus = strawberry.enum(transfers.TransferStatus, name="TransferStatus")
+TransferItemStatus = strawberry.enum(transfers.ItemStatus, name="TransferItemStatus")
+
+SINGLE_FIELDS = {"source": ["input", "sourceUserId"], "target": ["input", "targetUserId"]}
+CONFIRMATION_REQUIRED = Problem(
+    "CONFIRMATION_REQUIRED", "A transfer is permanent: send confirm: true to start it."
+)
+
+
+@strawberry.type
+class DataTypeImpact:
+    data_type: DataType
+    moves: int = strawberry.field(description="Source records that will be reassigned to the target.")
+    deletes: int = strawberry.field(description="Target records an OVERWRITE will delete (0 for COMBINE).")
+
+
+@strawberry.type
+class TransferPlan:
+    source_user: User | None
+    target_user: User | None
+    impact: list[DataTypeImpact]
+    errors: list[UserError] = strawberry.field(description="Empty: the transfer may start.")
+
+
+@strawberry.type
+class TransferItem:
+    model: strawberry.Private[transfers.TransferItem]
+
+    @strawberry.field
+    def row_number(self) -> int | None:
+        return self.model.row_number
+
+    @strawberry.field
+    async def source_user(self, info: strawberry.Info) -> User:
+        return User.of(await info.context.loaders.user.load(self.model.source_id))
+
+    @strawberry.field
+    async def target_user(self, info: strawberry.Info) -> User:
+        return User.of(await info.context.loaders.user.load(self.model.target_id))
+
+    @strawberry.field
+    def status(self) -> TransferItemStatus:
+        return self.model.status
+
+    @strawberry.field
+    def error_code(self) -> str | None:
+        return self.model.error_code
+
+    @strawberry.field
+    def error_message(self) -> str | None:
+        return self.model.error_message
+
+    @strawberry.field(description="Source records reassigned, per data type.")
+    def moved(self) -> list[DataTypeCount]:
+        return data_type_counts(self.model.moved)
+
+    @strawberry.field(description="Target records deleted by OVERWRITE, per data type.")
+    def overwritten(self) -> list[DataTypeCount]:
+        return data_type_counts(self.model.overwritten)
+
+    @strawberry.field
+    def finished_at(self) -> datetime | None:
+        return self.model.finished_at
+
+
+@strawberry.type
+class TransferItemEdge:
+    node: TransferItem
+    cursor: str
+
+
+@strawberry.type
+class TransferItemConnection:
+    edges: list[TransferItemEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class Transfer(Node):
+    model: strawberry.Private[transfers.Transfer]
+
+    @classmethod
+    def of(cls, t: transfers.Transfer) -> Transfer:
+        return cls(id=strawberry.ID(to_global_id("Transfer", t.id)), model=t)
+
+    @classmethod
+    def maybe(cls, t: transfers.Transfer | None) -> Transfer | None:
+        return cls.of(t) if t is not None else None
+
+    @strawberry.field
+    def kind(self) -> TransferKind:
+        return self.model.kind
+
+    @strawberry.field
+    def status(self) -> TransferStatus:
+        return self.model.status
+
+    @strawberry.field
+    async def requested_by(self, info: strawberry.Info) -> User | None:
+        if self.model.requested_by_id is None:
+            return None
+        return User.maybe(await info.context.loaders.user.load(self.model.requested_by_id))
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.model.created_at
+
+    @strawberry.field
+    def started_at(self) -> datetime | None:
+        return self.model.started_at
+
+    @strawberry.field
+    def finished_at(self) -> datetime | None:
+        return self.model.finished_at
+
+    @strawberry.field
+    def total_pairs(self) -> int:
+        return self.model.total_pairs
+
+    @strawberry.field
+    def processed_pairs(self) -> int:
+        return self.model.processed_pairs
+
+    @strawberry.field
+    def succeeded_pairs(self) -> int:
+        return self.model.succeeded_pairs
+
+    @strawberry.field
+    def failed_pairs(self) -> int:
+        return self.model.failed_pairs
+
+    @strawberry.field(description='"Data Transfer Successful" or the error summary, once finished.')
+    def message(self) -> str | None:
+        return self.model.message
+
+    @strawberry.field(description="User IDs of the source and target of every failed pair.")
+    async def failed_user_ids(self, info: strawberry.Info) -> list[int]:
+        return await info.context.loaders.failed_user_ids.load(self.model.id)
+
+    @strawberry.field(description="Relative URL of the CSV audit log; same Authorization header. ?all=1 for every pair.")
+    def audit_log_url(self) -> str:
+        return f"/transfers/{self.id}/audit.csv"
+
+    @strawberry.field
+    async def items(
+        self,
+        first: int | None = None,
+        after: str | None = None,
+        status: TransferItemStatus | None = None,
+    ) -> TransferItemConnection:
+        query = transfers.TransferItem.filter(transfer_id=self.model.id)
+        if status is not None:
+            query = query.filter(status=status)
+        rows, has_next, has_prev, total = await paginate(query, "position", first, after)
+        return TransferItemConnection(
+            edges=[TransferItemEdge(node=TransferItem(model=r), cursor=encode_cursor(r.position)) for r in rows],
+            page_info=page_info([r.position for r in rows], has_next, has_prev),
+            total_count=total,
+        )
+
+
+@strawberry.type
+class TransferEdge:
+    node: Transfer
+    cursor: str
+
+
+@strawberry.type
+class TransferConnection:
+    edges: list[TransferEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class StartTransferInput:
+    source_user_id: int
+    target_user_id: int
+    confirm: bool
+
+
+@strawberry.type
+class StartTransferPayload:
+    transfer: Transfer | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CancelTransferPayload:
+    transfer: Transfer | None
+    user_errors: list[UserError]
+
+
+async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transfer | None:
+    """A transfer of the operator's tenant; anything else is unknown."""
+    pk = pk_of(global_id, "Transfer")
+    if pk is None:
+        return None
+    return await transfers.Transfer.get_or_none(id=pk, tenant_id=operator.tenant_id)
+
+
+async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
+    """Enqueue after the commit. If Redis is down the transfer stays QUEUED and the
+    workers' reconciler enqueues it when they can."""
+    try:
+        await transfer_jobs.enqueue(info.context.pool, transfer)
+    except (ConnectionError, OSError):
+        log.warning("could not enqueue transfer %s now; the reconciler will", transfer.id, exc_info=True)
+
+
+async def plan(operator: UserModel, source_user_id: int, target_user_id: int) -> TransferPlan:
+    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
+    impact = []
+    if check.source and check.target:
+        impact = [
+            DataTypeImpact(data_type=DataType.of(i.data_type), moves=i.moves, deletes=i.deletes)
+            for i in await engine.impact(check.source.id, check.target.id)
+        ]
+    return TransferPlan(
+        source_user=User.maybe(check.source),
+        target_user=User.maybe(check.target),
+        impact=impact,
+        errors=user_errors(check.problems, {"source": ["sourceUserId"], "target": ["targetUserId"]}),
+    )
+
+
+@strawberry.type
+class TransferQueries:
+    @strawberry.field(
+        permission_classes=TRANSFERS,
+        description="The confirmation window: what a transfer would do, and what stops it. Changes nothing.",
+    )
+    async def transfer_plan(self, info: strawberry.Info, source_user_id: int, target_user_id: int) -> TransferPlan:
+        return await plan(await info.context.operator(), source_user_id, target_user_id)
+
+    @strawberry.field(permission_classes=TRANSFERS)
+    async def transfer(self, info: strawberry.Info, id: strawberry.ID) -> Transfer | None:  # noqa: A002
+        return Transfer.maybe(await find_transfer(await info.context.operator(), id))
+
+    @strawberry.field(permission_classes=TRANSFERS, description="Newest first.")
+    async def transfers(
+        self,
+        info: strawberry.Info,
+        kind: TransferKind | None = None,
+        status: TransferStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> TransferConnection:
+        op = await info.context.operator()
+        query = transfers.Transfer.filter(tenant_id=op.tenant_id)
+        if kind is not None:
+            query = query.filter(kind=kind)
+        if status is not None:
+            query = query.filter(status=status)
+        rows, has_next, has_prev, total = await paginate(query, "id", first, after, descending=True)
+        return TransferConnection(
+            edges=[TransferEdge(node=Transfer.of(t), cursor=encode_cursor(t.id)) for t in rows],
+            page_info=page_info([t.id for t in rows], has_next, has_prev),
+            total_count=total,
+        )
+
+
+@strawberry.type
+class TransferMutations:
+    @strawberry.mutation(
+        permission_classes=TRANSFERS,
+        description="Queue the transfer of one user's data to another. Permanent: needs confirm: true.",
+    )
+    async def start_transfer(self, info: strawberry.Info, input: StartTransferInput) -> StartTransferPayload:  # noqa: A002
+        op = await info.context.operator()
+        if not input.confirm:
+            (check,) = await check_pairs(op, [(input.source_user_id, input.target_user_id, None)])
+            problems = [*check.problems, CONFIRMATION_REQUIRED]
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
+        transfer, problems = await lifecycle.start_single(op, input.source_user_id, input.target_user_id)
+        if transfer is None:
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
+        await queue(info, transfer)
+        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
+
+    @strawberry.mutation(
+        permission_classes=TRANSFERS,
+        description="Stop a queued or running transfer after the pair in flight; the rest end CANCELLED.",
+    )
+    async def cancel_transfer(self, info: strawberry.Info, id: strawberry.ID) -> CancelTransferPayload:  # noqa: A002
+        found = await find_transfer(await info.context.operator(), id)
+        if found is None:
+            missing = UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["id"])
+            return CancelTransferPayload(transfer=None, user_errors=[missing])
+        done, problems = await lifecycle.cancel(found)
+        await events.publish(info.context.pool, done)
+        await found.refresh_from_db()
+        return CancelTransferPayload(transfer=Transfer.of(found), user_errors=user_errors(problems))

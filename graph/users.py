@@ -1,0 +1,233 @@
+"""Users, teams, views, the data-type catalogue, and the viewer: types and queries."""
+
+from __future__ import annotations
+
+import strawberry
+from tortoise.expressions import Q, Subquery
+
+from graph.errors import AUTHENTICATED, TRANSFERS
+from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from models import tenancy, userdata
+
+Product = strawberry.enum(userdata.Product, name="Product")
+TransferPolicy = strawberry.enum(userdata.Policy, name="TransferPolicy")
+
+
+@strawberry.type
+class DataType:
+    key: str
+    name: str
+    product: Product
+    policy: TransferPolicy
+
+    @classmethod
+    def of(cls, dt: userdata.DataType) -> DataType:
+        return cls(key=dt.key, name=dt.name, product=dt.product, policy=dt.policy)
+
+
+@strawberry.type
+class DataTypeCount:
+    data_type: DataType
+    count: int
+
+
+def data_type_counts(counts: dict[str, int]) -> list[DataTypeCount]:
+    """Per data type in catalogue order; types with no records are left out."""
+    return [
+        DataTypeCount(data_type=DataType.of(dt), count=counts[dt.key])
+        for dt in userdata.DATA_TYPES
+        if counts.get(dt.key)
+    ]
+
+
+@strawberry.type
+class Tenant:
+    id: strawberry.ID
+    name: str
+    slug: str
+
+    @classmethod
+    def of(cls, t: tenancy.Tenant) -> Tenant:
+        return cls(id=strawberry.ID(to_global_id("Tenant", t.id)), name=t.name, slug=t.slug)
+
+
+@strawberry.type
+class Team:
+    id: strawberry.ID
+    name: str
+
+    @classmethod
+    def of(cls, t: tenancy.Team) -> Team:
+        return cls(id=strawberry.ID(to_global_id("Team", t.id)), name=t.name)
+
+
+@strawberry.type
+class View(Node):
+    pk: strawberry.Private[int]
+    name: str
+
+    @classmethod
+    def of(cls, v: tenancy.View) -> View:
+        return cls(id=strawberry.ID(to_global_id("View", v.id)), pk=v.id, name=v.name)
+
+    @strawberry.field
+    async def teams(self, info: strawberry.Info) -> list[Team]:
+        return [Team.of(t) for t in await info.context.loaders.teams_of_view.load(self.pk)]
+
+
+@strawberry.type
+class User(Node):
+    pk: strawberry.Private[int]
+    user_id: int = strawberry.field(description="The tenant-visible User ID used in CSV files.")
+    first_name: str
+    last_name: str
+    display_name: str
+    username: str
+    email: str | None
+    active: bool
+    tenant_admin: bool
+
+    @classmethod
+    def of(cls, u: tenancy.User) -> User:
+        return cls(
+            id=strawberry.ID(to_global_id("User", u.id)),
+            pk=u.id,
+            user_id=u.user_id,
+            first_name=u.first_name,
+            last_name=u.last_name,
+            display_name=u.display_name,
+            username=u.username,
+            email=u.email,
+            active=u.active,
+            tenant_admin=u.tenant_admin,
+        )
+
+    @classmethod
+    def maybe(cls, u: tenancy.User | None) -> User | None:
+        return cls.of(u) if u is not None else None
+
+    @strawberry.field
+    async def teams(self, info: strawberry.Info) -> list[Team]:
+        return [Team.of(t) for t in await info.context.loaders.teams_of_user.load(self.pk)]
+
+    @strawberry.field(description="Records owned now, per data type (types with 0 are left out).")
+    async def data(self, info: strawberry.Info) -> list[DataTypeCount]:
+        return data_type_counts(await info.context.loaders.owned.load(self.pk))
+
+
+@strawberry.type
+class UserEdge:
+    node: User
+    cursor: str
+
+
+@strawberry.type
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class UserFilter:
+    active: bool | None = strawberry.field(
+        default=True, description="true: active only; false: inactive only; null: both."
+    )
+    view_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only users inside this view (itself inside the caller's scope)."
+    )
+    search: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive, on names, username, email, or an exact User ID; "
+        "every word must match.",
+    )
+
+
+@strawberry.type
+class Viewer:
+    user: User
+    tenant: Tenant
+    view: View | None
+    can_transfer: bool
+
+
+def _search(terms: str) -> Q:
+    clauses = []
+    for term in terms.split():
+        match = (
+            Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(username__icontains=term)
+            | Q(email__icontains=term)
+        )
+        if term.isdigit():
+            match |= Q(user_id=int(term))
+        clauses.append(match)
+    return Q(*clauses) if clauses else Q()
+
+
+async def visible_views(operator: tenancy.User) -> list[tenancy.View]:
+    if operator.view_id is not None:
+        return await tenancy.View.filter(id=operator.view_id)
+    if operator.tenant_admin:
+        return await tenancy.View.filter(tenant_id=operator.tenant_id).order_by("name")
+    return []
+
+
+async def find_user(operator: tenancy.User, user_id: int) -> tenancy.User | None:
+    return await tenancy.scope(operator).filter(user_id=user_id).first()
+
+
+@strawberry.type
+class UserQueries:
+    @strawberry.field(permission_classes=AUTHENTICATED)
+    async def viewer(self, info: strawberry.Info) -> Viewer:
+        op = await info.context.operator()
+        await op.fetch_related("tenant", "view")
+        return Viewer(
+            user=User.of(op),
+            tenant=Tenant.of(op.tenant),
+            view=View.of(op.view) if op.view else None,
+            can_transfer=op.may_transfer,
+        )
+
+    @strawberry.field(permission_classes=TRANSFERS, description="Users in your scope, ordered by User ID.")
+    async def users(
+        self,
+        info: strawberry.Info,
+        filter: UserFilter | None = None,  # noqa: A002 - the contract's name
+        first: int | None = None,
+        after: str | None = None,
+    ) -> UserConnection:
+        op = await info.context.operator()
+        where = filter or UserFilter()
+        query = tenancy.scope(op)
+        if where.active is not None:
+            query = query.filter(active=where.active)
+        if where.view_id is not None:
+            view_pk = pk_of(where.view_id, "View")
+            allowed = {v.id for v in await visible_views(op)}
+            if view_pk not in allowed:
+                query = query.filter(id=-1)  # unknown or foreign view: nobody
+            else:
+                query = query.filter(id__in=Subquery(tenancy.users_in_view(view_pk).values("id")))
+        if where.search and where.search.strip():
+            query = query.filter(_search(where.search))
+        rows, has_next, has_prev, total = await paginate(query, "user_id", first, after)
+        return UserConnection(
+            edges=[UserEdge(node=User.of(u), cursor=encode_cursor(u.user_id)) for u in rows],
+            page_info=page_info([u.user_id for u in rows], has_next, has_prev),
+            total_count=total,
+        )
+
+    @strawberry.field(permission_classes=TRANSFERS)
+    async def user(self, info: strawberry.Info, user_id: int) -> User | None:
+        return User.maybe(await find_user(await info.context.operator(), user_id))
+
+    @strawberry.field(permission_classes=TRANSFERS)
+    async def views(self, info: strawberry.Info) -> list[View]:
+        return [View.of(v) for v in await visible_views(await info.context.operator())]
+
+    @strawberry.field(permission_classes=AUTHENTICATED)
+    def data_types(self) -> list[DataType]:
+        return [DataType.of(dt) for dt in userdata.DATA_TYPES]

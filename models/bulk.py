@@ -1,0 +1,127 @@
+"""Bulk transfers: validate an uploaded file, start it, retry its failed pairs.
+
+Validation is batched: the rules see every pair of the file at once (three
+queries whatever the size), and the rows are stored in a few bulk inserts.
+"""
+
+from __future__ import annotations
+
+from tortoise.transactions import in_transaction
+
+from models import settings
+from models.csvfile import parse_upload, source_and_target
+from models.lifecycle import BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
+from models.rules import PairCheck, Problem, check_pairs
+from models.tenancy import User
+from models.transfers import (
+    BulkUpload,
+    BulkUploadRow,
+    ItemStatus,
+    Transfer,
+    TransferItem,
+    TransferKind,
+    TransferLock,
+)
+
+
+def _as_json(problems: list[Problem]) -> list[dict]:
+    return [{"code": p.code, "message": p.message, "role": p.role} for p in problems]
+
+
+async def create_upload(operator: User, filename: str, data: bytes) -> BulkUpload:
+    """Parse and validate a file and store the preview. Transfers nothing."""
+    parsed = parse_upload(data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pairs=settings.MAX_BULK_PAIRS)
+    checks = await check_pairs(
+        operator,
+        [(*source_and_target(r.from_cell, r.to_cell, parsed.people_form), r.row_number) for r in parsed.rows],
+    )
+    async with in_transaction() as db:
+        upload = await BulkUpload.create(
+            tenant_id=operator.tenant_id,
+            uploaded_by=operator,
+            filename=filename[:255] or "upload.csv",
+            row_count=parsed.row_count,
+            pair_count=len(parsed.rows),
+            error_count=len(parsed.errors) + sum(not c.ok for c in checks),
+            errors=_as_json(parsed.errors),
+            people_form=parsed.people_form,
+            using_db=db,
+        )
+        await BulkUploadRow.bulk_create(
+            [
+                BulkUploadRow(
+                    upload=upload,
+                    row_number=row.row_number,
+                    from_cell=row.from_cell and row.from_cell[:255],
+                    to_cell=row.to_cell and row.to_cell[:255],
+                    source_id=check.source.id if check.source else None,
+                    target_id=check.target.id if check.target else None,
+                    errors=_as_json(check.problems),
+                    has_errors=not check.ok,
+                )
+                for row, check in zip(parsed.rows, checks)
+            ],
+            batch_size=500,
+            using_db=db,
+        )
+    return upload
+
+
+async def _recheck(operator: User, upload: BulkUpload) -> list[PairCheck]:
+    """Validate the stored rows against today's data; store what changed."""
+    rows = await BulkUploadRow.filter(upload_id=upload.id).order_by("row_number")
+    cells = {r.row_number: r for r in rows}
+    checks = await check_pairs(
+        operator,
+        [(*source_and_target(r.from_cell, r.to_cell, upload.people_form), r.row_number) for r in rows],
+    )
+    changed = [c for c in checks if _as_json(c.problems) != cells[c.row_number].errors]
+    if changed:
+        async with in_transaction() as db:
+            for check in changed:
+                await BulkUploadRow.filter(upload_id=upload.id, row_number=check.row_number).using_db(db).update(
+                    errors=_as_json(check.problems), has_errors=not check.ok
+                )
+            upload.error_count = len(upload.errors) + sum(not c.ok for c in checks)
+            await upload.save(using_db=db, update_fields=["error_count"])
+    return checks
+
+
+async def start(operator: User, upload: BulkUpload) -> tuple[Transfer | None, list[Problem]]:
+    """Queue one BULK transfer with every pair of a clean upload, re-validated now."""
+    if upload.errors:
+        return None, [_has_errors(len(upload.errors))]
+    if await Transfer.exists(upload_id=upload.id):
+        return None, [UPLOAD_ALREADY_USED]
+    if await TransferLock.exists(tenant_id=operator.tenant_id, key=TransferLock.BULK_KEY):
+        return None, [BULK_IN_PROGRESS]
+    checks = await _recheck(operator, upload)
+    failing = sum(not c.ok for c in checks)
+    if failing:
+        return None, [_has_errors(failing)]
+    return await create_transfer(operator, TransferKind.BULK, checks, upload=upload)
+
+
+async def retry(operator: User, transfer: Transfer) -> tuple[Transfer | None, list[Problem]]:
+    """A new BULK transfer with only the failed pairs of a finished transfer."""
+    if not transfer.status.finished:
+        return None, [Problem("TRANSFER_NOT_FINISHED", "The transfer is still queued or running.")]
+    failed = (
+        await TransferItem.filter(transfer_id=transfer.id, status=ItemStatus.FAILED)
+        .select_related("source", "target")
+        .order_by("position")
+    )
+    if not failed:
+        return None, [Problem("NOTHING_TO_RETRY", "The transfer has no failed pairs to retry.")]
+    checks = await check_pairs(operator, [(i.source.user_id, i.target.user_id, i.row_number) for i in failed])
+    problems = [p for c in checks for p in c.problems]
+    if problems:
+        return None, problems
+    return await create_transfer(operator, TransferKind.BULK, checks, retry_of=transfer)
+
+
+def _has_errors(count: int) -> Problem:
+    return Problem(
+        "UPLOAD_HAS_ERRORS",
+        f"The upload has {count} error(s); fix the file and upload it again.",
+    )

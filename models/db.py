@@ -1,0 +1,24 @@
+"""Opening and closing the database, once per process.
+
+tortoise-orm 1.x keeps its state in a context variable; a server's request
+tasks and the worker's job tasks do not inherit it from start-up, so the
+context is also made the process-wide fallback.
+"""
+
+from __future__ import annotations
+
+from tortoise import Tortoise
+
+from models import settings
+
+
+async def open_db(database_url: str | None = None) -> bool:
+    """Initialise the ORM unless it already is; True when this call did it (and should close it)."""
+    if Tortoise.is_inited():
+        return False
+    await Tortoise.init(config=settings.tortoise_config(database_url), _enable_global_fallback=True)
+    return True
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()

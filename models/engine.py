@@ -1,0 +1,107 @@
+"""What a transfer does to the data: the impact of a pair, and applying it.
+
+Set-based: per storage table, one grouped count, one DELETE for OVERWRITE
+types and one UPDATE per owner column, whatever the number of records. The
+caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Q
+from tortoise.functions import Count
+
+from models.userdata import DATA_TYPES, DataType, Policy, Storage, storages
+
+
+@dataclass(frozen=True)
+class Impact:
+    data_type: DataType
+    moves: int  # source records that will be reassigned to the target
+    deletes: int  # target records an OVERWRITE deletes
+
+
+def _owned_by(storage: Storage, user_pk: int) -> Q:
+    return Q(*(Q(**{col: user_pk}) for col in storage.owner_columns), join_type="OR")
+
+
+async def _counts(storage: Storage, types: list[DataType], user_pk: int, db: BaseDBAsyncClient | None) -> dict[str, int]:
+    """Records of each of `types` owned by `user_pk` in `storage`."""
+    query = storage.model.filter(_owned_by(storage, user_pk)).using_db(db)
+    if storage.type_column is None:
+        (only,) = types  # a table without a type column holds exactly one data type
+        return {only.key: await query.count()}
+    rows = (
+        await query.filter(**{f"{storage.type_column}__in": [t.key for t in types]})
+        .annotate(n=Count("id"))
+        .group_by(storage.type_column)
+        .values(storage.type_column, "n")
+    )
+    return {row[storage.type_column]: row["n"] for row in rows}
+
+
+async def impact(source_pk: int, target_pk: int, db: BaseDBAsyncClient | None = None) -> list[Impact]:
+    """Per data type, in registry order: records that move, records an OVERWRITE deletes."""
+    moves: dict[str, int] = {}
+    deletes: dict[str, int] = {}
+    for storage, types in storages().items():
+        moves |= await _counts(storage, types, source_pk, db)
+        overwrite = [t for t in types if t.policy is Policy.OVERWRITE]
+        if overwrite:
+            deletes |= await _counts(storage, overwrite, target_pk, db)
+    return [Impact(dt, moves.get(dt.key, 0), deletes.get(dt.key, 0)) for dt in DATA_TYPES]
+
+
+async def apply_pair(source_pk: int, target_pk: int, db: BaseDBAsyncClient) -> list[Impact]:
+    """Move every record of the source onto the target; returns what was moved and deleted.
+
+    Must run inside the caller's transaction (`db`), so that all data types move or none.
+    """
+    done = await impact(source_pk, target_pk, db)
+    for storage, types in storages().items():
+        by_type = (
+            {f"{storage.type_column}__in": [t.key for t in types]} if storage.type_column else {}
+        )
+        overwrite = [t.key for t in types if t.policy is Policy.OVERWRITE]
+        if overwrite:
+            only_overwrite = {f"{storage.type_column}__in": overwrite} if storage.type_column else {}
+            await storage.model.filter(_owned_by(storage, target_pk), **only_overwrite).using_db(db).delete()
+        for column in storage.owner_columns:
+            await storage.model.filter(**{column: source_pk}, **by_type).using_db(db).update(**{column: target_pk})
+    return done
+
+
+async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
+    """Records owned now, per user and data type, for many users at once.
+
+    A constant number of queries (a few per storage table) whatever the number
+    of users: the users page asks this once per page, through a dataloader.
+    """
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in user_pks}
+
+    def add(pk: int, key: str, n: int) -> None:
+        counts[pk][key] = counts[pk].get(key, 0) + n
+
+    for storage, types in storages().items():
+        for column in storage.owner_columns:
+            query = storage.model.filter(**{f"{column}__in": user_pks})
+            if storage.type_column:
+                rows = await query.annotate(n=Count("id")).group_by(column, storage.type_column).values(
+                    column, storage.type_column, "n"
+                )
+                for row in rows:
+                    add(row[column], row[storage.type_column], row["n"])
+            else:
+                (only,) = types
+                for row in await query.annotate(n=Count("id")).group_by(column).values(column, "n"):
+                    add(row[column], only.key, row["n"])
+        if len(storage.owner_columns) > 1 and storage.type_column is None:
+            # A record owned twice by the same user (evaluator == approver) counts once.
+            first, *others = storage.owner_columns
+            (only,) = types
+            same = storage.model.filter(**{f"{first}__in": user_pks}, **{o: F(first) for o in others})
+            for row in await same.annotate(n=Count("id")).group_by(first).values(first, "n"):
+                add(row[first], only.key, -row["n"])
+    return counts

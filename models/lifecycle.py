@@ -1,0 +1,305 @@
+"""A transfer's life: start, run each pair exactly once, finish, cancel.
+
+Every step is one database transaction. Each returns the events it caused;
+the caller publishes them after the commit, so nobody sees a state that could
+still roll back. The database stays the source of truth: a lost event costs
+nothing that a fresh SNAPSHOT does not repair.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from models import engine
+from models.rules import PairCheck, Problem, check_pairs, describe
+from models.tenancy import User
+from models.transfers import (
+    ACTIVE_STATUSES,
+    ItemStatus,
+    Transfer,
+    TransferItem,
+    TransferKind,
+    TransferLock,
+    TransferStatus,
+)
+
+log = logging.getLogger(__name__)
+
+SUCCESS_MESSAGE = "Data Transfer Successful"
+FAILURE_MESSAGE = "Errors occurred during data transfer. The user IDs listed below were not transferred."
+UPLOAD_ALREADY_USED = Problem(
+    "UPLOAD_ALREADY_USED", "This upload has already started a transfer; upload the file again to run it again."
+)
+BULK_IN_PROGRESS = Problem("BULK_TRANSFER_IN_PROGRESS", "Another bulk transfer of this tenant is queued or running.")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One transfer event, as published on the transfer's stream."""
+
+    transfer_id: int
+    type: str
+    status: str
+    total_pairs: int
+    processed_pairs: int
+    succeeded_pairs: int
+    failed_pairs: int
+    at: datetime
+    source_user_id: int | None = None
+    target_user_id: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, transfer: Transfer, type_: str, **extra: object) -> Event:
+        return cls(
+            transfer_id=transfer.id,
+            type=type_,
+            status=TransferStatus(transfer.status).value,
+            total_pairs=transfer.total_pairs,
+            processed_pairs=transfer.processed_pairs,
+            succeeded_pairs=transfer.succeeded_pairs,
+            failed_pairs=transfer.failed_pairs,
+            at=now(),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return TransferStatus(self.status).finished and self.type == self.status
+
+
+# --- start ---------------------------------------------------------------
+
+
+async def create_transfer(
+    operator: User,
+    kind: TransferKind,
+    pairs: Sequence[PairCheck],
+    **fields: object,
+) -> tuple[Transfer | None, list[Problem]]:
+    """Insert the transfer, its items and its lock rows in one transaction.
+
+    The lock rows' unique constraints decide races: a user already in a queued
+    or running transfer, or a second bulk transfer of the tenant, fails the
+    insert, and nothing is created.
+    """
+    locks = [TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None]
+    if kind is TransferKind.BULK:
+        locks.append(TransferLock.BULK_KEY)
+    try:
+        async with in_transaction() as db:
+            transfer = await Transfer.create(
+                tenant_id=operator.tenant_id,
+                kind=kind,
+                requested_by=operator,
+                total_pairs=len(pairs),
+                using_db=db,
+                **fields,
+            )
+            await TransferItem.bulk_create(
+                [
+                    TransferItem(
+                        transfer=transfer,
+                        position=i,
+                        row_number=c.row_number,
+                        source_id=c.source.id,  # type: ignore[union-attr]
+                        target_id=c.target.id,  # type: ignore[union-attr]
+                    )
+                    for i, c in enumerate(pairs)
+                ],
+                batch_size=500,
+                using_db=db,
+            )
+            await TransferLock.bulk_create(
+                [TransferLock(tenant_id=operator.tenant_id, key=k, transfer=transfer) for k in locks],
+                batch_size=1000,
+                using_db=db,
+            )
+    except IntegrityError:
+        return None, await _lost_race(operator, locks, fields.get("upload"))
+    return transfer, []
+
+
+async def _lost_race(operator: User, keys: list[str], upload: object) -> list[Problem]:
+    """Say which unique constraint decided against this start."""
+    if upload is not None and await Transfer.exists(upload=upload):
+        return [UPLOAD_ALREADY_USED]
+    taken = set(
+        await TransferLock.filter(tenant_id=operator.tenant_id, key__in=keys).values_list("key", flat=True)
+    )
+    if TransferLock.BULK_KEY in taken:
+        return [BULK_IN_PROGRESS]
+    users = {TransferLock.user_key(u.id): u for u in await User.filter(id__in=_lock_pks(taken))}
+    problems = [
+        Problem("USER_BUSY", f"User {describe(user)} is in a transfer that is queued or running.")
+        for key, user in users.items()
+    ]
+    # The other transfer may have finished in between: still, this start lost the race.
+    return problems or [Problem("USER_BUSY", "A user of this transfer is in a transfer that is queued or running.")]
+
+
+def _lock_pks(keys: set[str]) -> list[int]:
+    return [int(k.split(":", 1)[1]) for k in keys if k.startswith("user:")]
+
+
+async def start_single(operator: User, source_user_id: int, target_user_id: int) -> tuple[Transfer | None, list[Problem]]:
+    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
+    if not check.ok:
+        return None, check.problems
+    return await create_transfer(operator, TransferKind.SINGLE, [check])
+
+
+# --- run -----------------------------------------------------------------
+
+
+async def begin(transfer_id: int) -> list[Event]:
+    """QUEUED -> RUNNING, once, whichever worker comes first."""
+    changed = await Transfer.filter(id=transfer_id, status=TransferStatus.QUEUED).update(
+        status=TransferStatus.RUNNING, started_at=now()
+    )
+    if not changed:
+        return []
+    return [Event.of(await Transfer.get(id=transfer_id), "STARTED")]
+
+
+async def process_item(item_id: int) -> list[Event]:
+    """Apply one pair exactly once; returns the events to publish.
+
+    The first statement claims the item (PENDING -> done) so that a second
+    worker, or a re-run after a crash, finds nothing to do. Eligibility is
+    checked again first: the world may have changed since the start.
+    """
+    try:
+        async with in_transaction() as db:
+            return await _process(item_id, db)
+    except Exception as exc:  # noqa: BLE001 - the pair rolled back whole; record why and go on
+        log.exception("transfer item %s failed", item_id)
+        async with in_transaction() as db:
+            problem = Problem("TRANSFER_ERROR", f"The pair could not be applied and was rolled back: {exc}")
+            return await _process(item_id, db, forced=problem)
+
+
+async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None = None) -> list[Event]:
+    claimed = await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).using_db(db).update(
+        status=ItemStatus.FAILED, finished_at=now()
+    )
+    if not claimed:
+        return []
+    item = await TransferItem.get(id=item_id).using_db(db).select_related("transfer", "source", "target")
+    transfer: Transfer = item.transfer
+    problems = [forced] if forced else await _recheck(item, transfer, db)
+    if problems:
+        item.error_code = problems[0].code
+        item.error_message = " ".join(p.message for p in problems)
+    else:
+        done = await engine.apply_pair(item.source_id, item.target_id, db)
+        item.status = ItemStatus.SUCCEEDED
+        item.moved = {i.data_type.key: i.moves for i in done if i.moves}
+        item.overwritten = {i.data_type.key: i.deletes for i in done if i.deletes}
+    await item.save(using_db=db, update_fields=["status", "error_code", "error_message", "moved", "overwritten"])
+    ok = item.status is ItemStatus.SUCCEEDED
+    await Transfer.filter(id=transfer.id).using_db(db).update(
+        processed_pairs=F("processed_pairs") + 1,
+        succeeded_pairs=F("succeeded_pairs") + int(ok),
+        failed_pairs=F("failed_pairs") + int(not ok),
+    )
+    transfer = await Transfer.get(id=transfer.id).using_db(db)
+    events = [
+        Event.of(
+            transfer,
+            "ITEM_SUCCEEDED" if ok else "ITEM_FAILED",
+            source_user_id=item.source.user_id,
+            target_user_id=item.target.user_id,
+            error_code=item.error_code,
+            message=_item_message(item) if ok else item.error_message,
+        )
+    ]
+    if transfer.processed_pairs == transfer.total_pairs and transfer.status in ACTIVE_STATUSES:
+        events.append(await _finish(transfer, db))
+    return events
+
+
+async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient) -> list[Problem]:
+    operator = await User.get_or_none(id=transfer.requested_by_id).using_db(db) if transfer.requested_by_id else None
+    if operator is None or not operator.may_transfer:
+        return [Problem("FORBIDDEN", "The operator who requested this transfer may no longer transfer data.")]
+    (check,) = await check_pairs(
+        operator,
+        [(item.source.user_id, item.target.user_id, item.row_number)],
+        ignore_locks_of=transfer.id,
+        using_db=db,
+    )
+    return check.problems
+
+
+def _item_message(item: TransferItem) -> str:
+    moved = sum(item.moved.values())
+    overwritten = sum(item.overwritten.values())
+    return (
+        f"Transferred the data of {describe(item.source)} to {describe(item.target)}: "
+        f"{moved} records moved, {overwritten} overwritten."
+    )
+
+
+async def _finish(transfer: Transfer, db: BaseDBAsyncClient) -> Event:
+    if transfer.failed_pairs == 0:
+        status, message = TransferStatus.SUCCEEDED, SUCCESS_MESSAGE
+    elif transfer.succeeded_pairs == 0:
+        status, message = TransferStatus.FAILED, FAILURE_MESSAGE
+    else:
+        status, message = TransferStatus.PARTIALLY_FAILED, FAILURE_MESSAGE
+    transfer.status, transfer.message, transfer.finished_at = status, message, now()
+    await transfer.save(using_db=db, update_fields=["status", "message", "finished_at"])
+    await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
+    return Event.of(transfer, status.value, message=message)
+
+
+async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
+    """Stop a queued or running transfer after the pair in flight.
+
+    Items are updated before the transfer row, in the same order as a worker
+    takes them, so the two never deadlock; a pair being applied keeps its lock
+    until it commits and is then left as it ended.
+    """
+    async with in_transaction() as db:
+        await TransferItem.filter(transfer_id=transfer.id, status=ItemStatus.PENDING).using_db(db).update(
+            status=ItemStatus.CANCELLED, finished_at=now()
+        )
+        stopped = await Transfer.filter(id=transfer.id, status__in=ACTIVE_STATUSES).using_db(db).update(
+            status=TransferStatus.CANCELLED, finished_at=now()
+        )
+        if not stopped:
+            raise _AlreadyFinished
+        fresh = await Transfer.get(id=transfer.id).using_db(db)
+        fresh.message = (
+            f"Transfer cancelled: {fresh.succeeded_pairs} of {fresh.total_pairs} pairs were applied "
+            f"before it stopped; the others were not transferred."
+        )
+        await fresh.save(using_db=db, update_fields=["message"])
+        await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
+    return [Event.of(fresh, "CANCELLED", message=fresh.message)], []
+
+
+class _AlreadyFinished(Exception):
+    pass
+
+
+async def cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
+    try:
+        return await _cancel(transfer)
+    except _AlreadyFinished:
+        status = TransferStatus((await Transfer.get(id=transfer.id)).status).value
+        return [], [Problem("TRANSFER_FINISHED", f"The transfer has already finished ({status}); it cannot be cancelled.")]

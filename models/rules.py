@@ -1,0 +1,178 @@
+"""Eligibility: who may take part in a transfer (SPEC.md section 4).
+
+One function checks a whole batch of pairs with a constant number of queries.
+The plan, the single start, the CSV upload, the bulk start and each pair just
+before it is applied all call it, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from models.tenancy import User, scope
+from models.transfers import TransferLock
+
+Role = Literal["source", "target"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    role: Role | None = None  # which side of the pair the problem is about
+
+
+@dataclass
+class PairCheck:
+    source_ref: object
+    target_ref: object
+    row_number: int | None = None
+    source: User | None = None
+    target: User | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def parse_user_id(ref: object) -> int | None:
+    """A positive integer User ID from an int or a CSV cell, else None."""
+    if isinstance(ref, bool):
+        return None
+    if isinstance(ref, int):
+        return ref if ref > 0 else None
+    text = str(ref).strip() if ref is not None else ""
+    if text.isascii() and text.isdigit() and int(text) > 0:
+        return int(text)
+    return None
+
+
+def describe(user: User) -> str:
+    return f"{user.display_name} ({user.user_id})"
+
+
+def _lines(rows: list[int | None]) -> str:
+    numbers = [str(r) for r in rows if r is not None]
+    return f" (lines {', '.join(numbers)})" if numbers else ""
+
+
+async def check_pairs(
+    operator: User,
+    pairs: Sequence[tuple[object, object, int | None]],
+    *,
+    ignore_locks_of: int | None = None,
+    using_db: BaseDBAsyncClient | None = None,
+) -> list[PairCheck]:
+    """Check (source, target, row_number) pairs; returns one PairCheck per pair, in order.
+
+    Three queries whatever the number of pairs: the users, the scope, the locks.
+    `ignore_locks_of` is the transfer the pairs belong to, when re-checking its own items.
+    """
+    checks = [PairCheck(s, t, row) for s, t, row in pairs]
+    ids = {
+        uid
+        for c in checks
+        for uid in (parse_user_id(c.source_ref), parse_user_id(c.target_ref))
+        if uid is not None
+    }
+    users: dict[int, User] = {}
+    visible: set[int] = set()
+    busy: set[str] = set()
+    if ids:
+        found = await User.filter(tenant_id=operator.tenant_id, user_id__in=ids).using_db(using_db)
+        users = {u.user_id: u for u in found}
+        pks = [u.id for u in found]
+        if pks:
+            visible = set(
+                await scope(operator).filter(id__in=pks).using_db(using_db).values_list("id", flat=True)
+            )
+            locks = TransferLock.filter(
+                tenant_id=operator.tenant_id, key__in=[TransferLock.user_key(pk) for pk in pks]
+            ).using_db(using_db)
+            if ignore_locks_of is not None:
+                locks = locks.exclude(transfer_id=ignore_locks_of)
+            busy = set(await locks.values_list("key", flat=True))
+
+    for check in checks:
+        for role, ref in (("source", check.source_ref), ("target", check.target_ref)):
+            label = role.capitalize()
+            uid = parse_user_id(ref)
+            if uid is None:
+                check.problems.append(
+                    Problem("INVALID_USER_ID", f"{label} user ID {str(ref)!r} is not a positive integer.", role)
+                )
+                continue
+            user = users.get(uid)
+            if user is None:
+                check.problems.append(Problem("USER_NOT_FOUND", f"{label} user {uid} does not exist.", role))
+                continue
+            if user.id not in visible:
+                check.problems.append(
+                    Problem("USER_OUTSIDE_VIEW", f"{label} user {describe(user)} is outside your view.", role)
+                )
+                continue
+            setattr(check, role, user)
+            if user.tenant_admin:
+                check.problems.append(
+                    Problem(
+                        "TENANT_ADMIN",
+                        f"{label} user {describe(user)} is a tenant admin; tenant admins cannot be transferred.",
+                        role,
+                    )
+                )
+            if TransferLock.user_key(user.id) in busy:
+                check.problems.append(
+                    Problem("USER_BUSY", f"{label} user {describe(user)} is in a transfer that is queued or running.", role)
+                )
+        src, tgt = parse_user_id(check.source_ref), parse_user_id(check.target_ref)
+        if src is not None and src == tgt:
+            check.problems.append(Problem("SAME_USER", f"Source and target are the same user ({src})."))
+
+    _check_roles(checks)
+    return checks
+
+
+def _check_roles(checks: list[PairCheck]) -> None:
+    """The rules that look across pairs: one source once, one target once, no chains."""
+    as_source: dict[int, list[PairCheck]] = defaultdict(list)
+    as_target: dict[int, list[PairCheck]] = defaultdict(list)
+    for check in checks:
+        src, tgt = parse_user_id(check.source_ref), parse_user_id(check.target_ref)
+        if src is not None:
+            as_source[src].append(check)
+        if tgt is not None:
+            as_target[tgt].append(check)
+    for uid, group in as_source.items():
+        if len(group) > 1:
+            rows = _lines([c.row_number for c in group])
+            for check in group:
+                check.problems.append(
+                    Problem("SOURCE_USED_TWICE", f"Source user {uid} is the source of more than one pair{rows}.", "source")
+                )
+    for uid, group in as_target.items():
+        if len(group) > 1:
+            rows = _lines([c.row_number for c in group])
+            for check in group:
+                check.problems.append(
+                    Problem("TARGET_USED_TWICE", f"Target user {uid} is the target of more than one pair{rows}.", "target")
+                )
+    for uid in as_source.keys() & as_target.keys():
+        involved = [c for c in as_source[uid] + as_target[uid] if parse_user_id(c.source_ref) != parse_user_id(c.target_ref)]
+        if len({id(c) for c in involved}) < 2:
+            continue  # only a SAME_USER pair: reported as that
+        rows = _lines(sorted({c.row_number for c in involved if c.row_number is not None}))
+        for check in {id(c): c for c in involved}.values():
+            role: Role = "source" if parse_user_id(check.source_ref) == uid else "target"
+            check.problems.append(
+                Problem(
+                    "USER_IN_TWO_ROLES",
+                    f"User {uid} is a source in one pair and a target in another{rows}; chains are not allowed.",
+                    role,
+                )
+            )

@@ -1,0 +1,149 @@
+"""Transfers, their items, bulk uploads, and the lock rows that decide races.
+
+A `TransferLock` row exists for every user of a queued or running transfer
+(`user:<pk>`) and for the tenant's bulk transfer (`bulk`). The unique
+constraint on (tenant, key) is what makes USER_BUSY and "one bulk transfer at
+a time" hold when requests race, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class TransferKind(str, enum.Enum):
+    SINGLE = "SINGLE"
+    BULK = "BULK"
+
+
+class TransferStatus(str, enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIALLY_FAILED = "PARTIALLY_FAILED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (TransferStatus.QUEUED, TransferStatus.RUNNING)
+
+
+class ItemStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_STATUSES = (TransferStatus.QUEUED, TransferStatus.RUNNING)
+
+
+class BulkUpload(Model):
+    id = fields.IntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation = fields.ForeignKeyField("models.Tenant", related_name="uploads")
+    uploaded_by: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="uploads")
+    filename = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    row_count = fields.IntField(default=0)
+    pair_count = fields.IntField(default=0)
+    error_count = fields.IntField(default=0)
+    # File-level errors: [{"code": ..., "message": ...}]
+    errors = fields.JSONField(default=list)
+    # True: "From User ID, To User ID" (the To cell is the source); False: "Source User ID, Target User ID".
+    people_form = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "bulk_upload"
+
+
+class BulkUploadRow(Model):
+    """A row of an upload that requests a transfer or carries an error."""
+
+    id = fields.IntField(primary_key=True)
+    upload: fields.ForeignKeyRelation[BulkUpload] = fields.ForeignKeyField("models.BulkUpload", related_name="rows")
+    row_number = fields.IntField()
+    from_cell = fields.CharField(max_length=255, null=True)
+    to_cell = fields.CharField(max_length=255, null=True)
+    source: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="upload_rows_as_source", null=True
+    )
+    target: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="upload_rows_as_target", null=True
+    )
+    errors = fields.JSONField(default=list)
+    has_errors = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "bulk_upload_row"
+        unique_together = (("upload", "row_number"),)
+
+
+class Transfer(Model):
+    id = fields.IntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation = fields.ForeignKeyField("models.Tenant", related_name="transfers")
+    kind = fields.CharEnumField(TransferKind, max_length=16)
+    status = fields.CharEnumField(TransferStatus, max_length=20, default=TransferStatus.QUEUED)
+    requested_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.User", related_name="requested_transfers", null=True
+    )
+    # Unique: an upload starts at most one transfer (UPLOAD_ALREADY_USED), decided by the database.
+    upload: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.BulkUpload", related_name="transfers", null=True, unique=True
+    )
+    retry_of: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Transfer", related_name="retries", null=True
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    total_pairs = fields.IntField(default=0)
+    processed_pairs = fields.IntField(default=0)
+    succeeded_pairs = fields.IntField(default=0)
+    failed_pairs = fields.IntField(default=0)
+    message = fields.TextField(null=True)
+
+    class Meta:
+        table = "transfer"
+        indexes = (("tenant_id", "created_at"),)
+
+
+class TransferItem(Model):
+    id = fields.IntField(primary_key=True)
+    transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="items")
+    position = fields.IntField()
+    row_number = fields.IntField(null=True)
+    source: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="items_as_source")
+    target: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="items_as_target")
+    status = fields.CharEnumField(ItemStatus, max_length=16, default=ItemStatus.PENDING)
+    error_code = fields.CharField(max_length=64, null=True)
+    error_message = fields.TextField(null=True)
+    # {data type key: records} of what this pair moved / deleted; empty until applied.
+    moved = fields.JSONField(default=dict)
+    overwritten = fields.JSONField(default=dict)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "transfer_item"
+        unique_together = (("transfer", "position"),)
+        indexes = (("transfer_id", "status"),)
+
+
+class TransferLock(Model):
+    id = fields.IntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation = fields.ForeignKeyField("models.Tenant", related_name="locks")
+    key = fields.CharField(max_length=64)
+    transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="locks")
+
+    class Meta:
+        table = "transfer_lock"
+        unique_together = (("tenant", "key"),)
+
+    @staticmethod
+    def user_key(user_pk: int) -> str:
+        return f"user:{user_pk}"
+
+    BULK_KEY = "bulk"
