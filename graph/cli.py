@@ -28,14 +28,15 @@ def _run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
 
 
 async def apply_migrations() -> None:
-    """Apply the checked-in migrations (tortoise-orm's own migration system)."""
-    from tortoise import Tortoise
+    """Apply the checked-in migrations (tortoise-orm's own migration system).
+
+    In a context of its own, so that the process's ORM state is left as it was.
+    """
+    from tortoise.context import TortoiseContext
     from tortoise.migrations.api import migrate
 
-    try:
+    async with TortoiseContext():
         await migrate(config=settings.tortoise_config())
-    finally:
-        await Tortoise.close_connections()
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:

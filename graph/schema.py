@@ -51,8 +51,8 @@ schema = strawberry.Schema(
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
     extensions=[
-        QueryDepthLimiter(max_depth=12),
-        MaxAliasesLimiter(max_alias_count=30),
-        MaxTokensLimiter(max_token_count=5000),
+        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: MaxAliasesLimiter(max_alias_count=30),
+        lambda: MaxTokensLimiter(max_token_count=5000),
     ],
 )

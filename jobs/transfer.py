@@ -8,6 +8,7 @@ pairs already applied are skipped because each one is claimed exactly once.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -52,11 +53,13 @@ async def reconcile(ctx: dict[str, Any]) -> int:
     """Re-enqueue the chunks of active transfers that still have pending pairs.
 
     The database is the source of truth: if Redis lost a job, this finds it again.
-    Returns how many chunks were offered to the queue.
+    Transfers younger than the grace period are left to the enqueue that follows
+    their start. Returns how many chunks were offered to the queue.
     """
     size = settings.CHUNK_SIZE
+    before = datetime.now(timezone.utc) - timedelta(seconds=settings.RECONCILE_GRACE_SECONDS)
     pending = await TransferItem.filter(
-        status=ItemStatus.PENDING, transfer__status__in=ACTIVE_STATUSES
+        status=ItemStatus.PENDING, transfer__status__in=ACTIVE_STATUSES, transfer__created_at__lt=before
     ).values_list("transfer_id", "position")
     chunks: dict[int, set[int]] = {}
     for transfer_id, position in pending:

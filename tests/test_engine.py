@@ -1,0 +1,182 @@
+"""Applying a pair: COMBINE, OVERWRITE, both evaluation owners, one schedule, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models import engine, lifecycle
+from models.rules import check_pairs
+from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
+from models.userdata import AgentSchedule, Evaluation, OwnedRecord
+from tests.support import World
+
+
+async def _start(world: World, source: int, target: int) -> Transfer:
+    transfer, problems = await lifecycle.start_single(world.users[1], source, target)
+    assert problems == []
+    return transfer
+
+
+async def _run(transfer: Transfer) -> list[lifecycle.Event]:
+    events = await lifecycle.begin(transfer.id)
+    for item_id in await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True):
+        events += await lifecycle.process_item(item_id)
+    return events
+
+
+async def test_combine_reassigns_every_source_record_and_keeps_the_targets_own(world: World) -> None:
+    await world.give(10, "CCR", 3)
+    await world.give(11, "CCR", 2)
+    await _run(await _start(world, 10, 11))
+    assert (await world.owned(11))["CCR"] == 5
+    assert await world.owned(10) == {}
+
+
+async def test_overwrite_deletes_the_targets_records_then_reassigns_the_sources(world: World) -> None:
+    await world.give(10, "SKILL_MAPPING", 2)
+    await world.give(11, "SKILL_MAPPING", 4)
+    target_rows = set(await OwnedRecord.filter(owner_id=world.pk(11)).values_list("id", flat=True))
+    await _run(await _start(world, 10, 11))
+    now_owned = set(await OwnedRecord.filter(owner_id=world.pk(11)).values_list("id", flat=True))
+    assert len(now_owned) == 2 and not (now_owned & target_rows)
+    assert await OwnedRecord.filter(id__in=target_rows).count() == 0
+
+
+async def test_overwrite_with_an_empty_source_still_clears_the_target(world: World) -> None:
+    await world.give(11, "PROJECT", 3)
+    await _run(await _start(world, 10, 11))
+    assert (await world.owned(11)).get("PROJECT", 0) == 0
+
+
+async def test_evaluations_move_as_evaluator_and_as_approver(world: World) -> None:
+    src, tgt, other = world.pk(10), world.pk(11), world.pk(12)
+    await Evaluation.create(evaluator_id=src, approver_id=other)
+    await Evaluation.create(evaluator_id=other, approver_id=src)
+    await Evaluation.create(evaluator_id=src, approver_id=src)
+    await Evaluation.create(evaluator_id=tgt, approver_id=None)
+    transfer = await _start(world, 10, 11)
+    plan = {i.data_type.key: i for i in await engine.impact(src, tgt)}
+    assert plan["EVALUATION"].moves == 3 and plan["EVALUATION"].deletes == 0
+    await _run(transfer)
+    assert await Evaluation.filter(evaluator_id=src).count() == 0
+    assert await Evaluation.filter(approver_id=src).count() == 0
+    assert await Evaluation.filter(evaluator_id=tgt).count() == 3
+    assert await Evaluation.filter(approver_id=tgt).count() == 2
+    assert await Evaluation.filter(evaluator_id=other, approver_id=tgt).count() == 1
+    item = await TransferItem.get(transfer_id=transfer.id)
+    assert item.moved["EVALUATION"] == 3
+
+
+async def test_a_user_has_at_most_one_schedule(world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    with pytest.raises(IntegrityError):
+        async with in_transaction():
+            await AgentSchedule.create(user_id=world.pk(10))
+
+
+async def test_schedule_overwrite_leaves_the_target_with_the_sources_schedule(world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(11, "AGENT_SCHEDULE")
+    source_schedule = await AgentSchedule.get(user_id=world.pk(10))
+    await _run(await _start(world, 10, 11))
+    assert (await AgentSchedule.get(user_id=world.pk(11))).id == source_schedule.id
+    assert await AgentSchedule.filter(user_id=world.pk(10)).count() == 0
+
+
+async def test_the_item_records_what_moved_and_what_was_overwritten_per_data_type(world: World) -> None:
+    await world.give(10, "CCR", 2)
+    await world.give(10, "PROJECT", 1)
+    await world.give(11, "PROJECT", 5)
+    transfer = await _run_and_get(world, 10, 11)
+    item = await TransferItem.get(transfer_id=transfer.id)
+    assert item.status is ItemStatus.SUCCEEDED
+    assert item.moved == {"CCR": 2, "PROJECT": 1}
+    assert item.overwritten == {"PROJECT": 5}
+    assert transfer.status is TransferStatus.SUCCEEDED
+    assert transfer.message == "Data Transfer Successful"
+
+
+async def _run_and_get(world: World, source: int, target: int) -> Transfer:
+    transfer = await _start(world, source, target)
+    await _run(transfer)
+    return await Transfer.get(id=transfer.id)
+
+
+async def test_every_record_is_conserved_by_a_transfer(world: World) -> None:
+    for key, n in (("CCR", 3), ("LOGIN_STATE", 2), ("EVALUATION", 2), ("AGENT_SCHEDULE", 1), ("PROJECT", 2)):
+        await world.give(10, key, n)
+    await world.give(11, "PROJECT", 4)
+    before = await OwnedRecord.all().count() + await Evaluation.all().count() + await AgentSchedule.all().count()
+    await _run_and_get(world, 10, 11)
+    after = await OwnedRecord.all().count() + await Evaluation.all().count() + await AgentSchedule.all().count()
+    assert after == before - 4  # exactly the target's overwritten PROJECT records are gone
+
+
+async def test_applying_a_pair_again_after_a_crash_changes_nothing(world: World) -> None:
+    await world.give(10, "CCR", 3)
+    transfer = await _start(world, 10, 11)
+    (item_id,) = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
+    first = await lifecycle.process_item(item_id)
+    again = await lifecycle.process_item(item_id)
+    assert [e.type for e in first] == ["ITEM_SUCCEEDED", "SUCCEEDED"]
+    assert again == []
+    refreshed = await Transfer.get(id=transfer.id)
+    assert (refreshed.processed_pairs, refreshed.succeeded_pairs) == (1, 1)
+    assert (await world.owned(11))["CCR"] == 3
+
+
+async def test_a_pair_is_checked_again_just_before_it_is_applied(world: World) -> None:
+    await world.give(10, "CCR", 3)
+    transfer = await _start(world, 10, 11)
+    world.users[11].tenant_admin = True
+    await world.users[11].save()
+    await _run(transfer)
+    item = await TransferItem.get(transfer_id=transfer.id)
+    assert item.status is ItemStatus.FAILED and item.error_code == "TENANT_ADMIN"
+    assert (await world.owned(10))["CCR"] == 3  # nothing moved
+    refreshed = await Transfer.get(id=transfer.id)
+    assert refreshed.status is TransferStatus.FAILED
+    assert refreshed.message == lifecycle.FAILURE_MESSAGE
+
+
+async def test_a_failing_pair_rolls_back_whole_and_is_recorded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    await world.give(10, "CCR", 3)
+    await world.give(10, "PROJECT", 2)
+    transfer = await _start(world, 10, 11)
+    real_apply = engine.apply_pair
+
+    async def apply_then_fail(source_pk: int, target_pk: int, db):  # the database fails mid-pair
+        await real_apply(source_pk, target_pk, db)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(engine, "apply_pair", apply_then_fail)
+    await _run(transfer)
+    assert await world.owned(10) == {"CCR": 3, "PROJECT": 2}
+    item = await TransferItem.get(transfer_id=transfer.id)
+    assert item.status is ItemStatus.FAILED and item.error_code == "TRANSFER_ERROR"
+
+
+async def test_two_starts_racing_for_the_same_user_give_one_transfer(world: World) -> None:
+    import asyncio
+
+    results = await asyncio.gather(
+        *(lifecycle.start_single(world.users[1], 10, target) for target in range(11, 21))
+    )
+    started = [t for t, _ in results if t is not None]
+    refused = [p for t, p in results if t is None]
+    assert len(started) == 1
+    assert all(problems and problems[0].code == "USER_BUSY" for problems in refused)
+    assert await Transfer.filter(tenant_id=world.tenant.id, kind=TransferKind.SINGLE).count() == 1
+
+
+async def test_the_rules_use_the_same_number_of_queries_for_one_pair_or_two_thousand(world: World) -> None:
+    from tests.support import QueryCounter
+
+    with QueryCounter() as one:
+        await check_pairs(world.users[1], [(10, 11, 2)])
+    pairs = [(str(s), str(s + 1000), i + 2) for i, s in enumerate(range(10, 2010))]
+    with QueryCounter() as many:
+        await check_pairs(world.users[1], pairs)
+    assert many.count == one.count

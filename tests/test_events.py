@@ -1,0 +1,98 @@
+"""transferEvents: SNAPSHOT, live events from the worker through Redis, resume, completion."""
+
+from __future__ import annotations
+
+import asyncio
+
+from graph.relay import to_global_id
+from jobs import transfer as transfer_jobs
+from models import lifecycle
+from models.transfers import Transfer
+from tests.support import EVENTS, LEGACY_WS, TRANSPORT_WS, Api, World
+
+from gql import GraphQLRequest
+
+
+async def _queued(world: World, source: int, target: int) -> Transfer:
+    transfer, problems = await lifecycle.start_single(world.users[1], source, target)
+    assert problems == []
+    return transfer
+
+
+async def _watch_live(api: Api, world: World, pool, protocol: str) -> list[dict]:
+    """Subscribe to a queued transfer, then let the worker run it: every event arrives live."""
+    await world.give(10, "CCR", 2)
+    transfer = await _queued(world, 10, 11)
+    gid = to_global_id("Transfer", transfer.id)
+    received: list[dict] = []
+    async with api.ws(world.admin, protocol) as session:
+        request = GraphQLRequest(EVENTS, variable_values={"id": gid})
+        async for result in session.subscribe(request):
+            event = result["transferEvents"]
+            received.append(event)
+            if event["type"] == "SNAPSHOT":
+                await transfer_jobs.enqueue(pool, transfer)
+    return received
+
+
+async def test_events_stream_live_over_graphql_transport_ws(api: Api, world: World, pool) -> None:
+    received = await asyncio.wait_for(_watch_live(api, world, pool, TRANSPORT_WS), 30)
+    assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+    snapshot, started, item, done = received
+    assert snapshot["status"] == "QUEUED" and snapshot["processedPairs"] == 0
+    assert started["status"] == "RUNNING"
+    assert (item["sourceUserId"], item["targetUserId"], item["processedPairs"]) == (10, 11, 1)
+    assert done["status"] == "SUCCEEDED" and done["message"] == "Data Transfer Successful"
+    assert done["succeededPairs"] == 1 and done["totalPairs"] == 1
+    cursors = [e["cursor"] for e in received[1:]]
+    assert len(set(cursors)) == 3
+
+
+async def test_events_stream_live_over_the_older_graphql_ws_protocol(api: Api, world: World, pool) -> None:
+    received = await asyncio.wait_for(_watch_live(api, world, pool, LEGACY_WS), 30)
+    assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+
+
+async def test_a_finished_transfer_yields_its_snapshot_and_terminal_event_and_completes(api: Api, world: World) -> None:
+    started = (await api("mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true}) { transfer { id } } }", world.admin))
+    gid = started["startTransfer"]["transfer"]["id"]
+    await api.wait_finished(world.admin, gid)
+    received = await asyncio.wait_for(api.events(world.admin, gid), 30)
+    assert [(e["type"], e["status"]) for e in received] == [("SNAPSHOT", "SUCCEEDED"), ("SUCCEEDED", "SUCCEEDED")]
+
+
+async def test_resuming_after_a_cursor_loses_and_repeats_nothing(api: Api, world: World, pool) -> None:
+    everything = await asyncio.wait_for(_watch_live(api, world, pool, TRANSPORT_WS), 30)
+    gid = everything[0]["transferId"]
+    resume_from = everything[1]  # STARTED
+    resumed = await asyncio.wait_for(api.events(world.admin, gid, after=resume_from["cursor"]), 30)
+    assert resumed[0]["type"] == "SNAPSHOT"
+    assert [(e["type"], e["cursor"]) for e in resumed[1:]] == [(e["type"], e["cursor"]) for e in everything[2:]]
+
+
+async def test_a_cancelled_transfer_ends_with_cancelled(api: Api, world: World) -> None:
+    transfer = await _queued(world, 10, 11)
+    gid = to_global_id("Transfer", transfer.id)
+    cancel = "mutation ($id: ID!) { cancelTransfer(id: $id) { transfer { status message } userErrors { code } } }"
+    result = (await api(cancel, world.admin, id=gid))["cancelTransfer"]
+    assert result["userErrors"] == [] and result["transfer"]["status"] == "CANCELLED"
+    received = await asyncio.wait_for(api.events(world.admin, gid), 30)
+    assert [e["type"] for e in received] == ["SNAPSHOT", "CANCELLED"]
+    again = (await api(cancel, world.admin, id=gid))["cancelTransfer"]
+    assert again["userErrors"] == [{"code": "TRANSFER_FINISHED"}]
+
+
+async def test_a_lost_terminal_event_is_made_from_the_database(api: Api, world: World, redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from jobs import events
+
+    transfer = await _queued(world, 10, 11)
+    await lifecycle.begin(transfer.id)
+    (item_id,) = await transfer.items.all().values_list("id", flat=True)
+    await lifecycle.process_item(item_id)  # applied, but its events were never published
+    redis = Redis.from_url(redis_url)
+    assert await redis.exists(events.stream_key(transfer.id)) == 0
+    await redis.aclose()
+    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id)), 30)
+    assert [(e["type"], e["processedPairs"]) for e in received] == [("SNAPSHOT", 1), ("SUCCEEDED", 1)]

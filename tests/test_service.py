@@ -1,0 +1,27 @@
+"""The service's doors: GraphiQL in a browser, liveness and readiness."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support import Api
+
+
+async def test_graphiql_is_served_to_a_browser(api: Api) -> None:
+    async with httpx.AsyncClient() as client:
+        page = await client.get(f"{api.base}/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+async def test_healthz_says_the_process_is_up(api: Api) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{api.base}/healthz")
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_the_database_and_redis(api: Api) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{api.base}/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}

@@ -1,0 +1,133 @@
+"""A single transfer through the API: plan, confirmation, every eligibility rule, the outcome."""
+
+from __future__ import annotations
+
+from models import lifecycle
+from models.transfers import Transfer
+from tests.support import START, TRANSFER, Api, World
+
+PLAN = """
+query ($s: Int!, $t: Int!) {
+  transferPlan(sourceUserId: $s, targetUserId: $t) {
+    sourceUser { userId displayName } targetUser { userId displayName }
+    impact { dataType { key policy } moves deletes }
+    errors { code message field }
+  }
+}"""
+
+
+def codes(payload: dict) -> list[str]:
+    return [e["code"] for e in payload.get("userErrors", payload.get("errors", []))]
+
+
+async def start(api: Api, token: str, s: int, t: int, confirm: bool = True) -> dict:
+    return (await api(START, token, s=s, t=t, confirm=confirm))["startTransfer"]
+
+
+async def test_the_plan_shows_moves_and_overwrite_deletes_per_data_type_and_changes_nothing(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 3)
+    await world.give(10, "PROJECT", 1)
+    await world.give(11, "PROJECT", 2)
+    await world.give(11, "CCR", 7)
+    plan = (await api(PLAN, world.admin, s=10, t=11))["transferPlan"]
+    impact = {i["dataType"]["key"]: (i["moves"], i["deletes"]) for i in plan["impact"]}
+    assert plan["errors"] == []
+    assert plan["sourceUser"]["userId"] == 10 and plan["targetUser"]["userId"] == 11
+    assert impact["CCR"] == (3, 0)  # COMBINE never deletes
+    assert impact["PROJECT"] == (1, 2)
+    assert len(impact) == 30
+    assert await world.owned(11) == {"CCR": 7, "PROJECT": 2}
+
+
+async def test_without_confirm_nothing_is_queued(api: Api, world: World) -> None:
+    result = await start(api, world.admin, 10, 11, confirm=False)
+    assert result["transfer"] is None
+    assert codes(result) == ["CONFIRMATION_REQUIRED"]
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 0
+
+
+async def test_a_confirmed_transfer_is_queued_and_moves_the_data(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 3)
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(11, "AGENT_SCHEDULE")
+    result = await start(api, world.admin, 10, 11)
+    assert result["userErrors"] == []
+    assert result["transfer"]["status"] == "QUEUED" and result["transfer"]["kind"] == "SINGLE"
+    done = await api.wait_finished(world.admin, result["transfer"]["id"])
+    assert done["status"] == "SUCCEEDED" and done["message"] == "Data Transfer Successful"
+    assert (done["totalPairs"], done["processedPairs"], done["succeededPairs"], done["failedPairs"]) == (1, 1, 1, 0)
+    (item,) = [e["node"] for e in done["items"]["edges"]]
+    assert {m["dataType"]["key"]: m["count"] for m in item["moved"]} == {"CCR": 3, "AGENT_SCHEDULE": 1}
+    assert {m["dataType"]["key"]: m["count"] for m in item["overwritten"]} == {"AGENT_SCHEDULE": 1}
+    assert await world.owned(10) == {}
+    assert await world.owned(11) == {"CCR": 3, "AGENT_SCHEDULE": 1}
+    assert done["requestedBy"] == {"userId": 1}
+
+
+async def test_a_user_id_that_is_not_positive_is_invalid(api: Api, world: World) -> None:
+    result = await start(api, world.admin, 0, 11)
+    assert codes(result) == ["INVALID_USER_ID"]
+    assert result["userErrors"][0]["field"] == ["input", "sourceUserId"]
+
+
+async def test_an_unknown_user_is_not_found(api: Api, world: World) -> None:
+    result = await start(api, world.admin, 10, 999)
+    assert codes(result) == ["USER_NOT_FOUND"]
+    assert result["userErrors"][0]["field"] == ["input", "targetUserId"]
+
+
+async def test_a_user_outside_the_operators_view_is_refused(api: Api, world: World) -> None:
+    assert codes(await start(api, world.lead, 30, 11)) == ["USER_OUTSIDE_VIEW"]
+
+
+async def test_tenant_admins_can_never_be_source_or_target(api: Api, world: World) -> None:
+    assert codes(await start(api, world.admin, 4, 11)) == ["TENANT_ADMIN"]
+    assert codes(await start(api, world.admin, 11, 4)) == ["TENANT_ADMIN"]
+
+
+async def test_source_and_target_must_differ(api: Api, world: World) -> None:
+    assert codes(await start(api, world.admin, 11, 11)) == ["SAME_USER"]
+
+
+async def test_inactive_users_may_take_part(api: Api, world: World) -> None:
+    await world.give(40, "CCR", 2)
+    result = await start(api, world.admin, 40, 41)
+    assert result["userErrors"] == []
+    assert (await api.wait_finished(world.admin, result["transfer"]["id"]))["status"] == "SUCCEEDED"
+    assert await world.owned(41) == {"CCR": 2}
+
+
+async def test_a_user_in_a_queued_transfer_is_busy(api: Api, world: World) -> None:
+    # Started without a worker job: it stays QUEUED while the test runs.
+    queued, _ = await lifecycle.start_single(world.users[1], 10, 11)
+    assert codes(await start(api, world.admin, 12, 10)) == ["USER_BUSY"]
+    plan = (await api(PLAN, world.admin, s=11, t=13))["transferPlan"]
+    assert codes(plan) == ["USER_BUSY"]
+    await lifecycle.cancel(queued)
+    assert (await start(api, world.admin, 12, 10))["userErrors"] == []
+
+
+async def test_every_problem_of_a_pair_is_reported(api: Api, world: World) -> None:
+    result = await start(api, world.lead, 4, 30)
+    assert sorted(codes(result)) == ["TENANT_ADMIN", "USER_OUTSIDE_VIEW"]
+
+
+async def test_transfers_are_listed_newest_first_with_filters(api: Api, world: World) -> None:
+    first = (await start(api, world.admin, 10, 11))["transfer"]["id"]
+    await api.wait_finished(world.admin, first)
+    second = (await start(api, world.admin, 12, 13))["transfer"]["id"]
+    await api.wait_finished(world.admin, second)
+    listed = await api("{ transfers(first: 10) { totalCount edges { node { id kind status } } } }", world.admin)
+    assert [e["node"]["id"] for e in listed["transfers"]["edges"]] == [second, first]
+    bulk = await api("{ transfers(kind: BULK) { totalCount } }", world.admin)
+    assert bulk["transfers"]["totalCount"] == 0
+    done = await api("{ transfers(status: SUCCEEDED, first: 1) { totalCount pageInfo { hasNextPage } } }", world.admin)
+    assert done["transfers"] == {"totalCount": 2, "pageInfo": {"hasNextPage": True}}
+
+
+async def test_a_transfer_is_found_by_its_node_id(api: Api, world: World) -> None:
+    started = (await start(api, world.admin, 10, 11))["transfer"]["id"]
+    found = await api("query ($id: ID!) { node(id: $id) { ... on Transfer { kind } } }", world.admin, id=started)
+    assert found["node"] == {"kind": "SINGLE"}
+    assert (await api(TRANSFER, world.admin, id=started))["transfer"]["id"] == started
+    await api.wait_finished(world.admin, started)

@@ -1,0 +1,113 @@
+"""Finding users: scope, filters, search, pagination, views, and no N+1."""
+
+from __future__ import annotations
+
+from tests.support import Api, QueryCounter, World
+
+USERS = """
+query ($filter: UserFilter, $first: Int, $after: String) {
+  users(filter: $filter, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id userId displayName active tenantAdmin teams { name } data { dataType { key } count } } }
+  }
+}"""
+
+
+def ids(result: dict) -> list[int]:
+    return [e["node"]["userId"] for e in result["users"]["edges"]]
+
+
+async def test_users_are_active_only_by_default_ordered_by_user_id(api: Api, world: World) -> None:
+    found = ids(await api(USERS, world.admin, first=100))
+    assert found == sorted(found)
+    assert 40 not in found and 10 in found and 1 in found
+
+
+async def test_inactive_only_and_both_states(api: Api, world: World) -> None:
+    inactive = ids(await api(USERS, world.admin, filter={"active": False}, first=100))
+    both = ids(await api(USERS, world.admin, filter={"active": None}, first=100))
+    assert inactive == [40, 41, 42, 43, 44]
+    assert len(both) == len(world.users)
+
+
+async def test_an_operator_with_a_view_sees_only_the_users_of_that_view(api: Api, world: World) -> None:
+    found = ids(await api(USERS, world.lead, filter={"active": None}, first=100))
+    assert found == [4, *range(10, 30), *range(40, 45)]
+
+
+async def test_view_filter_narrows_to_users_inside_that_view(api: Api, world: World) -> None:
+    views = (await api("{ views { id name teams { name } } }", world.admin))["views"]
+    west = next(v for v in views if v["name"] == "West")
+    assert west["teams"] == [{"name": "West"}]
+    assert ids(await api(USERS, world.admin, filter={"viewId": west["id"]}, first=100)) == list(range(30, 40))
+    # the lead cannot widen their scope with another view's ID
+    assert ids(await api(USERS, world.lead, filter={"viewId": west["id"]}, first=100)) == []
+
+
+async def test_search_matches_names_username_email_or_an_exact_user_id(api: Api, world: World) -> None:
+    assert ids(await api(USERS, world.admin, filter={"search": "AGENT12"}, first=100)) == [12]
+    assert ids(await api(USERS, world.admin, filter={"search": "number13"}, first=100)) == [13]
+    assert ids(await api(USERS, world.admin, filter={"search": "agent14@example"}, first=100)) == [14]
+    assert ids(await api(USERS, world.admin, filter={"search": "15"}, first=100)) == [15]
+    assert ids(await api(USERS, world.admin, filter={"search": "Agent16 Number16"}, first=100)) == [16]
+
+
+async def test_cursor_pagination_walks_every_user_once_with_a_total_count(api: Api, world: World) -> None:
+    seen, after, pages = [], None, 0
+    while True:
+        page = (await api(USERS, world.admin, filter={"active": None}, first=7, after=after))["users"]
+        assert page["totalCount"] == len(world.users)
+        seen += [e["node"]["userId"] for e in page["edges"]]
+        pages += 1
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+        assert page["edges"][-1]["cursor"] == after
+    assert seen == sorted(u for u in world.users)
+    assert pages == -(-len(world.users) // 7)
+
+
+async def test_user_data_counts_per_data_type(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 3)
+    await world.give(10, "EVALUATION", 2)
+    result = await api("query { user(userId: 10) { data { dataType { key } count } } }", world.admin)
+    assert {d["dataType"]["key"]: d["count"] for d in result["user"]["data"]} == {"CCR": 3, "EVALUATION": 2}
+
+
+async def test_a_user_outside_the_scope_is_not_found(api: Api, world: World) -> None:
+    assert (await api("query { user(userId: 30) { userId } }", world.lead))["user"] is None
+    assert (await api("query { user(userId: 30) { userId } }", world.admin))["user"] == {"userId": 30}
+
+
+async def test_node_finds_a_user_by_its_global_id_within_scope(api: Api, world: World) -> None:
+    west_user = (await api("query { user(userId: 30) { id } }", world.admin))["user"]["id"]
+    node = "query ($id: ID!) { node(id: $id) { id ... on User { userId } } }"
+    assert (await api(node, world.admin, id=west_user))["node"]["userId"] == 30
+    assert (await api(node, world.lead, id=west_user))["node"] is None
+
+
+async def test_a_page_of_users_with_teams_and_data_costs_the_same_queries_at_any_size(api: Api, world: World) -> None:
+    for uid in range(10, 30):
+        await world.give(uid, "CCR", 2)
+        await world.give(uid, "EVALUATION", 1)
+    with QueryCounter() as small:
+        assert len(ids(await api(USERS, world.admin, first=2))) == 2
+    with QueryCounter() as large:
+        assert len(ids(await api(USERS, world.admin, first=50))) > 30
+    assert large.count == small.count
+
+
+async def test_data_types_list_the_catalogue_with_policies(api: Api, world: World) -> None:
+    types = (await api("{ dataTypes { key name product policy } }", world.admin))["dataTypes"]
+    by_key = {t["key"]: t for t in types}
+    assert len(types) == 30
+    assert by_key["AGENT_SCHEDULE"] == {"key": "AGENT_SCHEDULE", "name": "Agent Schedules", "product": "CLASSIC_WFM", "policy": "OVERWRITE"}
+    assert by_key["EVALUATION"]["policy"] == "COMBINE"
+
+
+async def test_viewer_describes_the_operator(api: Api, world: World) -> None:
+    lead = (await api("{ viewer { user { userId } tenant { slug } view { name } canTransfer } }", world.lead))["viewer"]
+    assert lead == {"user": {"userId": 2}, "tenant": {"slug": world.tenant.slug}, "view": {"name": "East"}, "canTransfer": True}
+    admin = (await api("{ viewer { view { name } canTransfer } }", world.admin))["viewer"]
+    assert admin == {"view": None, "canTransfer": True}
