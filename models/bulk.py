@@ -31,6 +31,9 @@ def _as_json(problems: list[Problem]) -> list[dict]:
 async def create_upload(operator: User, filename: str, data: bytes) -> BulkUpload:
     """Parse and validate a file and store the preview. Transfers nothing."""
     parsed = parse_upload(data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pairs=settings.MAX_BULK_PAIRS)
+    pair_count = len(parsed.rows)
+    if parsed.errors:
+        parsed.rows = []  # a file that cannot run is not checked row by row (it may hold 100,000 pairs)
     checks = await check_pairs(
         operator,
         [(*source_and_target(r.from_cell, r.to_cell, parsed.people_form), r.row_number) for r in parsed.rows],
@@ -41,7 +44,7 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
             uploaded_by=operator,
             filename=filename[:255] or "upload.csv",
             row_count=parsed.row_count,
-            pair_count=len(parsed.rows),
+            pair_count=pair_count,
             error_count=len(parsed.errors) + sum(not c.ok for c in checks),
             errors=_as_json(parsed.errors),
             people_form=parsed.people_form,
@@ -61,7 +64,7 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
                 )
                 for row, check in zip(parsed.rows, checks)
             ],
-            batch_size=500,
+            batch_size=settings.MAX_BULK_PAIRS,  # one INSERT for a full file
             using_db=db,
         )
     return upload

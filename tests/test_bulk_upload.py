@@ -1,0 +1,182 @@
+"""uploadBulkTransferFile and the preview: direction, both headers, every error at its line."""
+
+from __future__ import annotations
+
+from models import settings
+from models.tenancy import User
+from models.transfers import Transfer
+from tests.support import Api, QueryCounter, World
+
+PEOPLE = "From User ID,To User ID,First Name,Last Name\n"
+
+
+def people_file(filled: dict[int, object], others: list[int] = ()) -> str:
+    """A people file: one row per From user; `filled` maps a row's From ID to its To cell."""
+    ids = sorted({*filled, *others})
+    return PEOPLE + "".join(f"{uid},{filled.get(uid, '')},First{uid},Last{uid}\n" for uid in ids)
+
+
+def errors_by_line(upload: dict) -> dict[int, list[str]]:
+    return {
+        e["node"]["rowNumber"]: sorted(err["code"] for err in e["node"]["errors"])
+        for e in upload["rows"]["edges"]
+        if e["node"]["errors"]
+    }
+
+
+async def test_a_row_names_the_user_who_receives_the_data_of_the_user_in_its_to_cell(api: Api, world: World) -> None:
+    # "From 21, To 19" means: 19's data goes to 21.
+    result = await api.upload(world.admin, people_file({21: 19}, others=[10, 19, 20]))
+    upload = result["upload"]
+    assert result["userErrors"] == [] and upload["errorCount"] == 0
+    assert (upload["rowCount"], upload["pairCount"]) == (4, 1)
+    (row,) = [e["node"] for e in upload["rows"]["edges"]]
+    assert row["rowNumber"] == 5 and (row["fromUserId"], row["toUserId"]) == ("21", "19")
+    assert row["sourceUser"]["userId"] == 19 and row["targetUser"]["userId"] == 21
+    assert row["sourceUser"]["displayName"] == "Agent19 Number19"
+
+
+async def test_the_source_target_header_means_what_it_says(api: Api, world: World) -> None:
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n19,21\n"))["upload"]
+    (row,) = [e["node"] for e in upload["rows"]["edges"]]
+    assert row["sourceUser"]["userId"] == 19 and row["targetUser"]["userId"] == 21
+
+
+async def test_a_utf8_bom_and_crlf_line_ends_are_fine(api: Api, world: World) -> None:
+    content = "\ufeff" + people_file({21: 19}).replace("\n", "\r\n")
+    upload = (await api.upload(world.admin, content.encode("utf-8")))["upload"]
+    assert upload["errorCount"] == 0 and upload["pairCount"] == 1
+
+
+async def test_an_upload_transfers_nothing(api: Api, world: World) -> None:
+    await world.give(19, "CCR", 2)
+    await api.upload(world.admin, people_file({21: 19}))
+    assert await world.owned(19) == {"CCR": 2}
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 0
+
+
+async def test_a_file_that_is_not_utf8_csv_is_invalid(api: Api, world: World) -> None:
+    result = await api.upload(world.admin, "From User ID,To User ID\n21,19\nJos\xe9,\n".encode("latin-1"))
+    assert [e["code"] for e in result["userErrors"]] == ["INVALID_FILE"]
+    assert result["upload"]["errorCount"] == 1
+
+
+async def test_a_file_without_the_two_columns_is_refused(api: Api, world: World) -> None:
+    result = await api.upload(world.admin, "User,Other\n21,19\n")
+    assert [e["code"] for e in result["userErrors"]] == ["MISSING_COLUMNS"]
+    assert [e["code"] for e in (await api.upload(world.admin, ""))["userErrors"]] == ["MISSING_COLUMNS"]
+
+
+async def test_a_file_over_the_size_limit_is_too_large(api: Api, world: World, monkeypatch) -> None:
+    monkeypatch.setattr(settings, "MAX_UPLOAD_BYTES", 100)
+    result = await api.upload(world.admin, people_file({21: 19}, others=list(range(10, 30))))
+    assert [e["code"] for e in result["userErrors"]] == ["FILE_TOO_LARGE"]
+
+
+async def test_a_file_with_no_filled_row_has_no_pairs(api: Api, world: World) -> None:
+    result = await api.upload(world.admin, people_file({}, others=[10, 11]))
+    assert [e["code"] for e in result["userErrors"]] == ["NO_PAIRS"]
+
+
+async def test_two_thousand_pairs_are_accepted_and_two_thousand_and_one_are_too_many(api: Api, world: World) -> None:
+    await User.bulk_create(
+        [User(tenant=world.tenant, user_id=uid, first_name="P", last_name=str(uid), username=f"p{uid}") for uid in range(5000, 9002)]
+    )
+    pairs = "Source User ID,Target User ID\n" + "".join(f"{5000 + 2 * i},{5001 + 2 * i}\n" for i in range(2000))
+    ok = await api.upload(world.admin, pairs)
+    assert ok["userErrors"] == [] and ok["upload"]["pairCount"] == 2000
+    # the new users are outside no view: the admin sees the whole tenant
+    assert ok["upload"]["errorCount"] == 0
+    too_many = await api.upload(world.admin, pairs + "9000,9001\n")
+    assert [e["code"] for e in too_many["userErrors"]] == ["TOO_MANY_PAIRS"]
+    assert too_many["upload"]["pairCount"] == 2001
+
+
+async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -> None:
+    content = (
+        "From User ID,To User ID\n"
+        "11,abc\n"  # 2: INVALID_USER_ID
+        "12,999\n"  # 3: USER_NOT_FOUND
+        "13,30\n"  # 4: USER_OUTSIDE_VIEW (for the lead)
+        "14,4\n"  # 5: TENANT_ADMIN
+        "15,15\n"  # 6: SAME_USER
+        "16,20\n"  # 7: SOURCE_USED_TWICE with line 8
+        "17,20\n"  # 8
+        "18,21\n"  # 9: TARGET_USED_TWICE with line 10... and
+        "18,22\n"  # 10
+        "23,24\n"  # 11: 24 is a source here and a target on line 12
+        "24,25\n"  # 12: USER_IN_TWO_ROLES
+        "26,27\n"  # 13: fine
+    )
+    upload = (await api.upload(world.lead, content))["upload"]
+    found = errors_by_line(upload)
+    assert found == {
+        2: ["INVALID_USER_ID"],
+        3: ["USER_NOT_FOUND"],
+        4: ["USER_OUTSIDE_VIEW"],
+        5: ["TENANT_ADMIN"],
+        6: ["SAME_USER"],
+        7: ["SOURCE_USED_TWICE"],
+        8: ["SOURCE_USED_TWICE"],
+        9: ["TARGET_USED_TWICE"],
+        10: ["TARGET_USED_TWICE"],
+        11: ["USER_IN_TWO_ROLES"],
+        12: ["USER_IN_TWO_ROLES"],
+    }
+    assert upload["errorCount"] == 11 and upload["pairCount"] == 12
+
+
+async def test_source_used_twice_is_rejected_with_its_row_number(api: Api, world: World) -> None:
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,11\n10,12\n"))["upload"]
+    messages = [e["node"]["errors"][0]["message"] for e in upload["rows"]["edges"]]
+    assert all("lines 2, 3" in m for m in messages)
+
+
+async def test_a_row_shows_all_of_its_errors_and_the_cell_they_are_about(api: Api, world: World) -> None:
+    upload = (await api.upload(world.lead, "From User ID,To User ID\n4,30\n"))["upload"]
+    (row,) = [e["node"] for e in upload["rows"]["edges"]]
+    by_code = {e["code"]: e["field"] for e in row["errors"]}
+    # row "From 4, To 30": 30 is the source (To cell), 4 the target (From cell)
+    assert by_code == {"USER_OUTSIDE_VIEW": ["toUserId"], "TENANT_ADMIN": ["fromUserId"]}
+
+
+async def test_the_preview_pages_through_rows_and_can_show_only_errors(api: Api, world: World) -> None:
+    content = "Source User ID,Target User ID\n" + "".join(f"{s},{s + 10}\n" for s in range(10, 20)) + "11,999\n"
+    upload_id = (await api.upload(world.admin, content))["upload"]["id"]
+    query = """query ($id: ID!, $after: String, $only: Boolean) { bulkUpload(id: $id) {
+      rows(first: 4, after: $after, onlyErrors: $only) { totalCount pageInfo { hasNextPage endCursor }
+        edges { node { rowNumber } } } } }"""
+    lines, after = [], None
+    while True:
+        page = (await api(query, world.admin, id=upload_id, after=after, only=False))["bulkUpload"]["rows"]
+        assert page["totalCount"] == 11
+        lines += [e["node"]["rowNumber"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert lines == list(range(2, 13))
+    only = (await api(query, world.admin, id=upload_id, only=True))["bulkUpload"]["rows"]
+    assert [e["node"]["rowNumber"] for e in only["edges"]] == [3, 12]  # 11 is a source twice
+
+
+async def test_validation_costs_the_same_queries_for_ten_or_two_thousand_filled_rows_of_a_huge_file(world: World) -> None:
+    from models import bulk
+
+    await User.bulk_create(
+        [User(tenant=world.tenant, user_id=uid, first_name="P", last_name=str(uid), username=f"p{uid}") for uid in range(5000, 9000)]
+    )
+
+    def huge(filled: int) -> bytes:
+        """100,000 people rows; `filled` of them give user u the data of user u - 1."""
+        lines = [PEOPLE] + [f"{uid},,F,L\n" for uid in range(1, 100_001)]
+        for u in range(5001, 5001 + 2 * filled, 2):
+            lines[u] = f"{u},{u - 1},F,L\n"
+        return "".join(lines).encode()
+
+    with QueryCounter() as few:
+        small = await bulk.create_upload(world.users[1], "people.csv", huge(10))
+    with QueryCounter() as many:
+        large = await bulk.create_upload(world.users[1], "people.csv", huge(2000))
+    assert (small.row_count, small.pair_count, large.pair_count) == (100_000, 10, 2000)
+    assert large.error_count == 0
+    assert many.count == few.count
