@@ -87,7 +87,7 @@ class User(Model):
 class TeamMember(Model):
     id = fields.IntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="memberships")
-    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField("models.Team", related_name="members")
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField("models.Team", related_name="members", db_index=True)
 
     class Meta:
         table = "team_member"

@@ -136,7 +136,7 @@ class TransferLock(Model):
     id = fields.IntField(primary_key=True)
     tenant: fields.ForeignKeyRelation = fields.ForeignKeyField("models.Tenant", related_name="locks")
     key = fields.CharField(max_length=64)
-    transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="locks")
+    transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="locks", db_index=True)
 
     class Meta:
         table = "transfer_lock"

@@ -43,9 +43,9 @@ class Evaluation(Model):
     """QM evaluations. The evaluator and the approver both own one, and both move."""
 
     id = fields.BigIntField(primary_key=True)
-    evaluator: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="evaluations")
+    evaluator: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="evaluations", db_index=True)
     approver: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
-        "models.User", related_name="approvals", null=True
+        "models.User", related_name="approvals", null=True, db_index=True
     )
     score = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

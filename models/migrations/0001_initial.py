@@ -118,8 +118,8 @@ class Migration(migrations.Migration):
             name='Evaluation',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('evaluator', fields.ForeignKeyField('models.User', source_field='evaluator_id', db_constraint=True, to_field='id', related_name='evaluations', on_delete=OnDelete.CASCADE)),
-                ('approver', fields.ForeignKeyField('models.User', source_field='approver_id', null=True, db_constraint=True, to_field='id', related_name='approvals', on_delete=OnDelete.CASCADE)),
+                ('evaluator', fields.ForeignKeyField('models.User', source_field='evaluator_id', db_index=True, db_constraint=True, to_field='id', related_name='evaluations', on_delete=OnDelete.CASCADE)),
+                ('approver', fields.ForeignKeyField('models.User', source_field='approver_id', null=True, db_index=True, db_constraint=True, to_field='id', related_name='approvals', on_delete=OnDelete.CASCADE)),
                 ('score', fields.IntField(null=True)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
@@ -143,7 +143,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('user', fields.ForeignKeyField('models.User', source_field='user_id', db_constraint=True, to_field='id', related_name='memberships', on_delete=OnDelete.CASCADE)),
-                ('team', fields.ForeignKeyField('models.Team', source_field='team_id', db_constraint=True, to_field='id', related_name='members', on_delete=OnDelete.CASCADE)),
+                ('team', fields.ForeignKeyField('models.Team', source_field='team_id', db_index=True, db_constraint=True, to_field='id', related_name='members', on_delete=OnDelete.CASCADE)),
             ],
             options={'table': 'team_member', 'app': 'models', 'unique_together': (('user', 'team'),), 'pk_attr': 'id'},
             bases=['Model'],
@@ -195,7 +195,7 @@ class Migration(migrations.Migration):
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('tenant', fields.ForeignKeyField('models.Tenant', source_field='tenant_id', db_constraint=True, to_field='id', related_name='locks', on_delete=OnDelete.CASCADE)),
                 ('key', fields.CharField(max_length=64)),
-                ('transfer', fields.ForeignKeyField('models.Transfer', source_field='transfer_id', db_constraint=True, to_field='id', related_name='locks', on_delete=OnDelete.CASCADE)),
+                ('transfer', fields.ForeignKeyField('models.Transfer', source_field='transfer_id', db_index=True, db_constraint=True, to_field='id', related_name='locks', on_delete=OnDelete.CASCADE)),
             ],
             options={'table': 'transfer_lock', 'app': 'models', 'unique_together': (('tenant', 'key'),), 'pk_attr': 'id'},
             bases=['Model'],

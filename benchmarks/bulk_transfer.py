@@ -1,0 +1,157 @@
+"""Benchmark: a 2,000-pair bulk transfer end to end through the API (not a test).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/14 \\
+        .venv/bin/python benchmarks/bulk_transfer.py --users 4000 --records-per-user 250 --workers 2
+
+Migrates, seeds a fresh synthetic tenant (`udt seed --synthetic`, timed), starts
+the API under uvicorn and N `udt worker` processes, then as a client: uploads
+a Source/Target CSV of users/2 pairs, starts it, and follows `transferEvents`
+until the terminal event. Prints seeding time, pairs per second and records
+per second; with --baseline also the same movement as one plain SQL
+transaction per pair (PostgreSQL only), for the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def main(args: argparse.Namespace) -> None:
+    import uvicorn
+    from gql import Client, FileVar, GraphQLRequest
+    from gql.transport.httpx import HTTPXAsyncTransport
+    from gql.transport.websockets import WebsocketsTransport
+
+    from graph.app import create_app
+    from graph.cli import apply_migrations
+    from models import seed
+    from models.db import close_db, open_db
+    from models.tenancy import ApiToken, User
+    from models.transfers import Transfer, TransferItem
+
+    slug = f"bench-{int(time.time())}"
+    await apply_migrations()
+    await open_db()
+    started = time.perf_counter()
+    await seed.seed_synthetic(slug, args.users, args.records_per_user)
+    print(f"seed: {args.users} users x ~{args.records_per_user} records in {time.perf_counter() - started:.1f} s")
+    admin = await User.get(tenant__slug=slug, username="admin")
+    token = await ApiToken.issue(admin)
+    user_ids = sorted(await User.filter(tenant__slug=slug, tenant_admin=False).values_list("user_id", flat=True))
+    pairs = [(user_ids[i], user_ids[i + 1]) for i in range(0, min(len(user_ids) - 1, 2 * args.pairs), 2)]
+    content = "Source User ID,Target User ID\n" + "".join(f"{s},{t}\n" for s, t in pairs)
+
+    env = {**os.environ, "UDT_LOG_LEVEL": "WARNING"}
+    workers = [subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env) for _ in range(args.workers)]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), port=port, log_level="warning", ws="websockets-sansio"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with Client(transport=HTTPXAsyncTransport(url=f"http://127.0.0.1:{port}/graphql", headers=headers, timeout=120)) as http:
+            t0 = time.perf_counter()
+            upload = await http.execute(
+                GraphQLRequest(
+                    "mutation ($f: Upload!) { uploadBulkTransferFile(file: $f) { upload { id pairCount errorCount } } }",
+                    variable_values={"f": FileVar(io.BytesIO(content.encode()), filename="pairs.csv", content_type="text/csv")},
+                ),
+                upload_files=True,
+            )
+            upload = upload["uploadBulkTransferFile"]["upload"]
+            print(f"upload + validation of {upload['pairCount']} pairs: {time.perf_counter() - t0:.2f} s ({upload['errorCount']} errors)")
+            t1 = time.perf_counter()
+            result = await http.execute(
+                GraphQLRequest(
+                    "mutation ($id: ID!) { startBulkTransfer(input: {uploadId: $id, confirm: true}) { transfer { id } userErrors { code } } }",
+                    variable_values={"id": upload["id"]},
+                )
+            )
+        transfer_id = result["startBulkTransfer"]["transfer"]["id"]
+        ws = WebsocketsTransport(url=f"ws://127.0.0.1:{port}/graphql", init_payload=headers)
+        events = 0
+        async with Client(transport=ws) as session:
+            request = GraphQLRequest(
+                "subscription ($id: ID!) { transferEvents(transferId: $id) { type processedPairs } }",
+                variable_values={"id": transfer_id},
+            )
+            async for message in session.subscribe(request):
+                events += 1
+                if message["transferEvents"]["type"] in ("SUCCEEDED", "PARTIALLY_FAILED", "FAILED", "CANCELLED"):
+                    final = message["transferEvents"]
+                    break
+        elapsed = time.perf_counter() - t1
+    finally:
+        server.should_exit = True
+        await serving
+        for w in workers:
+            w.terminate()
+            w.wait()
+
+    from graph.relay import pk_of
+
+    transfer = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
+    moved = 0
+    for item_moved, item_overwritten in await TransferItem.filter(transfer_id=transfer.id).values_list("moved", "overwritten"):
+        moved += sum(item_moved.values()) + sum(item_overwritten.values())
+    print(f"transfer: {final['type']}, {transfer.processed_pairs} pairs, {moved:,} records moved or overwritten, {events} events")
+    print(f"start -> terminal event: {elapsed:.2f} s = {transfer.processed_pairs / elapsed:.0f} pairs/s, {moved / elapsed:,.0f} records/s")
+    if args.baseline:
+        await baseline(slug, pairs)
+    await close_db()
+
+
+async def baseline(slug: str, pairs: list[tuple[int, int]]) -> None:
+    """The floor: the same movement, backwards, as one plain SQL transaction per pair (asyncpg)."""
+    import asyncpg
+
+    from models import settings
+
+    conn = await asyncpg.connect(settings.DATABASE_URL.replace("postgres://", "postgresql://", 1))
+    pk = dict(await conn.fetch("SELECT u.user_id, u.id FROM app_user u JOIN tenant t ON t.id = u.tenant_id WHERE t.slug = $1", slug))
+    overwrite = [
+        "ACCUMULATED_VACATION_HOURS", "SKILL_MAPPING", "AGENT_ASSIGNED_EXCEPTION", "PROJECT", "AGENT_WORK_SHIFT",
+        "AGENT_SERVICE_PRODUCTIVITY", "AGENT_PRODUCTIVITY", "AGENT_OFFLINE_ACTIVITY_HOURS", "AGENT_GROUP_DAY_ALLOCATION",
+        "HISTORICAL_ACTIVITY", "AGENT_WORK_HOURS", "AGENT_REAL_TIME_STATE",
+    ]
+    started = time.perf_counter()
+    for target, source in pairs:  # the targets now own everything: move it back
+        s, t = pk[source], pk[target]
+        async with conn.transaction():
+            await conn.execute("DELETE FROM owned_record WHERE owner_id = $1 AND data_type = ANY($2)", t, overwrite)
+            await conn.execute("UPDATE owned_record SET owner_id = $2 WHERE owner_id = $1", s, t)
+            await conn.execute("UPDATE evaluation SET evaluator_id = $2 WHERE evaluator_id = $1", s, t)
+            await conn.execute("UPDATE evaluation SET approver_id = $2 WHERE approver_id = $1", s, t)
+            await conn.execute("DELETE FROM agent_schedule WHERE user_id = $1", t)
+            await conn.execute("UPDATE agent_schedule SET user_id = $2 WHERE user_id = $1", s, t)
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    print(f"baseline, plain SQL, one transaction per pair: {elapsed:.2f} s = {len(pairs) / elapsed:.0f} pairs/s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--records-per-user", type=int, default=250)
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", action="store_true")
+    asyncio.run(main(parser.parse_args()))
