@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -21,6 +22,7 @@ from graph.context import Context
 from graph.schema import schema
 from jobs import connection
 from jobs.worker import make_worker
+from models import settings
 from models.db import close_db, open_db
 
 log = logging.getLogger(__name__)
@@ -32,17 +34,16 @@ class GraphQLApp(GraphQL):
 
 
 def graphql_app() -> GraphQLApp:
-    origins = [o for o in os.environ.get("UDT_ALLOWED_ORIGINS", "*").split(",") if o]
     return GraphQLApp(
         schema,
         graphql_ide="graphiql",
-        # Uploads are POSTs with a multipart body; strawberry then requires a
-        # preflighted request, so another site cannot post a file on a user's behalf.
+        # Off by default in strawberry because a cross-site form could post a file
+        # with the user's cookies. Here auth is only ever an Authorization header,
+        # which no cross-site form can send, so uploads are safe to accept.
         multipart_uploads_enabled=True,
         keep_alive=True,
         keep_alive_interval=15,
-        # Auth is a bearer token, never a cookie, so any page origin may open a socket.
-        allowed_origins=origins,
+        allowed_origins=settings.ALLOWED_ORIGINS,
     )
 
 
@@ -88,6 +89,13 @@ def create_app(*, run_worker: bool = False) -> Starlette:
                 await close_db()
 
     gql = graphql_app()
+    # Front ends on other origins call with a bearer header, never credentials.
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=settings.ALLOWED_ORIGINS,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
     return Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -96,5 +104,6 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             Route("/graphql", gql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gql),
         ],
+        middleware=[cors],
         lifespan=lifespan,
     )

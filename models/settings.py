@@ -37,6 +37,9 @@ RECONCILE_GRACE_SECONDS: int = _int("UDT_RECONCILE_GRACE_SECONDS", 30)
 EVENTS_TTL_SECONDS: int = _int("UDT_EVENTS_TTL_SECONDS", 7 * 24 * 3600)
 MAX_PAGE_SIZE: int = _int("UDT_MAX_PAGE_SIZE", 100)
 QUEUE_NAME: str = os.environ.get("UDT_QUEUE_NAME", "udt:queue")
+# Page origins that may call the API from a browser (CORS) and open WebSockets.
+# Safe as "*": auth is a bearer header, never a cookie.
+ALLOWED_ORIGINS: list[str] = [o.strip() for o in os.environ.get("UDT_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
 
 MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers"]
 

@@ -25,3 +25,18 @@ async def test_readyz_checks_the_database_and_redis(api: Api) -> None:
         response = await client.get(f"{api.base}/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+async def test_a_front_end_on_another_origin_may_call_with_a_bearer_header(api: Api) -> None:
+    async with httpx.AsyncClient() as client:
+        preflight = await client.options(
+            f"{api.base}/graphql",
+            headers={
+                "Origin": "https://frontend.example.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in ("*", "https://frontend.example.com")
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
