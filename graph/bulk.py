@@ -33,34 +33,35 @@ def _problems(stored: list[dict]) -> list[Problem]:
 
 @strawberry.type
 class BulkUploadRow:
-    model: strawberry.Private[RowModel]
-    people_form: strawberry.Private[bool]
+    source_pk: strawberry.Private[int | None]
+    target_pk: strawberry.Private[int | None]
+    row_number: int
+    from_user_id: str | None = strawberry.field(
+        description="The From User ID cell as written (Source User ID in the pairs form)."
+    )
+    to_user_id: str | None = strawberry.field(
+        description="The To User ID cell as written (Target User ID in the pairs form)."
+    )
+    errors: list[UserError]
 
-    @strawberry.field
-    def row_number(self) -> int:
-        return self.model.row_number
-
-    @strawberry.field(description="The From User ID cell as written in the file (Source User ID in the pairs form).")
-    def from_user_id(self) -> str | None:
-        return self.model.from_cell
-
-    @strawberry.field(description="The To User ID cell as written in the file (Target User ID in the pairs form).")
-    def to_user_id(self) -> str | None:
-        return self.model.to_cell
+    @classmethod
+    def of(cls, r: RowModel, people_form: bool) -> BulkUploadRow:
+        return cls(
+            source_pk=r.source_id,
+            target_pk=r.target_id,
+            row_number=r.row_number,
+            from_user_id=r.from_cell,
+            to_user_id=r.to_cell,
+            errors=user_errors(_problems(r.errors), _row_fields(people_form)),
+        )
 
     @strawberry.field(description="The user whose data moves away (null when not found or not visible).")
     async def source_user(self, info: strawberry.Info) -> User | None:
-        pk = self.model.source_id
-        return User.maybe(await info.context.loaders.user.load(pk)) if pk else None
+        return User.maybe(await info.context.loaders.user.load(self.source_pk)) if self.source_pk else None
 
     @strawberry.field(description="The user who receives the data (null when not found or not visible).")
     async def target_user(self, info: strawberry.Info) -> User | None:
-        pk = self.model.target_id
-        return User.maybe(await info.context.loaders.user.load(pk)) if pk else None
-
-    @strawberry.field
-    def errors(self) -> list[UserError]:
-        return user_errors(_problems(self.model.errors), _row_fields(self.people_form))
+        return User.maybe(await info.context.loaders.user.load(self.target_pk)) if self.target_pk else None
 
 
 @strawberry.type
@@ -78,48 +79,40 @@ class BulkUploadRowConnection:
 
 @strawberry.type
 class BulkUpload(Node):
-    model: strawberry.Private[UploadModel]
+    pk: strawberry.Private[int]
+    people_form: strawberry.Private[bool]
+    filename: str
+    created_at: datetime
+    row_count: int = strawberry.field(description="Data rows in the file.")
+    pair_count: int = strawberry.field(description="Rows that request a transfer.")
+    error_count: int = strawberry.field(description="File-level errors + rows with at least one error.")
+    errors: list[UserError] = strawberry.field(description="File-level errors.")
 
     @classmethod
     def of(cls, u: UploadModel) -> BulkUpload:
-        return cls(id=strawberry.ID(to_global_id("BulkUpload", u.id)), model=u)
-
-    @strawberry.field
-    def filename(self) -> str:
-        return self.model.filename
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.model.created_at
-
-    @strawberry.field(description="Data rows in the file.")
-    def row_count(self) -> int:
-        return self.model.row_count
-
-    @strawberry.field(description="Rows that request a transfer.")
-    def pair_count(self) -> int:
-        return self.model.pair_count
-
-    @strawberry.field(description="File-level errors + rows with at least one error.")
-    def error_count(self) -> int:
-        return self.model.error_count
-
-    @strawberry.field(description="File-level errors.")
-    def errors(self) -> list[UserError]:
-        return user_errors(_problems(self.model.errors))
+        return cls(
+            id=strawberry.ID(to_global_id("BulkUpload", u.id)),
+            pk=u.id,
+            people_form=u.people_form,
+            filename=u.filename,
+            created_at=u.created_at,
+            row_count=u.row_count,
+            pair_count=u.pair_count,
+            error_count=u.error_count,
+            errors=user_errors(_problems(u.errors)),
+        )
 
     @strawberry.field(description="The rows that request a transfer or carry an error, in file order.")
     async def rows(
         self, first: int | None = None, after: str | None = None, only_errors: bool | None = False
     ) -> BulkUploadRowConnection:
-        query = RowModel.filter(upload_id=self.model.id)
+        query = RowModel.filter(upload_id=self.pk)
         if only_errors:
             query = query.filter(has_errors=True)
         rows, has_next, has_prev, total = await paginate(query, "row_number", first, after)
-        people = self.model.people_form
         return BulkUploadRowConnection(
             edges=[
-                BulkUploadRowEdge(node=BulkUploadRow(model=r, people_form=people), cursor=encode_cursor(r.row_number))
+                BulkUploadRowEdge(node=BulkUploadRow.of(r, self.people_form), cursor=encode_cursor(r.row_number))
                 for r in rows
             ],
             page_info=page_info([r.row_number for r in rows], has_next, has_prev),
@@ -128,7 +121,7 @@ class BulkUpload(Node):
 
     @strawberry.field(description="The transfer this upload started, if any.")
     async def transfer(self) -> Transfer | None:
-        return Transfer.maybe(await TransferModel.filter(upload_id=self.model.id).first())
+        return Transfer.maybe(await TransferModel.filter(upload_id=self.pk).first())
 
 
 @strawberry.type
@@ -173,10 +166,8 @@ class BulkMutations:
     )
     async def upload_bulk_transfer_file(self, info: strawberry.Info, file: Upload) -> UploadBulkTransferFilePayload:
         data = await file.read(settings.MAX_UPLOAD_BYTES + 1)
-        upload = await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data)
-        return UploadBulkTransferFilePayload(
-            upload=BulkUpload.of(upload), user_errors=user_errors(_problems(upload.errors))
-        )
+        upload = BulkUpload.of(await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data))
+        return UploadBulkTransferFilePayload(upload=upload, user_errors=upload.errors)
 
     @strawberry.mutation(
         permission_classes=TRANSFERS,

@@ -45,43 +45,37 @@ class TransferPlan:
 
 @strawberry.type
 class TransferItem:
-    model: strawberry.Private[transfers.TransferItem]
+    source_pk: strawberry.Private[int]
+    target_pk: strawberry.Private[int]
+    row_number: int | None = strawberry.field(description="Line in the uploaded file (bulk only).")
+    status: TransferItemStatus
+    error_code: str | None
+    error_message: str | None
+    moved: list[DataTypeCount] = strawberry.field(description="Source records reassigned, per data type.")
+    overwritten: list[DataTypeCount] = strawberry.field(description="Target records deleted by OVERWRITE, per data type.")
+    finished_at: datetime | None
 
-    @strawberry.field
-    def row_number(self) -> int | None:
-        return self.model.row_number
+    @classmethod
+    def of(cls, i: transfers.TransferItem) -> TransferItem:
+        return cls(
+            source_pk=i.source_id,
+            target_pk=i.target_id,
+            row_number=i.row_number,
+            status=i.status,
+            error_code=i.error_code,
+            error_message=i.error_message,
+            moved=data_type_counts(i.moved),
+            overwritten=data_type_counts(i.overwritten),
+            finished_at=i.finished_at,
+        )
 
     @strawberry.field
     async def source_user(self, info: strawberry.Info) -> User:
-        return User.of(await info.context.loaders.user.load(self.model.source_id))
+        return User.of(await info.context.loaders.user.load(self.source_pk))
 
     @strawberry.field
     async def target_user(self, info: strawberry.Info) -> User:
-        return User.of(await info.context.loaders.user.load(self.model.target_id))
-
-    @strawberry.field
-    def status(self) -> TransferItemStatus:
-        return self.model.status
-
-    @strawberry.field
-    def error_code(self) -> str | None:
-        return self.model.error_code
-
-    @strawberry.field
-    def error_message(self) -> str | None:
-        return self.model.error_message
-
-    @strawberry.field(description="Source records reassigned, per data type.")
-    def moved(self) -> list[DataTypeCount]:
-        return data_type_counts(self.model.moved)
-
-    @strawberry.field(description="Target records deleted by OVERWRITE, per data type.")
-    def overwritten(self) -> list[DataTypeCount]:
-        return data_type_counts(self.model.overwritten)
-
-    @strawberry.field
-    def finished_at(self) -> datetime | None:
-        return self.model.finished_at
+        return User.of(await info.context.loaders.user.load(self.target_pk))
 
 
 @strawberry.type
@@ -99,65 +93,52 @@ class TransferItemConnection:
 
 @strawberry.type
 class Transfer(Node):
-    model: strawberry.Private[transfers.Transfer]
+    pk: strawberry.Private[int]
+    requested_by_pk: strawberry.Private[int | None]
+    kind: TransferKind
+    status: TransferStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    total_pairs: int
+    processed_pairs: int
+    succeeded_pairs: int
+    failed_pairs: int
+    message: str | None = strawberry.field(
+        description='"Data Transfer Successful" or the error summary, once finished.'
+    )
 
     @classmethod
     def of(cls, t: transfers.Transfer) -> Transfer:
-        return cls(id=strawberry.ID(to_global_id("Transfer", t.id)), model=t)
+        return cls(
+            id=strawberry.ID(to_global_id("Transfer", t.id)),
+            pk=t.id,
+            requested_by_pk=t.requested_by_id,
+            kind=t.kind,
+            status=t.status,
+            created_at=t.created_at,
+            started_at=t.started_at,
+            finished_at=t.finished_at,
+            total_pairs=t.total_pairs,
+            processed_pairs=t.processed_pairs,
+            succeeded_pairs=t.succeeded_pairs,
+            failed_pairs=t.failed_pairs,
+            message=t.message,
+        )
 
     @classmethod
     def maybe(cls, t: transfers.Transfer | None) -> Transfer | None:
         return cls.of(t) if t is not None else None
 
     @strawberry.field
-    def kind(self) -> TransferKind:
-        return self.model.kind
-
-    @strawberry.field
-    def status(self) -> TransferStatus:
-        return self.model.status
-
-    @strawberry.field
     async def requested_by(self, info: strawberry.Info) -> User | None:
-        if self.model.requested_by_id is None:
+        if self.requested_by_pk is None:
             return None
-        return User.maybe(await info.context.loaders.user.load(self.model.requested_by_id))
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.model.created_at
-
-    @strawberry.field
-    def started_at(self) -> datetime | None:
-        return self.model.started_at
-
-    @strawberry.field
-    def finished_at(self) -> datetime | None:
-        return self.model.finished_at
-
-    @strawberry.field
-    def total_pairs(self) -> int:
-        return self.model.total_pairs
-
-    @strawberry.field
-    def processed_pairs(self) -> int:
-        return self.model.processed_pairs
-
-    @strawberry.field
-    def succeeded_pairs(self) -> int:
-        return self.model.succeeded_pairs
-
-    @strawberry.field
-    def failed_pairs(self) -> int:
-        return self.model.failed_pairs
-
-    @strawberry.field(description='"Data Transfer Successful" or the error summary, once finished.')
-    def message(self) -> str | None:
-        return self.model.message
+        return User.maybe(await info.context.loaders.user.load(self.requested_by_pk))
 
     @strawberry.field(description="User IDs of the source and target of every failed pair.")
     async def failed_user_ids(self, info: strawberry.Info) -> list[int]:
-        return await info.context.loaders.failed_user_ids.load(self.model.id)
+        return await info.context.loaders.failed_user_ids.load(self.pk)
 
     @strawberry.field(description="Relative URL of the CSV audit log; same Authorization header. ?all=1 for every pair.")
     def audit_log_url(self) -> str:
@@ -170,12 +151,12 @@ class Transfer(Node):
         after: str | None = None,
         status: TransferItemStatus | None = None,
     ) -> TransferItemConnection:
-        query = transfers.TransferItem.filter(transfer_id=self.model.id)
+        query = transfers.TransferItem.filter(transfer_id=self.pk)
         if status is not None:
             query = query.filter(status=status)
         rows, has_next, has_prev, total = await paginate(query, "position", first, after)
         return TransferItemConnection(
-            edges=[TransferItemEdge(node=TransferItem(model=r), cursor=encode_cursor(r.position)) for r in rows],
+            edges=[TransferItemEdge(node=TransferItem.of(r), cursor=encode_cursor(r.position)) for r in rows],
             page_info=page_info([r.position for r in rows], has_next, has_prev),
             total_count=total,
         )

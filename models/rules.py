@@ -148,20 +148,13 @@ def _check_roles(checks: list[PairCheck]) -> None:
             as_source[src].append(check)
         if tgt is not None:
             as_target[tgt].append(check)
-    for uid, group in as_source.items():
-        if len(group) > 1:
-            rows = _lines([c.row_number for c in group])
-            for check in group:
-                check.problems.append(
-                    Problem("SOURCE_USED_TWICE", f"Source user {uid} is the source of more than one pair{rows}.", "source")
-                )
-    for uid, group in as_target.items():
-        if len(group) > 1:
-            rows = _lines([c.row_number for c in group])
-            for check in group:
-                check.problems.append(
-                    Problem("TARGET_USED_TWICE", f"Target user {uid} is the target of more than one pair{rows}.", "target")
-                )
+    for groups, code, role in ((as_source, "SOURCE_USED_TWICE", "source"), (as_target, "TARGET_USED_TWICE", "target")):
+        for uid, group in groups.items():
+            if len(group) > 1:
+                rows = _lines([c.row_number for c in group])
+                message = f"{role.capitalize()} user {uid} is the {role} of more than one pair{rows}."
+                for check in group:
+                    check.problems.append(Problem(code, message, role))  # type: ignore[arg-type]
     for uid in as_source.keys() & as_target.keys():
         involved = [c for c in as_source[uid] + as_target[uid] if parse_user_id(c.source_ref) != parse_user_id(c.target_ref)]
         if len({id(c) for c in involved}) < 2:
