@@ -14,7 +14,7 @@ from graph.users import User
 from models import bulk, settings
 from models.rules import Problem
 from models.tenancy import User as UserModel
-from models.transfers import ACTIVE_STATUSES, TransferKind
+from models.transfers import ACTIVE_STATUSES, TransferKind, visible_transfers, visible_uploads
 from models.transfers import BulkUpload as UploadModel
 from models.transfers import BulkUploadRow as RowModel
 from models.transfers import Transfer as TransferModel
@@ -138,7 +138,7 @@ class StartBulkTransferInput:
 
 async def find_upload(operator: UserModel, global_id: str) -> UploadModel | None:
     pk = pk_of(global_id, "BulkUpload")
-    return await UploadModel.get_or_none(id=pk, tenant_id=operator.tenant_id) if pk else None
+    return await visible_uploads(operator).filter(id=pk).first() if pk else None
 
 
 @strawberry.type
@@ -152,9 +152,7 @@ class BulkQueries:
     async def active_bulk_transfer(self, info: strawberry.Info) -> Transfer | None:
         op = await info.context.operator()
         return Transfer.maybe(
-            await TransferModel.filter(
-                tenant_id=op.tenant_id, kind=TransferKind.BULK, status__in=ACTIVE_STATUSES
-            ).first()
+            await visible_transfers(op).filter(kind=TransferKind.BULK, status__in=ACTIVE_STATUSES).first()
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from models import settings
+from models.db import MAX_INT
 
 def to_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode()
@@ -23,6 +24,8 @@ def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, in
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     if expected is not None and type_name != expected:
+        return None
+    if not 0 <= result[1] <= MAX_INT:
         return None
     return result
 

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 import strawberry
+from redis.exceptions import RedisError
 
 from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
@@ -195,11 +196,11 @@ class CancelTransferPayload:
 
 
 async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transfer | None:
-    """A transfer of the operator's tenant; anything else is unknown."""
+    """A transfer the operator may see; anything else is unknown."""
     pk = pk_of(global_id, "Transfer")
     if pk is None:
         return None
-    return await transfers.Transfer.get_or_none(id=pk, tenant_id=operator.tenant_id)
+    return await transfers.visible_transfers(operator).filter(id=pk).first()
 
 
 async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
@@ -207,7 +208,7 @@ async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
     workers' reconciler enqueues it when they can."""
     try:
         await transfer_jobs.enqueue(info.context.pool, transfer)
-    except (ConnectionError, OSError):
+    except (RedisError, ConnectionError, OSError):
         log.warning("could not enqueue transfer %s now; the reconciler will", transfer.id, exc_info=True)
 
 
@@ -250,7 +251,7 @@ class TransferQueries:
         after: str | None = None,
     ) -> TransferConnection:
         op = await info.context.operator()
-        query = transfers.Transfer.filter(tenant_id=op.tenant_id)
+        query = transfers.visible_transfers(op)
         if kind is not None:
             query = query.filter(kind=kind)
         if status is not None:

@@ -8,6 +8,7 @@ from tortoise.expressions import Q, Subquery
 from graph.errors import AUTHENTICATED, TRANSFERS
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from models import tenancy, userdata
+from models.db import MAX_INT
 
 Product = strawberry.enum(userdata.Product, name="Product")
 TransferPolicy = strawberry.enum(userdata.Policy, name="TransferPolicy")
@@ -160,7 +161,7 @@ def _search(terms: str) -> Q:
             | Q(username__icontains=term)
             | Q(email__icontains=term)
         )
-        if term.isdigit():
+        if term.isascii() and term.isdigit() and int(term) <= MAX_INT:
             match |= Q(user_id=int(term))
         clauses.append(match)
     return Q(*clauses) if clauses else Q()

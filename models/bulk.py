@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from models import settings
 from models.csvfile import parse_upload, source_and_target
-from models.lifecycle import BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
+from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs
 from models.tenancy import User
 from models.transfers import (
@@ -109,6 +109,8 @@ async def retry(operator: User, transfer: Transfer) -> tuple[Transfer | None, li
     """A new BULK transfer with only the failed pairs of a finished transfer."""
     if not transfer.status.finished:
         return None, [Problem("TRANSFER_NOT_FINISHED", "The transfer is still queued or running.")]
+    if await Transfer.exists(retry_of=transfer):
+        return None, [ALREADY_RETRIED]
     failed = (
         await TransferItem.filter(transfer_id=transfer.id, status=ItemStatus.FAILED)
         .select_related("source", "target")

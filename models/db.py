@@ -22,3 +22,21 @@ async def open_db(database_url: str | None = None) -> bool:
 
 async def close_db() -> None:
     await Tortoise.close_connections()
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was
+# rolled back whole and may simply be run again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+MAX_INT = 2**31 - 1  # the largest value of an INTEGER column on both databases
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a transaction failed only because of another one (retry it)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return True
+        if "database is locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -8,6 +8,7 @@ nothing that a fresh SNAPSHOT does not repair.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import engine
+from models.db import is_transient
 from models.rules import PairCheck, Problem, check_pairs, describe
 from models.tenancy import User
 from models.transfers import (
@@ -32,11 +34,15 @@ from models.transfers import (
 )
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 3  # of a pair whose transaction lost a deadlock to another pair
 
 SUCCESS_MESSAGE = "Data Transfer Successful"
 FAILURE_MESSAGE = "Errors occurred during data transfer. The user IDs listed below were not transferred."
 UPLOAD_ALREADY_USED = Problem(
     "UPLOAD_ALREADY_USED", "This upload has already started a transfer; upload the file again to run it again."
+)
+ALREADY_RETRIED = Problem(
+    "ALREADY_RETRIED", "The failed pairs of this transfer were already retried; retry that transfer instead."
 )
 BULK_IN_PROGRESS = Problem("BULK_TRANSFER_IN_PROGRESS", "Another bulk transfer of this tenant is queued or running.")
 
@@ -96,9 +102,11 @@ async def create_transfer(
     or running transfer, or a second bulk transfer of the tenant, fails the
     insert, and nothing is created.
     """
-    locks = [TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None]
+    # Always taken in the same order (bulk first, then users by key), so two
+    # racing starts collide on a unique constraint instead of deadlocking.
+    locks = sorted({TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None})
     if kind is TransferKind.BULK:
-        locks.append(TransferLock.BULK_KEY)
+        locks.insert(0, TransferLock.BULK_KEY)
     try:
         async with in_transaction() as db:
             transfer = await Transfer.create(
@@ -129,14 +137,16 @@ async def create_transfer(
                 using_db=db,
             )
     except IntegrityError:
-        return None, await _lost_race(operator, locks, fields.get("upload"))
+        return None, await _lost_race(operator, locks, fields.get("upload"), fields.get("retry_of"))
     return transfer, []
 
 
-async def _lost_race(operator: User, keys: list[str], upload: object) -> list[Problem]:
+async def _lost_race(operator: User, keys: list[str], upload: object, retry_of: object) -> list[Problem]:
     """Say which unique constraint decided against this start."""
     if upload is not None and await Transfer.exists(upload=upload):
         return [UPLOAD_ALREADY_USED]
+    if retry_of is not None and await Transfer.exists(retry_of=retry_of):
+        return [ALREADY_RETRIED]
     taken = set(
         await TransferLock.filter(tenant_id=operator.tenant_id, key__in=keys).values_list("key", flat=True)
     )
@@ -182,14 +192,19 @@ async def process_item(item_id: int) -> list[Event]:
     worker, or a re-run after a crash, finds nothing to do. Eligibility is
     checked again first: the world may have changed since the start.
     """
-    try:
-        async with in_transaction() as db:
-            return await _process(item_id, db)
-    except Exception as exc:  # noqa: BLE001 - the pair rolled back whole; record why and go on
-        log.exception("transfer item %s failed", item_id)
-        async with in_transaction() as db:
-            problem = Problem("TRANSFER_ERROR", f"The pair could not be applied and was rolled back: {exc}")
-            return await _process(item_id, db, forced=problem)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with in_transaction() as db:
+                return await _process(item_id, db)
+        except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
+            if is_transient(exc) and attempt < ATTEMPTS:
+                await asyncio.sleep(0.05 * attempt)  # another pair held the same rows: run it again
+                continue
+            log.exception("transfer item %s failed", item_id)
+            failure = Problem("TRANSFER_ERROR", f"The pair could not be applied and was rolled back: {exc}")
+            break
+    async with in_transaction() as db:
+        return await _process(item_id, db, forced=failure)
 
 
 async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None = None) -> list[Event]:

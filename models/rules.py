@@ -14,6 +14,7 @@ from typing import Literal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from models.db import MAX_INT
 from models.tenancy import User, scope
 from models.transfers import TransferLock
 
@@ -42,7 +43,10 @@ class PairCheck:
 
 
 def parse_user_id(ref: object) -> int | None:
-    """A positive integer User ID from an int or a CSV cell, else None."""
+    """A positive integer User ID from an int or a CSV cell, else None.
+
+    A number too large for any User ID is still a valid ID: it is simply not found.
+    """
     if isinstance(ref, bool):
         return None
     if isinstance(ref, int):
@@ -84,6 +88,7 @@ async def check_pairs(
     users: dict[int, User] = {}
     visible: set[int] = set()
     busy: set[str] = set()
+    ids = {uid for uid in ids if uid <= MAX_INT}
     if ids:
         found = await User.filter(tenant_id=operator.tenant_id, user_id__in=ids).using_db(using_db)
         users = {u.user_id: u for u in found}
@@ -104,8 +109,9 @@ async def check_pairs(
             label = role.capitalize()
             uid = parse_user_id(ref)
             if uid is None:
+                shown = "empty" if ref is None or str(ref).strip() == "" else repr(str(ref))
                 check.problems.append(
-                    Problem("INVALID_USER_ID", f"{label} user ID {str(ref)!r} is not a positive integer.", role)
+                    Problem("INVALID_USER_ID", f"{label} user ID ({shown}) is not a positive integer.", role)
                 )
                 continue
             user = users.get(uid)
@@ -114,7 +120,8 @@ async def check_pairs(
                 continue
             if user.id not in visible:
                 check.problems.append(
-                    Problem("USER_OUTSIDE_VIEW", f"{label} user {describe(user)} is outside your view.", role)
+                    # No name: what is outside the view stays unseen.
+                    Problem("USER_OUTSIDE_VIEW", f"{label} user {uid} is outside your view.", role)
                 )
                 continue
             setattr(check, role, user)
@@ -134,11 +141,11 @@ async def check_pairs(
         if src is not None and src == tgt:
             check.problems.append(Problem("SAME_USER", f"Source and target are the same user ({src})."))
 
-    _check_roles(checks)
+    _check_roles(checks, {uid: describe(users[uid]) for uid in ids if users.get(uid) and users[uid].id in visible})
     return checks
 
 
-def _check_roles(checks: list[PairCheck]) -> None:
+def _check_roles(checks: list[PairCheck], names: dict[int, str]) -> None:
     """The rules that look across pairs: one source once, one target once, no chains."""
     as_source: dict[int, list[PairCheck]] = defaultdict(list)
     as_target: dict[int, list[PairCheck]] = defaultdict(list)
@@ -152,7 +159,8 @@ def _check_roles(checks: list[PairCheck]) -> None:
         for uid, group in groups.items():
             if len(group) > 1:
                 rows = _lines([c.row_number for c in group])
-                message = f"{role.capitalize()} user {uid} is the {role} of more than one pair{rows}."
+                who = names.get(uid, str(uid))
+                message = f"{role.capitalize()} user {who} is the {role} of more than one pair{rows}."
                 for check in group:
                     check.problems.append(Problem(code, message, role))  # type: ignore[arg-type]
     for uid in as_source.keys() & as_target.keys():
@@ -165,7 +173,8 @@ def _check_roles(checks: list[PairCheck]) -> None:
             check.problems.append(
                 Problem(
                     "USER_IN_TWO_ROLES",
-                    f"User {uid} is a source in one pair and a target in another{rows}; chains are not allowed.",
+                    f"User {names.get(uid, uid)} is a source in one pair and a target in another{rows}; "
+                    "chains are not allowed.",
                     role,
                 )
             )

@@ -11,7 +11,11 @@ from __future__ import annotations
 import enum
 
 from tortoise import fields
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from models.tenancy import User, scope
 
 
 class TransferKind(str, enum.Enum):
@@ -94,8 +98,10 @@ class Transfer(Model):
     upload: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.BulkUpload", related_name="transfers", null=True, unique=True
     )
+    # Unique: a transfer's failed pairs are retried once (then retry the retry), so a
+    # pair that succeeded in a retry is never offered again (ALREADY_RETRIED).
     retry_of: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
-        "models.Transfer", related_name="retries", null=True
+        "models.Transfer", related_name="retries", null=True, unique=True
     )
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
@@ -147,3 +153,31 @@ class TransferLock(Model):
         return f"user:{user_pk}"
 
     BULK_KEY = "bulk"
+
+
+def _whole_tenant(operator: User) -> bool:
+    return operator.view_id is None and operator.tenant_admin
+
+
+def visible_transfers(operator: User) -> QuerySet[Transfer]:
+    """The operator's tenant's transfers, less any with a user outside the operator's scope."""
+    query = Transfer.filter(tenant_id=operator.tenant_id)
+    if _whole_tenant(operator):
+        return query
+    in_scope = Subquery(scope(operator).values("id"))
+    hidden = TransferItem.filter(transfer__tenant_id=operator.tenant_id).filter(
+        Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)
+    )
+    return query.exclude(id__in=Subquery(hidden.values("transfer_id")))
+
+
+def visible_uploads(operator: User) -> QuerySet[BulkUpload]:
+    """The operator's tenant's uploads, less any naming a user outside the operator's scope."""
+    query = BulkUpload.filter(tenant_id=operator.tenant_id)
+    if _whole_tenant(operator):
+        return query
+    in_scope = Subquery(scope(operator).values("id"))
+    hidden = BulkUploadRow.filter(upload__tenant_id=operator.tenant_id).filter(
+        Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)
+    )
+    return query.exclude(id__in=Subquery(hidden.values("upload_id")))

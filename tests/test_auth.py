@@ -71,3 +71,34 @@ async def test_a_websocket_accepts_the_token_as_token_too(api: Api, world: World
     await api.wait_finished(world.admin, started["id"])
     received = await api.events("", started["id"], init={"token": world.admin})
     assert [e["type"] for e in received] == ["SNAPSHOT", "SUCCEEDED"]
+
+
+async def test_an_operator_with_a_view_does_not_see_transfers_of_users_outside_it(api: Api, world: World) -> None:
+    import httpx
+
+    from gql.transport.exceptions import TransportQueryError
+
+    west = (await api(START, world.admin, s=30, t=31, confirm=True))["startTransfer"]["transfer"]["id"]
+    east = (await api(START, world.lead, s=10, t=11, confirm=True))["startTransfer"]["transfer"]["id"]
+    await api.wait_finished(world.admin, west)
+    await api.wait_finished(world.admin, east)
+    query = "query ($id: ID!) { transfer(id: $id) { id } }"
+    assert (await api(query, world.lead, id=west))["transfer"] is None
+    assert (await api(query, world.lead, id=east))["transfer"] == {"id": east}
+    listed = await api("{ transfers { edges { node { id } } } }", world.lead)
+    assert [e["node"]["id"] for e in listed["transfers"]["edges"]] == [east]
+    admin_listed = await api("{ transfers { totalCount } }", world.admin)
+    assert admin_listed["transfers"]["totalCount"] == 2
+    with pytest.raises(TransportQueryError) as caught:
+        await api.events(world.lead, west)
+    assert caught.value.errors[0]["extensions"]["code"] == "NOT_FOUND"
+    async with httpx.AsyncClient() as client:
+        log = await client.get(f"{api.base}/transfers/{west}/audit.csv", headers={"Authorization": f"Bearer {world.lead}"})
+    assert log.status_code == 404
+
+
+async def test_a_user_outside_the_view_is_not_named(api: Api, world: World) -> None:
+    result = (await api(START, world.lead, s=30, t=11, confirm=True))["startTransfer"]
+    (error,) = result["userErrors"]
+    assert error["code"] == "USER_OUTSIDE_VIEW"
+    assert "Agent30" not in error["message"] and "30" in error["message"]

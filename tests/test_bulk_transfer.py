@@ -190,6 +190,10 @@ async def test_a_partial_failure_names_the_failed_users_in_the_audit_log_and_a_r
     assert await world.owned(21) == {"CCR": 1} and await world.owned(11) == {}
     nothing = (await api(RETRY, world.admin, id=retried["transfer"]["id"]))["retryFailedTransfers"]
     assert [e["code"] for e in nothing["userErrors"]] == ["NOTHING_TO_RETRY"]
+    # the original's failed pair succeeded in the retry: it is never offered again
+    twice = (await api(RETRY, world.admin, id=gid))["retryFailedTransfers"]
+    assert [e["code"] for e in twice["userErrors"]] == ["ALREADY_RETRIED"]
+    assert await world.owned(21) == {"CCR": 1}
 
 
 async def test_a_transfer_where_no_pair_succeeds_failed(world: World) -> None:

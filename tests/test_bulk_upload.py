@@ -180,3 +180,17 @@ async def test_validation_costs_the_same_queries_for_ten_or_two_thousand_filled_
     assert (small.row_count, small.pair_count, large.pair_count) == (100_000, 10, 2000)
     assert large.error_count == 0
     assert many.count == few.count
+
+
+async def test_a_user_id_too_large_for_any_user_is_not_found_at_its_line(api: Api, world: World) -> None:
+    upload = (await api.upload(world.admin, "From User ID,To User ID\n21,99999999999999999999\n,19\n"))["upload"]
+    rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
+    assert [e["code"] for e in rows[2]] == ["USER_NOT_FOUND"]
+    assert [e["code"] for e in rows[3]] == ["INVALID_USER_ID"]
+    assert rows[3][0]["field"] == ["fromUserId"] and "empty" in rows[3][0]["message"]
+
+
+async def test_messages_about_pairs_name_the_users(api: Api, world: World) -> None:
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,11\n10,12\n"))["upload"]
+    message = upload["rows"]["edges"][0]["node"]["errors"][0]["message"]
+    assert "Agent10 Number10 (10)" in message

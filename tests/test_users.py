@@ -51,6 +51,8 @@ async def test_search_matches_names_username_email_or_an_exact_user_id(api: Api,
     assert ids(await api(USERS, world.admin, filter={"search": "agent14@example"}, first=100)) == [14]
     assert ids(await api(USERS, world.admin, filter={"search": "15"}, first=100)) == [15]
     assert ids(await api(USERS, world.admin, filter={"search": "Agent16 Number16"}, first=100)) == [16]
+    assert ids(await api(USERS, world.admin, filter={"search": "\u00b2"}, first=100)) == []
+    assert ids(await api(USERS, world.admin, filter={"search": "99999999999999999999"}, first=100)) == []
 
 
 async def test_cursor_pagination_walks_every_user_once_with_a_total_count(api: Api, world: World) -> None:

@@ -157,7 +157,7 @@ class Migration(migrations.Migration):
                 ('status', fields.CharEnumField(default=TransferStatus.QUEUED, description='QUEUED: QUEUED\nRUNNING: RUNNING\nSUCCEEDED: SUCCEEDED\nPARTIALLY_FAILED: PARTIALLY_FAILED\nFAILED: FAILED\nCANCELLED: CANCELLED', enum_type=TransferStatus, max_length=20)),
                 ('requested_by', fields.ForeignKeyField('models.User', source_field='requested_by_id', null=True, db_constraint=True, to_field='id', related_name='requested_transfers', on_delete=OnDelete.CASCADE)),
                 ('upload', fields.ForeignKeyField('models.BulkUpload', source_field='upload_id', null=True, unique=True, db_constraint=True, to_field='id', related_name='transfers', on_delete=OnDelete.CASCADE)),
-                ('retry_of', fields.ForeignKeyField('models.Transfer', source_field='retry_of_id', null=True, db_constraint=True, to_field='id', related_name='retries', on_delete=OnDelete.CASCADE)),
+                ('retry_of', fields.ForeignKeyField('models.Transfer', source_field='retry_of_id', null=True, unique=True, db_constraint=True, to_field='id', related_name='retries', on_delete=OnDelete.CASCADE)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('finished_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
