@@ -1,31 +1,34 @@
 """The transferEvents subscription: a SNAPSHOT, then live events until the terminal one.
 
-The snapshot comes from the database and the events from the transfer's Redis
-stream, read from a position noted *before* the snapshot, so nothing that
-happens in between is missed. If an event was lost (a worker died between its
-commit and its publish), the database still says when the transfer finished,
-and a terminal event is made from it.
+Events are numbered in commit order and recorded in the database; the cursor
+is that number. Live events come from the transfer's Redis stream, read from a
+position noted before the snapshot. When the stream shows a gap (two workers
+published out of commit order, or one died between its commit and its
+publish) or stays silent for a while, the subscription reads the record
+instead, so it never loses, repeats or reorders an event.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
+from redis.asyncio import Redis
 
 from graph.errors import TRANSFERS
 from graph.relay import to_global_id
 from graph.transfers import TransferStatus, find_transfer
 from jobs import events
+from models import lifecycle
+from models.db import MAX_INT
 from models.lifecycle import Event
 from models.transfers import Transfer
 from models.transfers import TransferStatus as Status
 
-CURSOR = re.compile(r"^\d+-\d+$")
 # How often a quiet subscription looks at the database, in case an event was lost.
 RECHECK_MS = 5000
 
@@ -59,9 +62,9 @@ class TransferEvent:
     at: datetime
 
     @classmethod
-    def of(cls, cursor: str, e: Event) -> TransferEvent:
+    def of(cls, e: Event) -> TransferEvent:
         return cls(
-            cursor=cursor,
+            cursor=str(e.seq),
             transfer_id=strawberry.ID(to_global_id("Transfer", e.transfer_id)),
             type=TransferEventType(e.type),
             status=Status(e.status),
@@ -77,33 +80,28 @@ class TransferEvent:
         )
 
 
-def _from_database(transfer: Transfer, type_: str) -> Event:
-    return Event.of(transfer, type_, message=transfer.message)
-
-
-async def watch(redis, transfer: Transfer, after: str | None) -> AsyncGenerator[TransferEvent, None]:
-    """SNAPSHOT, then every event after the snapshot's position, until the terminal one."""
-    position = after or await events.last_cursor(redis, transfer.id)
+async def watch(redis: Redis, transfer: Transfer, after: int | None) -> AsyncGenerator[TransferEvent, None]:
+    """SNAPSHOT, then every event numbered after it, in order, until the terminal one."""
+    position = await events.position(redis, transfer.id)  # before the snapshot: nothing falls in between
     await transfer.refresh_from_db()
-    yield TransferEvent.of(position, _from_database(transfer, "SNAPSHOT"))
-    if not Status(transfer.status).finished:
-        async for batch in events.follow(redis, transfer.id, position, block_ms=RECHECK_MS):
-            for position, event in batch:
-                yield TransferEvent.of(position, event)
-                if event.terminal:
-                    return
-            if not batch:
-                await transfer.refresh_from_db()
-                if Status(transfer.status).finished:
-                    break
-    # Finished: what the stream still holds, then the terminal event if it was lost.
-    for position, event in await events.since(redis, transfer.id, position):
-        yield TransferEvent.of(position, event)
-        if event.terminal:
-            return
-    await transfer.refresh_from_db()
-    terminal = _from_database(transfer, Status(transfer.status).value)
-    yield TransferEvent.of(position, terminal)
+    last = after if after is not None else transfer.last_event
+    snapshot = Event.of(transfer, "SNAPSHOT", message=transfer.message)
+    yield TransferEvent.of(replace(snapshot, seq=last))
+    pending = await lifecycle.recorded(transfer.id, last)
+    if not pending and Status(transfer.status).finished:
+        pending = await lifecycle.recorded(transfer.id, transfer.last_event - 1)  # its terminal event
+    while True:
+        for event in pending:
+            yield TransferEvent.of(event)
+            last = event.seq
+            if event.terminal:
+                return
+        position, published = await events.wait(redis, transfer.id, position, RECHECK_MS)
+        fresh = sorted((e for e in published if e.seq > last), key=lambda e: e.seq)
+        if fresh and [e.seq for e in fresh] == list(range(last + 1, last + 1 + len(fresh))):
+            pending = fresh  # the usual case: the next events, straight from Redis
+        else:
+            pending = await lifecycle.recorded(transfer.id, last)  # a gap or silence: ask the record
 
 
 @strawberry.type
@@ -116,10 +114,10 @@ class EventSubscriptions:
     async def transfer_events(
         self, info: strawberry.Info, transfer_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[TransferEvent, None]:
-        if after is not None and not CURSOR.match(after):
+        if after is not None and not (after.isascii() and after.isdigit() and int(after) <= MAX_INT):
             raise GraphQLError("`after` is not a cursor of this subscription.", extensions={"code": "INVALID_CURSOR"})
         transfer = await find_transfer(await info.context.operator(), transfer_id)
         if transfer is None:
             raise GraphQLError("No such transfer.", extensions={"code": "NOT_FOUND"})
-        async for event in watch(info.context.pool, transfer, after):
+        async for event in watch(info.context.pool, transfer, int(after) if after is not None else None):
             yield event

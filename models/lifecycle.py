@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -25,6 +25,7 @@ from models.rules import PairCheck, Problem, check_pairs, describe
 from models.tenancy import User
 from models.transfers import (
     ACTIVE_STATUSES,
+    EventRecord,
     ItemStatus,
     Transfer,
     TransferItem,
@@ -53,9 +54,10 @@ def now() -> datetime:
 
 @dataclass(frozen=True)
 class Event:
-    """One transfer event, as published on the transfer's stream."""
+    """One transfer event. `seq` numbers a transfer's events in commit order."""
 
     transfer_id: int
+    seq: int
     type: str
     status: str
     total_pairs: int
@@ -72,6 +74,7 @@ class Event:
     def of(cls, transfer: Transfer, type_: str, **extra: object) -> Event:
         return cls(
             transfer_id=transfer.id,
+            seq=transfer.last_event,
             type=type_,
             status=TransferStatus(transfer.status).value,
             total_pairs=transfer.total_pairs,
@@ -85,6 +88,26 @@ class Event:
     @property
     def terminal(self) -> bool:
         return TransferStatus(self.status).finished and self.type == self.status
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "at": self.at.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Event:
+        return cls(**{**data, "at": datetime.fromisoformat(data["at"])})
+
+
+async def _emit(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: object) -> Event:
+    """Number the next event of `transfer` and record it, inside the caller's transaction."""
+    await Transfer.filter(id=transfer.id).using_db(db).update(last_event=F("last_event") + 1)
+    await transfer.refresh_from_db(using_db=db)
+    return await _record(transfer, type_, db, **extra)
+
+
+async def _record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: object) -> Event:
+    event = Event.of(transfer, type_, **extra)
+    await EventRecord.create(transfer_id=transfer.id, seq=event.seq, data=event.to_json(), using_db=db)
+    return event
 
 
 # --- start ---------------------------------------------------------------
@@ -177,12 +200,13 @@ async def start_single(operator: User, source_user_id: int, target_user_id: int)
 
 async def begin(transfer_id: int) -> list[Event]:
     """QUEUED -> RUNNING, once, whichever worker comes first."""
-    changed = await Transfer.filter(id=transfer_id, status=TransferStatus.QUEUED).update(
-        status=TransferStatus.RUNNING, started_at=now()
-    )
-    if not changed:
-        return []
-    return [Event.of(await Transfer.get(id=transfer_id), "STARTED")]
+    async with in_transaction() as db:
+        changed = await Transfer.filter(id=transfer_id, status=TransferStatus.QUEUED).using_db(db).update(
+            status=TransferStatus.RUNNING, started_at=now(), last_event=F("last_event") + 1
+        )
+        if not changed:
+            return []
+        return [await _record(await Transfer.get(id=transfer_id).using_db(db), "STARTED", db)]
 
 
 async def process_item(item_id: int) -> list[Event]:
@@ -230,12 +254,14 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
         processed_pairs=F("processed_pairs") + 1,
         succeeded_pairs=F("succeeded_pairs") + int(ok),
         failed_pairs=F("failed_pairs") + int(not ok),
+        last_event=F("last_event") + 1,
     )
     transfer = await Transfer.get(id=transfer.id).using_db(db)
     events = [
-        Event.of(
+        await _record(
             transfer,
             "ITEM_SUCCEEDED" if ok else "ITEM_FAILED",
+            db,
             source_user_id=item.source.user_id,
             target_user_id=item.target.user_id,
             error_code=item.error_code,
@@ -279,7 +305,7 @@ async def _finish(transfer: Transfer, db: BaseDBAsyncClient) -> Event:
     transfer.status, transfer.message, transfer.finished_at = status, message, now()
     await transfer.save(using_db=db, update_fields=["status", "message", "finished_at"])
     await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
-    return Event.of(transfer, status.value, message=message)
+    return await _emit(transfer, status.value, db, message=message)
 
 
 async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
@@ -305,7 +331,8 @@ async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
         )
         await fresh.save(using_db=db, update_fields=["message"])
         await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
-    return [Event.of(fresh, "CANCELLED", message=fresh.message)], []
+        event = await _emit(fresh, "CANCELLED", db, message=fresh.message)
+    return [event], []
 
 
 class _AlreadyFinished(Exception):
@@ -318,3 +345,9 @@ async def cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
     except _AlreadyFinished:
         status = TransferStatus((await Transfer.get(id=transfer.id)).status).value
         return [], [Problem("TRANSFER_FINISHED", f"The transfer has already finished ({status}); it cannot be cancelled.")]
+
+
+async def recorded(transfer_id: int, after: int) -> list[Event]:
+    """The transfer's events numbered after `after`, in order (the database is the record)."""
+    rows = await EventRecord.filter(transfer_id=transfer_id, seq__gt=after).order_by("seq").values_list("data", flat=True)
+    return [Event.from_json(row) for row in rows]

@@ -111,6 +111,9 @@ class Transfer(Model):
     succeeded_pairs = fields.IntField(default=0)
     failed_pairs = fields.IntField(default=0)
     message = fields.TextField(null=True)
+    # Sequence number of the transfer's latest event: events are numbered in
+    # commit order under this row's lock, whatever order they reach Redis in.
+    last_event = fields.IntField(default=0)
 
     class Meta:
         table = "transfer"
@@ -136,6 +139,19 @@ class TransferItem(Model):
         table = "transfer_item"
         unique_together = (("transfer", "position"),)
         indexes = (("transfer_id", "status"),)
+
+
+class EventRecord(Model):
+    """Every event of a transfer, written in the transaction that caused it."""
+
+    id = fields.BigIntField(primary_key=True)
+    transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="events")
+    seq = fields.IntField()
+    data = fields.JSONField()
+
+    class Meta:
+        table = "transfer_event"
+        unique_together = (("transfer", "seq"),)
 
 
 class TransferLock(Model):

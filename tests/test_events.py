@@ -82,7 +82,7 @@ async def test_a_cancelled_transfer_ends_with_cancelled(api: Api, world: World) 
     assert again["userErrors"] == [{"code": "TRANSFER_FINISHED"}]
 
 
-async def test_a_lost_terminal_event_is_made_from_the_database(api: Api, world: World, redis_url: str) -> None:
+async def test_events_whose_publish_was_lost_come_from_the_record(api: Api, world: World, redis_url: str) -> None:
     from redis.asyncio import Redis
 
     from jobs import events
@@ -96,3 +96,30 @@ async def test_a_lost_terminal_event_is_made_from_the_database(api: Api, world: 
     await redis.aclose()
     received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id)), 30)
     assert [(e["type"], e["processedPairs"]) for e in received] == [("SNAPSHOT", 1), ("SUCCEEDED", 1)]
+
+
+async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_lost(api: Api, world: World, redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from jobs import events
+    from models import bulk
+
+    transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
+    redis = Redis.from_url(redis_url)
+    await events.publish(redis, await lifecycle.begin(transfer.id))
+    first, second = await transfer.items.all().order_by("position").values_list("id", flat=True)
+    received: list[dict] = []
+    gid = to_global_id("Transfer", transfer.id)
+    async with api.ws(world.admin) as session:
+        async for result in session.subscribe(GraphQLRequest(EVENTS, variable_values={"id": gid})):
+            event = result["transferEvents"]
+            received.append(event)
+            if event["type"] == "SNAPSHOT":
+                lost = await lifecycle.process_item(first)  # committed; its publish never happens
+                await events.publish(redis, await lifecycle.process_item(second))
+                assert lost
+    await redis.aclose()
+    assert [(e["type"], e["sourceUserId"]) for e in received] == [
+        ("SNAPSHOT", None), ("ITEM_SUCCEEDED", 10), ("ITEM_SUCCEEDED", 11), ("SUCCEEDED", None)
+    ]
+    assert [int(e["cursor"]) for e in received[1:]] == [2, 3, 4]

@@ -166,8 +166,20 @@ class Migration(migrations.Migration):
                 ('succeeded_pairs', fields.IntField(default=0)),
                 ('failed_pairs', fields.IntField(default=0)),
                 ('message', fields.TextField(null=True, unique=False)),
+                ('last_event', fields.IntField(default=0)),
             ],
             options={'table': 'transfer', 'app': 'models', 'indexes': [Index(fields=['tenant_id', 'created_at'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='EventRecord',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('transfer', fields.ForeignKeyField('models.Transfer', source_field='transfer_id', db_constraint=True, to_field='id', related_name='events', on_delete=OnDelete.CASCADE)),
+                ('seq', fields.IntField()),
+                ('data', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+            ],
+            options={'table': 'transfer_event', 'app': 'models', 'unique_together': (('transfer', 'seq'),), 'pk_attr': 'id', 'table_description': 'Every event of a transfer, written in the transaction that caused it.'},
             bases=['Model'],
         ),
         ops.CreateModel(
