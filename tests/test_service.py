@@ -40,3 +40,12 @@ async def test_a_front_end_on_another_origin_may_call_with_a_bearer_header(api: 
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] in ("*", "https://frontend.example.com")
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+
+
+async def test_a_query_with_too_many_aliases_is_refused_before_it_runs(api: Api) -> None:
+    many = " ".join(f"a{i}: viewer {{ canTransfer }}" for i in range(40))
+    async with httpx.AsyncClient() as client:
+        refused = await client.post(f"{api.base}/graphql", json={"query": "{ " + many + " }"})
+    errors = refused.json()["errors"]
+    assert "alias" in errors[0]["message"].lower()
+    assert refused.json().get("data") is None
