@@ -83,7 +83,7 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
 
     from graph.app import create_app
 
-    uvicorn.run(create_app(run_worker=run_worker), host=host, port=port, log_level="info", ws="websockets")
+    uvicorn.run(create_app(run_worker=run_worker), host=host, port=port, log_level="info", ws="websockets-sansio")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
