@@ -217,7 +217,7 @@ class QueryCounter(logging.Handler):
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        text = str(record.msg).lstrip().upper()
+        text = record.getMessage().lstrip().upper()
         if text.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
             self.count += 1
 

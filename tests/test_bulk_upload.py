@@ -179,7 +179,7 @@ async def test_validation_costs_the_same_queries_for_ten_or_two_thousand_filled_
         large = await bulk.create_upload(world.users[1], "people.csv", huge(2000))
     assert (small.row_count, small.pair_count, large.pair_count) == (100_000, 10, 2000)
     assert large.error_count == 0
-    assert many.count == few.count
+    assert 0 < many.count == few.count
 
 
 async def test_a_user_id_too_large_for_any_user_is_not_found_at_its_line(api: Api, world: World) -> None:

@@ -179,4 +179,4 @@ async def test_the_rules_use_the_same_number_of_queries_for_one_pair_or_two_thou
     pairs = [(str(s), str(s + 1000), i + 2) for i, s in enumerate(range(10, 2010))]
     with QueryCounter() as many:
         await check_pairs(world.users[1], pairs)
-    assert many.count == one.count
+    assert 0 < many.count == one.count
