@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,14 +211,25 @@ async def make_world() -> World:
     return world
 
 
-class QueryCounter(logging.Handler):
-    """Counts the SQL statements tortoise sends (its db_client logger logs each one)."""
+_counting: contextvars.ContextVar[QueryCounter | None] = contextvars.ContextVar("counting", default=None)
 
-    def __init__(self) -> None:
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements tortoise sends (its db_client logger logs each one).
+
+    By default only statements sent from this task (and tasks it starts) count,
+    so the in-process worker's background queries cannot blur the figure;
+    `everywhere=True` counts the server's too (for requests over HTTP).
+    """
+
+    def __init__(self, everywhere: bool = False) -> None:
         super().__init__(logging.DEBUG)
+        self.everywhere = everywhere
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
+        if not self.everywhere and _counting.get() is not self:
+            return
         text = record.getMessage().lstrip().upper()
         if text.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
             self.count += 1
@@ -224,6 +237,7 @@ class QueryCounter(logging.Handler):
     def __enter__(self) -> QueryCounter:
         logger = logging.getLogger("tortoise.db_client")
         self._level = logger.level
+        self._token = _counting.set(self)
         logger.setLevel(logging.DEBUG)
         logger.addHandler(self)
         return self
@@ -232,3 +246,15 @@ class QueryCounter(logging.Handler):
         logger = logging.getLogger("tortoise.db_client")
         logger.removeHandler(self)
         logger.setLevel(self._level)
+        _counting.reset(self._token)
+
+
+async def server_queries(request: Callable[[], Awaitable[object]], runs: int = 3) -> int:
+    """SQL statements the server sends for `request`: the fewest of a few runs, since a
+    background job of the in-process worker may add its own to any one of them."""
+    counts = []
+    for _ in range(runs):
+        with QueryCounter(everywhere=True) as counter:
+            await request()
+        counts.append(counter.count)
+    return min(counts)
