@@ -171,29 +171,23 @@ class TransferLock(Model):
     BULK_KEY = "bulk"
 
 
-def _whole_tenant(operator: User) -> bool:
-    return operator.view_id is None and operator.tenant_admin
+def _hide_outside_scope(operator: User, query: QuerySet, parts: QuerySet, owner: str) -> QuerySet:
+    """`query` less the objects one of whose `parts` (items, upload rows) names a user
+    outside the operator's scope: what they cannot see stays unknown to them."""
+    if operator.view_id is None and operator.tenant_admin:
+        return query  # the whole tenant is in scope
+    in_scope = Subquery(scope(operator).values("id"))
+    hidden = parts.filter(Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)).values(owner)
+    return query.exclude(id__in=Subquery(hidden))
 
 
 def visible_transfers(operator: User) -> QuerySet[Transfer]:
-    """The operator's tenant's transfers, less any with a user outside the operator's scope."""
-    query = Transfer.filter(tenant_id=operator.tenant_id)
-    if _whole_tenant(operator):
-        return query
-    in_scope = Subquery(scope(operator).values("id"))
-    hidden = TransferItem.filter(transfer__tenant_id=operator.tenant_id).filter(
-        Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)
-    )
-    return query.exclude(id__in=Subquery(hidden.values("transfer_id")))
+    tenant = operator.tenant_id
+    items = TransferItem.filter(transfer__tenant_id=tenant)
+    return _hide_outside_scope(operator, Transfer.filter(tenant_id=tenant), items, "transfer_id")
 
 
 def visible_uploads(operator: User) -> QuerySet[BulkUpload]:
-    """The operator's tenant's uploads, less any naming a user outside the operator's scope."""
-    query = BulkUpload.filter(tenant_id=operator.tenant_id)
-    if _whole_tenant(operator):
-        return query
-    in_scope = Subquery(scope(operator).values("id"))
-    hidden = BulkUploadRow.filter(upload__tenant_id=operator.tenant_id).filter(
-        Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)
-    )
-    return query.exclude(id__in=Subquery(hidden.values("upload_id")))
+    tenant = operator.tenant_id
+    rows = BulkUploadRow.filter(upload__tenant_id=tenant)
+    return _hide_outside_scope(operator, BulkUpload.filter(tenant_id=tenant), rows, "upload_id")

@@ -102,3 +102,12 @@ async def test_a_user_outside_the_view_is_not_named(api: Api, world: World) -> N
     (error,) = result["userErrors"]
     assert error["code"] == "USER_OUTSIDE_VIEW"
     assert "Agent30" not in error["message"] and "30" in error["message"]
+
+
+async def test_an_operator_with_a_view_does_not_see_uploads_naming_users_outside_it(api: Api, world: World) -> None:
+    west = (await api.upload(world.admin, "Source User ID,Target User ID\n30,31\n"))["upload"]["id"]
+    east = (await api.upload(world.admin, "Source User ID,Target User ID\n10,11\n"))["upload"]["id"]
+    query = "query ($id: ID!) { bulkUpload(id: $id) { id } }"
+    assert (await api(query, world.lead, id=west))["bulkUpload"] is None
+    assert (await api(query, world.lead, id=east))["bulkUpload"] == {"id": east}
+    assert (await api(query, world.admin, id=west))["bulkUpload"] == {"id": west}
