@@ -12,6 +12,7 @@ import strawberry
 from models import settings
 from models.db import MAX_INT
 
+
 def to_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode()
 

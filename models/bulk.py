@@ -62,7 +62,7 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
                     errors=_as_json(check.problems),
                     has_errors=not check.ok,
                 )
-                for row, check in zip(parsed.rows, checks)
+                for row, check in zip(parsed.rows, checks, strict=True)
             ],
             batch_size=settings.MAX_BULK_PAIRS,  # one INSERT for a full file
             using_db=db,

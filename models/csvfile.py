@@ -102,7 +102,7 @@ def parse_upload(data: bytes, *, max_bytes: int, max_pairs: int) -> ParsedUpload
     if not records:
         parsed.errors.append(_missing_columns())
         return parsed
-    header = tuple((c.strip().lower() for c in records[0][1][:2]))
+    header = tuple(c.strip().lower() for c in records[0][1][:2])
     if header not in (PEOPLE_FORM, PAIRS_FORM):
         parsed.errors.append(_missing_columns())
         return parsed

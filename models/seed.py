@@ -13,7 +13,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models.tenancy import Team, TeamMember, Tenant, User, View, ViewTeam
-from models.userdata import OWNED, DATA_TYPES, AgentSchedule, Evaluation, OwnedRecord
+from models.userdata import DATA_TYPES, OWNED, AgentSchedule, Evaluation, OwnedRecord
 
 FIRST = "Ava Ben Carla Dev Emma Finn Grace Hugo Iris Jack Kira Liam Maya Noah Olga Paul Quinn Rosa Sam Tara".split()
 LAST = "Adams Brown Clark Davis Evans Ford Green Hill Irwin Jones King Lopez Moore Nash Owen Price Reed Stone Turner Vance".split()

@@ -22,7 +22,6 @@ import uvicorn
 os.environ.setdefault("UDT_DATA_DIR", tempfile.mkdtemp(prefix="udt-test-"))
 
 from models import settings  # noqa: E402 - after the data dir is chosen
-
 from tests.support import Api, World, make_world  # noqa: E402
 
 

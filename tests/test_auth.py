@@ -75,7 +75,6 @@ async def test_a_websocket_accepts_the_token_as_token_too(api: Api, world: World
 
 async def test_an_operator_with_a_view_does_not_see_transfers_of_users_outside_it(api: Api, world: World) -> None:
     import httpx
-
     from gql.transport.exceptions import TransportQueryError
 
     west = (await api(START, world.admin, s=30, t=31, confirm=True))["startTransfer"]["transfer"]["id"]

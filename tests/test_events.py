@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from gql import GraphQLRequest
+
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import lifecycle
 from models.transfers import Transfer
 from tests.support import EVENTS, LEGACY_WS, TRANSPORT_WS, Api, World
-
-from gql import GraphQLRequest
 
 
 async def _queued(world: World, source: int, target: int) -> Transfer:
