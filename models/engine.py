@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F, Q
+from tortoise.expressions import Case, F, Q, Value, When
 from tortoise.functions import Count
 
 from models.userdata import DATA_TYPES, DataType, Policy, Storage, storages
@@ -58,19 +58,41 @@ async def apply_pair(source_pk: int, target_pk: int, db: BaseDBAsyncClient) -> l
     """Move every record of the source onto the target; returns what was moved and deleted.
 
     Must run inside the caller's transaction (`db`), so that all data types move or none.
+    A table holding one data type is counted by its DELETE and UPDATE themselves; a
+    shared table needs one grouped count per side to tell its types apart.
     """
-    done = await impact(source_pk, target_pk, db)
+    moves: dict[str, int] = {}
+    deletes: dict[str, int] = {}
     for storage, types in storages().items():
-        by_type = (
-            {f"{storage.type_column}__in": [t.key for t in types]} if storage.type_column else {}
-        )
-        overwrite = [t.key for t in types if t.policy is Policy.OVERWRITE]
+        overwrite = [t for t in types if t.policy is Policy.OVERWRITE]
+        if storage.type_column is None:
+            (only,) = types  # a table without a type column holds exactly one data type
+            if overwrite:
+                deletes[only.key] = await storage.model.filter(_owned_by(storage, target_pk)).using_db(db).delete()
+            moves[only.key] = await _reassign(storage, source_pk, target_pk, db)
+            continue
+        moves |= await _counts(storage, types, source_pk, db)
         if overwrite:
-            only_overwrite = {f"{storage.type_column}__in": overwrite} if storage.type_column else {}
-            await storage.model.filter(_owned_by(storage, target_pk), **only_overwrite).using_db(db).delete()
-        for column in storage.owner_columns:
-            await storage.model.filter(**{column: source_pk}, **by_type).using_db(db).update(**{column: target_pk})
-    return done
+            deletes |= await _counts(storage, overwrite, target_pk, db)
+            keys = {f"{storage.type_column}__in": [t.key for t in overwrite]}
+            await storage.model.filter(_owned_by(storage, target_pk), **keys).using_db(db).delete()
+        await _reassign(storage, source_pk, target_pk, db, **{f"{storage.type_column}__in": [t.key for t in types]})
+    return [Impact(dt, moves.get(dt.key, 0), deletes.get(dt.key, 0)) for dt in DATA_TYPES]
+
+
+async def _reassign(storage: Storage, source_pk: int, target_pk: int, db: BaseDBAsyncClient, **where: object) -> int:
+    """One UPDATE handing every owner column held by the source to the target; returns rows touched."""
+    query = storage.model.filter(_owned_by(storage, source_pk), **where).using_db(db)
+    if len(storage.owner_columns) == 1:
+        (column,) = storage.owner_columns
+        return await query.update(**{column: target_pk})
+    # A record the source owns twice (evaluator and approver) moves, and counts, once.
+    return await query.update(
+        **{
+            column: Case(When(**{column: source_pk}, then=Value(target_pk)), default=F(column))
+            for column in storage.owner_columns
+        }
+    )
 
 
 async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:

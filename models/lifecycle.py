@@ -237,7 +237,9 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
     )
     if not claimed:
         return []
-    item = await TransferItem.get(id=item_id).using_db(db).select_related("transfer", "source", "target")
+    item = await (
+        TransferItem.get(id=item_id).using_db(db).select_related("transfer__requested_by", "source", "target")
+    )
     transfer: Transfer = item.transfer
     problems = [forced] if forced else await _recheck(item, transfer, db)
     if problems:
@@ -274,7 +276,7 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
 
 
 async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient) -> list[Problem]:
-    operator = await User.get_or_none(id=transfer.requested_by_id).using_db(db) if transfer.requested_by_id else None
+    operator = transfer.requested_by
     if operator is None or not operator.may_transfer:
         return [Problem("FORBIDDEN", "The operator who requested this transfer may no longer transfer data.")]
     (check,) = await check_pairs(
