@@ -292,6 +292,6 @@ class TransferMutations:
             missing = UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["id"])
             return CancelTransferPayload(transfer=None, user_errors=[missing])
         done, problems = await lifecycle.cancel(found)
-        await events.publish(info.context.pool, done)
+        await events.announce(info.context.pool, done)
         await found.refresh_from_db()
         return CancelTransferPayload(transfer=Transfer.of(found), user_errors=user_errors(problems))

@@ -9,13 +9,16 @@ while, reads the record instead. So Redis makes events fast, never lossy.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from models import settings
 from models.lifecycle import Event
 
+log = logging.getLogger(__name__)
 START = "0-0"
 # A bulk transfer of 2,000 pairs writes about 2,003 events.
 MAX_EVENTS = 10_000
@@ -34,6 +37,15 @@ async def publish(redis: Redis, events: Iterable[Event]) -> None:
             if event.terminal:
                 pipe.expire(key, settings.EVENTS_TTL_SECONDS)
         await pipe.execute()
+
+
+async def announce(redis: Redis, events: list[Event]) -> None:
+    """Publish, and survive a Redis hiccup: the events are recorded in the database,
+    and subscribers read the record when the stream falls silent."""
+    try:
+        await publish(redis, events)
+    except RedisError:
+        log.warning("could not publish %d event(s); subscribers will read them from the database", len(events))
 
 
 async def position(redis: Redis, transfer_id: int) -> str:

@@ -33,7 +33,7 @@ async def enqueue(pool: ArqRedis, transfer: Transfer, chunks: list[int] | None =
 async def run_chunk(ctx: dict[str, Any], transfer_id: int, chunk: int) -> int:
     """Apply the pending pairs of one chunk; returns how many this run applied."""
     redis = ctx["redis"]
-    await events.publish(redis, await lifecycle.begin(transfer_id))
+    await events.announce(redis, await lifecycle.begin(transfer_id))
     size = settings.CHUNK_SIZE
     item_ids = await TransferItem.filter(
         transfer_id=transfer_id,
@@ -44,7 +44,7 @@ async def run_chunk(ctx: dict[str, Any], transfer_id: int, chunk: int) -> int:
     applied = 0
     for item_id in item_ids:
         done = await lifecycle.process_item(item_id)
-        await events.publish(redis, done)
+        await events.announce(redis, done)
         applied += bool(done)
     return applied
 

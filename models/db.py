@@ -31,10 +31,13 @@ MAX_INT = 2**31 - 1  # the largest value of an INTEGER column on both databases
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a transaction failed only because of another one (retry it)."""
+    """Whether a transaction failed for a passing reason (another transaction, a dropped
+    connection) rather than because of the data: then it is worth running again."""
     seen: BaseException | None = exc
     while seen is not None:
         if getattr(seen, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return True
+        if isinstance(seen, (ConnectionError, TimeoutError)):
             return True
         if "database is locked" in str(seen):
             return True

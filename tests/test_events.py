@@ -123,3 +123,16 @@ async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_
         ("SNAPSHOT", None), ("ITEM_SUCCEEDED", 10), ("ITEM_SUCCEEDED", 11), ("SUCCEEDED", None)
     ]
     assert [int(e["cursor"]) for e in received[1:]] == [2, 3, 4]
+
+
+async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps_every_event(api: Api, world: World) -> None:
+    from redis.asyncio import Redis
+
+    await world.give(10, "CCR", 2)
+    transfer = await _queued(world, 10, 11)
+    unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    assert await transfer_jobs.run_chunk({"redis": unreachable}, transfer.id, 0) == 1
+    await unreachable.aclose()
+    assert await world.owned(11) == {"CCR": 2}
+    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id), after="0"), 30)
+    assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
