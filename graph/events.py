@@ -10,6 +10,9 @@ instead, so it never loses, repeats or reorders an event.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import enum
 from collections.abc import AsyncGenerator
 from dataclasses import replace
@@ -18,13 +21,13 @@ from datetime import datetime
 import strawberry
 from graphql import GraphQLError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from graph.errors import TRANSFERS
 from graph.relay import to_global_id
 from graph.transfers import TransferStatus, find_transfer
 from jobs import events
 from models import lifecycle
-from models.db import MAX_INT
 from models.lifecycle import Event
 from models.transfers import Transfer
 from models.transfers import TransferStatus as Status
@@ -64,7 +67,7 @@ class TransferEvent:
     @classmethod
     def of(cls, e: Event) -> TransferEvent:
         return cls(
-            cursor=str(e.seq),
+            cursor=encode_cursor(e.transfer_id, e.seq),
             transfer_id=strawberry.ID(to_global_id("Transfer", e.transfer_id)),
             type=TransferEventType(e.type),
             status=Status(e.status),
@@ -80,23 +83,62 @@ class TransferEvent:
         )
 
 
-async def watch(redis: Redis, transfer: Transfer, after: int | None) -> AsyncGenerator[TransferEvent, None]:
+def encode_cursor(transfer_id: int, seq: int) -> str:
+    """Opaque, and bound to its transfer: another transfer's cursor is refused, not misread."""
+    return base64.urlsafe_b64encode(f"TransferEvent:{transfer_id}:{seq}".encode()).decode()
+
+
+def decode_cursor(cursor: str, transfer: Transfer) -> int:
+    """The event number behind a cursor of `transfer`'s events; INVALID_CURSOR otherwise."""
+    try:
+        kind, transfer_id, seq = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+        if kind == "TransferEvent" and int(transfer_id) == transfer.id and 0 <= int(seq) <= transfer.last_event:
+            return int(seq)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        pass
+    raise GraphQLError("`after` is not a cursor of this transfer's events.", extensions={"code": "INVALID_CURSOR"})
+
+
+async def _snapshot(transfer: Transfer, at: int) -> Event:
+    """The transfer as it was after event `at`: now, or as recorded then when resuming."""
+    if at == transfer.last_event:
+        return replace(Event.of(transfer, "SNAPSHOT", message=transfer.message), seq=at)
+    if at == 0:
+        return Event(transfer.id, 0, "SNAPSHOT", Status.QUEUED.value, transfer.total_pairs, 0, 0, 0, transfer.created_at)
+    (then,) = await lifecycle.recorded(transfer.id, at - 1, until=at)
+    return replace(then, type="SNAPSHOT", source_user_id=None, target_user_id=None, error_code=None)
+
+
+async def _published(redis: Redis, transfer_id: int, position: str) -> tuple[str, list[Event]]:
+    """What the stream brings in the next few seconds; nothing if Redis is unwell (the record then serves)."""
+    try:
+        return await asyncio.wait_for(events.wait(redis, transfer_id, position, RECHECK_MS), RECHECK_MS / 1000 + 2)
+    except (RedisError, OSError):
+        await asyncio.sleep(RECHECK_MS / 1000)
+    except asyncio.TimeoutError:
+        pass
+    return position, []
+
+
+async def watch(redis: Redis, transfer: Transfer, after: str | None) -> AsyncGenerator[TransferEvent, None]:
     """SNAPSHOT, then every event numbered after it, in order, until the terminal one."""
-    position = await events.position(redis, transfer.id)  # before the snapshot: nothing falls in between
+    try:
+        position = await events.position(redis, transfer.id)  # before the snapshot: nothing falls in between
+    except RedisError:
+        position = events.START
     await transfer.refresh_from_db()
-    last = after if after is not None else transfer.last_event
-    snapshot = Event.of(transfer, "SNAPSHOT", message=transfer.message)
-    yield TransferEvent.of(replace(snapshot, seq=last))
+    last = decode_cursor(after, transfer) if after is not None else transfer.last_event
+    yield TransferEvent.of(await _snapshot(transfer, last))
     pending = await lifecycle.recorded(transfer.id, last)
     if not pending and Status(transfer.status).finished:
-        pending = await lifecycle.recorded(transfer.id, transfer.last_event - 1)  # its terminal event
+        pending = await lifecycle.recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
     while True:
         for event in pending:
             yield TransferEvent.of(event)
             last = event.seq
             if event.terminal:
                 return
-        position, published = await events.wait(redis, transfer.id, position, RECHECK_MS)
+        position, published = await _published(redis, transfer.id, position)
         fresh = sorted((e for e in published if e.seq > last), key=lambda e: e.seq)
         if fresh and [e.seq for e in fresh] == list(range(last + 1, last + 1 + len(fresh))):
             pending = fresh  # the usual case: the next events, straight from Redis
@@ -114,10 +156,8 @@ class EventSubscriptions:
     async def transfer_events(
         self, info: strawberry.Info, transfer_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[TransferEvent, None]:
-        if after is not None and not (after.isascii() and after.isdigit() and int(after) <= MAX_INT):
-            raise GraphQLError("`after` is not a cursor of this subscription.", extensions={"code": "INVALID_CURSOR"})
         transfer = await find_transfer(await info.context.operator(), transfer_id)
         if transfer is None:
             raise GraphQLError("No such transfer.", extensions={"code": "NOT_FOUND"})
-        async for event in watch(info.context.pool, transfer, int(after) if after is not None else None):
+        async for event in watch(info.context.pool, transfer, after):
             yield event

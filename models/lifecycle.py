@@ -349,7 +349,9 @@ async def cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
         return [], [Problem("TRANSFER_FINISHED", f"The transfer has already finished ({status}); it cannot be cancelled.")]
 
 
-async def recorded(transfer_id: int, after: int) -> list[Event]:
-    """The transfer's events numbered after `after`, in order (the database is the record)."""
-    rows = await EventRecord.filter(transfer_id=transfer_id, seq__gt=after).order_by("seq").values_list("data", flat=True)
-    return [Event.from_json(row) for row in rows]
+async def recorded(transfer_id: int, after: int, until: int | None = None) -> list[Event]:
+    """The transfer's events numbered after `after` (up to `until`), in order: the record."""
+    query = EventRecord.filter(transfer_id=transfer_id, seq__gt=after)
+    if until is not None:
+        query = query.filter(seq__lte=until)
+    return [Event.from_json(row) for row in await query.order_by("seq").values_list("data", flat=True)]

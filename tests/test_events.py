@@ -6,6 +6,7 @@ import asyncio
 
 from gql import GraphQLRequest
 
+from graph.events import encode_cursor
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import lifecycle
@@ -67,6 +68,8 @@ async def test_resuming_after_a_cursor_loses_and_repeats_nothing(api: Api, world
     resume_from = everything[1]  # STARTED
     resumed = await asyncio.wait_for(api.events(world.admin, gid, after=resume_from["cursor"]), 30)
     assert resumed[0]["type"] == "SNAPSHOT"
+    # the snapshot is the state at the cursor, so the counters never run backwards
+    assert (resumed[0]["status"], resumed[0]["processedPairs"]) == ("RUNNING", 0)
     assert [(e["type"], e["cursor"]) for e in resumed[1:]] == [(e["type"], e["cursor"]) for e in everything[2:]]
 
 
@@ -122,7 +125,7 @@ async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_
     assert [(e["type"], e["sourceUserId"]) for e in received] == [
         ("SNAPSHOT", None), ("ITEM_SUCCEEDED", 10), ("ITEM_SUCCEEDED", 11), ("SUCCEEDED", None)
     ]
-    assert [int(e["cursor"]) for e in received[1:]] == [2, 3, 4]
+    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in (2, 3, 4)]
 
 
 async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps_every_event(api: Api, world: World) -> None:
@@ -134,5 +137,37 @@ async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps
     assert await transfer_jobs.run_chunk({"redis": unreachable}, transfer.id, 0) == 1
     await unreachable.aclose()
     assert await world.owned(11) == {"CCR": 2}
-    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id), after="0"), 30)
+    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id), after=encode_cursor(transfer.id, 0)), 30)
     assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+
+
+async def test_a_cursor_of_another_transfer_or_from_the_future_is_refused(api: Api, world: World) -> None:
+    import pytest
+    from gql.transport.exceptions import TransportQueryError
+
+    first = await _queued(world, 10, 11)
+    second = await _queued(world, 12, 13)
+    for bad in (encode_cursor(first.id, 0), encode_cursor(second.id, 99), "3", "not a cursor"):
+        with pytest.raises(TransportQueryError) as caught:
+            await api.events(world.admin, to_global_id("Transfer", second.id), after=bad)
+        assert caught.value.errors[0]["extensions"]["code"] == "INVALID_CURSOR"
+    await lifecycle.cancel(first)
+    await lifecycle.cancel(second)
+
+
+async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unreachable(world: World, monkeypatch) -> None:
+    from redis.asyncio import Redis
+
+    from graph import events as subscription
+
+    monkeypatch.setattr(subscription, "RECHECK_MS", 300)
+    transfer = await _queued(world, 10, 11)
+    unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    stream = subscription.watch(unreachable, transfer, None)
+    assert (await anext(stream)).type.value == "SNAPSHOT"
+    await lifecycle.begin(transfer.id)
+    (item_id,) = await transfer.items.all().values_list("id", flat=True)
+    await lifecycle.process_item(item_id)
+    received = [e.type.value async for e in stream]
+    await unreachable.aclose()
+    assert received == ["STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
