@@ -86,13 +86,21 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
     uvicorn.run(create_app(run_worker=run_worker), host=host, port=port, log_level="info", ws="websockets-sansio")
 
 
+def _require_redis(command: str) -> None:
+    """API instances and workers meet only through a shared Redis: a private one would strand jobs."""
+    if not settings.REDIS_URL:
+        sys.exit(f"udt {command} needs REDIS_URL (e.g. redis://127.0.0.1:6379/0); `udt dev` runs everything in one process")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
+    _require_redis("serve")
     _serve(args.host, args.port, run_worker=False)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from jobs.worker import make_worker
 
+    _require_redis("worker")
     make_worker().run()
 
 

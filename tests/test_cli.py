@@ -10,10 +10,10 @@ from models.tenancy import ApiToken
 from tests.support import World
 
 
-async def udt(*args: str, database: str) -> tuple[int, str]:
+async def udt(*args: str, database: str, **env: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "graph.cli", *args,
-        env={**os.environ, "DATABASE_URL": database, "UDT_LOG_LEVEL": "WARNING"},
+        env={**os.environ, "DATABASE_URL": database, "UDT_LOG_LEVEL": "WARNING", **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
@@ -38,3 +38,9 @@ async def test_export_schema_prints_the_sdl(database: str) -> None:
 
     code, out = await udt("export-schema", database=database)
     assert code == 0 and out == schema.as_str() + "\n"
+
+
+async def test_serve_and_worker_refuse_to_start_without_a_shared_redis(database: str) -> None:
+    for command in ("serve", "worker"):
+        code, out = await udt(command, database=database, REDIS_URL="")
+        assert code != 0 and "needs REDIS_URL" in out
