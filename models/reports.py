@@ -17,32 +17,29 @@ from models.userdata import DATA_TYPES, Policy
 PAGE = 1000
 
 
+_PEOPLE_FIELDS = ("id", "user_id", "first_name", "last_name", "username", "email", "active", "tenant_admin")
+
+
 async def people_csv(operator: User) -> AsyncIterator[str]:
     """Every user in the operator's scope, active and inactive, by User ID (SPEC.md 6.1)."""
     yield write_rows([PEOPLE_HEADER])
     last = 0
     while True:
-        users = await scope(operator).filter(user_id__gt=last).order_by("user_id").limit(PAGE)
-        if not users:
+        page = (
+            await scope(operator).filter(user_id__gt=last).order_by("user_id").limit(PAGE).values_list(*_PEOPLE_FIELDS)
+        )
+        if not page:
             return
         teams: dict[int, list[str]] = defaultdict(list)
-        for member in await TeamMember.filter(user_id__in=[u.id for u in users]).select_related("team").order_by("team__name"):
-            teams[member.user_id].append(member.team.name)
+        members = TeamMember.filter(user_id__in=[row[0] for row in page]).order_by("team__name")
+        for user_pk, team in await members.values_list("user_id", "team__name"):
+            teams[user_pk].append(team)
         yield write_rows(
-            [
-                u.user_id,
-                "",
-                u.first_name,
-                u.last_name,
-                u.username,
-                u.email or "",
-                "Active" if u.active else "Inactive",
-                "Yes" if u.tenant_admin else "No",
-                "; ".join(teams[u.id]),
-            ]
-            for u in users
+            [uid, "", first, last_name, username, email or "", "Active" if active else "Inactive",
+             "Yes" if admin else "No", "; ".join(teams[pk])]
+            for pk, uid, first, last_name, username, email, active, admin in page
         )
-        last = users[-1].user_id
+        last = page[-1][1]
 
 
 AUDIT_HEADER = [

@@ -119,13 +119,15 @@ async def seed_synthetic(slug: str, users: int, records_per_user: int, seed: int
     pks = await User.filter(tenant=tenant, tenant_admin=False).order_by("user_id").values_list("id", "user_id")
     team_ids = [t.id for t in teams.values()]
     await _insert_many(db, "team_member", ("user_id", "team_id"), [(pk, team_ids[uid % 4]) for pk, uid in pks])
-    per_type = max(1, records_per_user // len(DATA_TYPES))
+    per_type = round(records_per_user / len(DATA_TYPES))  # 0 for a tenant of people only
     owned = ((key, pk) for pk, _ in pks for key in GENERIC_TYPES for _ in range(per_type))
     await _insert_many(db, "owned_record", ("data_type", "owner_id"), owned, defaults={"payload": "{}"}, now=True)
     all_pks = [pk for pk, _ in pks]
     evaluations = ((pk, rng.choice(all_pks)) for pk in all_pks for _ in range(per_type))
     await _insert_many(db, "evaluation", ("evaluator_id", "approver_id"), evaluations, now=True)
-    await _insert_many(db, "agent_schedule", ("user_id",), ((pk,) for pk in all_pks), defaults={"pattern": "{}"}, now=True)
+    if per_type:
+        schedules = ((pk,) for pk in all_pks)
+        await _insert_many(db, "agent_schedule", ("user_id",), schedules, defaults={"pattern": "{}"}, now=True)
 
 
 async def _insert_many(
