@@ -7,12 +7,13 @@ import os
 import sys
 from pathlib import Path
 
+from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from jobs.connection import arq_pool
 from models import bulk, settings
 from models.transfers import ItemStatus, Transfer, TransferItem
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.support import World
+from tests.support import Api, World
 
 SCRIPT = Path(__file__).with_name("slow_worker.py")
 JOB_TIMEOUT = 2  # arq hands a dead worker's job on after this + 10 s
@@ -35,7 +36,9 @@ async def _until(predicate, timeout: float) -> None:
             await asyncio.sleep(0.1)
 
 
-async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(world: World, database: str, redis_url: str, monkeypatch) -> None:
+async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
+    api: Api, world: World, database: str, redis_url: str, monkeypatch
+) -> None:
     queue = f"udt:test-recovery:{world.tenant.id}"
     monkeypatch.setattr(settings, "QUEUE_NAME", queue)  # only the workers started here take these jobs
     monkeypatch.setattr(settings, "CHUNK_SIZE", 3)
@@ -58,6 +61,8 @@ async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(world: World
         "UDT_CHUNK_SIZE": "3",
         "UDT_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
     }
+    # A subscriber on this API process, while the pairs are applied by other processes.
+    watching = asyncio.create_task(api.events(world.admin, to_global_id("Transfer", transfer.id)))
     doomed = await _worker(env, delay=0.5)
     pool = await arq_pool()
     try:
@@ -91,3 +96,8 @@ async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(world: World
         assert await world.owned(source) == {}
         assert await world.owned(target) == {"CCR": 22, "PROJECT": 5}
     assert await _records() == before - 3 * len(pairs)  # only the targets' overwritten PROJECT records are gone
+
+    received = await asyncio.wait_for(watching, 30)
+    items = [(e["sourceUserId"], e["targetUserId"]) for e in received if e["type"] == "ITEM_SUCCEEDED"]
+    assert sorted(items) == pairs  # every pair's event exactly once, even the killed worker's
+    assert received[-1]["type"] == "SUCCEEDED" and received[-1]["processedPairs"] == len(pairs)
