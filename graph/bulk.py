@@ -9,9 +9,16 @@ from strawberry.file_uploads import Upload
 
 from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
-from graph.transfers import CONFIRMATION_REQUIRED, StartTransferPayload, Transfer, find_transfer, queue
+from graph.transfers import (
+    CONFIRMATION_REQUIRED,
+    DataTypeImpact,
+    StartTransferPayload,
+    Transfer,
+    find_transfer,
+    queue,
+)
 from graph.users import User
-from models import bulk, settings
+from models import bulk, engine, settings
 from models.rules import Problem
 from models.tenancy import User as UserModel
 from models.transfers import ACTIVE_STATUSES, TransferKind, visible_transfers, visible_uploads
@@ -54,6 +61,16 @@ class BulkUploadRow:
             to_user_id=r.to_cell,
             errors=user_errors(_problems(r.errors), _row_fields(people_form)),
         )
+
+    @strawberry.field(
+        description="What this pair would do now, per data type: the source's records that move, "
+        "and the target's that an OVERWRITE deletes. Empty until both users are resolved."
+    )
+    async def impact(self, info: strawberry.Info) -> list[DataTypeImpact]:
+        if not (self.source_pk and self.target_pk):
+            return []
+        source, target = await info.context.loaders.owned.load_many([self.source_pk, self.target_pk])
+        return [DataTypeImpact.of(i) for i in engine.combine(source, target)]
 
     @strawberry.field(description="The user whose data moves away (null when not found or not visible).")
     async def source_user(self, info: strawberry.Info) -> User | None:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -107,10 +108,21 @@ def cmd_worker(args: argparse.Namespace) -> None:
 def cmd_dev(args: argparse.Namespace) -> None:
     """Everything in one process: SQLite, a private Redis, the worker, demo data."""
     from jobs import connection
-    from models import seed
 
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     connection.redis_url()  # starts the private Redis when REDIS_URL is unset
+    # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then,
+    # so that the private Redis stops with us instead of outliving the process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _dev(args)
+    finally:
+        connection.stop_embedded_redis()
+
+
+def _dev(args: argparse.Namespace) -> None:
+    from models import seed
+
     asyncio.run(apply_migrations())
 
     async def prepare() -> str | None:

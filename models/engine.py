@@ -42,16 +42,19 @@ async def _counts(storage: Storage, types: list[DataType], user_pk: int, db: Bas
     return {row[storage.type_column]: row["n"] for row in rows}
 
 
-async def impact(source_pk: int, target_pk: int, db: BaseDBAsyncClient | None = None) -> list[Impact]:
+def combine(source: dict[str, int], target: dict[str, int]) -> list[Impact]:
+    """The impact of a pair from what each side owns: every source record moves; an
+    OVERWRITE type also deletes every target record."""
+    return [
+        Impact(dt, source.get(dt.key, 0), target.get(dt.key, 0) if dt.policy is Policy.OVERWRITE else 0)
+        for dt in DATA_TYPES
+    ]
+
+
+async def impact(source_pk: int, target_pk: int) -> list[Impact]:
     """Per data type, in registry order: records that move, records an OVERWRITE deletes."""
-    moves: dict[str, int] = {}
-    deletes: dict[str, int] = {}
-    for storage, types in storages().items():
-        moves |= await _counts(storage, types, source_pk, db)
-        overwrite = [t for t in types if t.policy is Policy.OVERWRITE]
-        if overwrite:
-            deletes |= await _counts(storage, overwrite, target_pk, db)
-    return [Impact(dt, moves.get(dt.key, 0), deletes.get(dt.key, 0)) for dt in DATA_TYPES]
+    counts = await owned_counts([source_pk, target_pk])
+    return combine(counts[source_pk], counts[target_pk])
 
 
 async def apply_pair(source_pk: int, target_pk: int, db: BaseDBAsyncClient) -> list[Impact]:

@@ -194,3 +194,20 @@ async def test_messages_about_pairs_name_the_users(api: Api, world: World) -> No
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,11\n10,12\n"))["upload"]
     message = upload["rows"]["edges"][0]["node"]["errors"][0]["message"]
     assert "Agent10 Number10 (10)" in message
+
+
+async def test_the_preview_shows_what_each_pair_would_move_and_delete(api: Api, world: World) -> None:
+    await world.give(19, "CCR", 3)
+    await world.give(19, "PROJECT", 1)
+    await world.give(21, "PROJECT", 2)
+    await world.give(21, "CCR", 5)
+    upload = (await api.upload(world.admin, people_file({21: 19})))["upload"]
+    query = """query ($id: ID!) { bulkUpload(id: $id) { rows { edges { node {
+      impact { dataType { key } moves deletes } } } } } }"""
+    (row,) = (await api(query, world.admin, id=upload["id"]))["bulkUpload"]["rows"]["edges"]
+    impact = {i["dataType"]["key"]: (i["moves"], i["deletes"]) for i in row["node"]["impact"]}
+    assert impact["CCR"] == (3, 0) and impact["PROJECT"] == (1, 2)
+    plan = await api(
+        "{ transferPlan(sourceUserId: 19, targetUserId: 21) { impact { dataType { key } moves deletes } } }", world.admin
+    )
+    assert row["node"]["impact"] == plan["transferPlan"]["impact"]
