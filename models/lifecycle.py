@@ -175,10 +175,9 @@ async def _lost_race(operator: User, keys: list[str], upload: object, retry_of: 
     )
     if TransferLock.BULK_KEY in taken:
         return [BULK_IN_PROGRESS]
-    users = {TransferLock.user_key(u.id): u for u in await User.filter(id__in=_lock_pks(taken))}
     problems = [
         Problem("USER_BUSY", f"User {describe(user)} is in a transfer that is queued or running.")
-        for key, user in users.items()
+        for user in await User.filter(id__in=_lock_pks(taken))
     ]
     # The other transfer may have finished in between: still, this start lost the race.
     return problems or [Problem("USER_BUSY", "A user of this transfer is in a transfer that is queued or running.")]
