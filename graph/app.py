@@ -21,7 +21,7 @@ from graph import downloads
 from graph.context import Context
 from graph.schema import schema
 from jobs import connection
-from jobs.worker import make_worker
+from jobs.worker import keep_running, make_worker
 from models import settings
 from models.db import close_db, open_db
 
@@ -75,7 +75,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
         owns_db = await open_db()
         app.state.pool = await connection.arq_pool()
         worker = make_worker(handle_signals=False) if run_worker else None
-        task = asyncio.create_task(worker.async_run()) if worker else None
+        task = asyncio.create_task(keep_running(worker)) if worker else None
         try:
             yield
         finally:

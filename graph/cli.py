@@ -95,14 +95,16 @@ def _require_redis(command: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     _require_redis("serve")
+    settings.ROLE = "api"
     _serve(args.host, args.port, run_worker=False)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from jobs.worker import make_worker
+    from jobs.worker import make_worker, run
 
     _require_redis("worker")
-    make_worker().run()
+    settings.ROLE = "worker"
+    run(make_worker())
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
@@ -110,6 +112,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     from jobs import connection
 
     os.makedirs(settings.DATA_DIR, exist_ok=True)
+    settings.ROLE = "dev"
     connection.redis_url()  # starts the private Redis when REDIS_URL is unset
     # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then,
     # so that the private Redis stops with us instead of outliving the process.

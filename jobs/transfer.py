@@ -1,69 +1,174 @@
-"""The job functions: run a chunk of a transfer's pairs; re-enqueue lost work.
+"""The job functions: work a lane of a transfer; find lanes that lost their job.
 
-Thin on purpose: the rules live in models.lifecycle. A chunk is a few dozen
-pairs so that a worker killed mid-job delays little: arq hands the chunk to
-another worker once its in-progress key expires (job timeout + 10 s), and the
-pairs already applied are skipped because each one is claimed exactly once.
+Thin on purpose: the rules live in models.lifecycle, ownership in models.leases.
+A lane's job applies its pairs one by one while a background task renews its
+lease, so no clock ever cuts a healthy pair short. After a slice of
+`settings.SLICE_SECONDS` the job hands the lane to a successor at the tail of
+the queue if other jobs are waiting, so every transfer of every tenant gets its
+turn; on SIGTERM it hands over right after the pair in flight.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.exceptions import RedisError
 
 from jobs import events
-from models import lifecycle, settings
-from models.transfers import ACTIVE_STATUSES, ItemStatus, Transfer, TransferItem
+from models import leases, lifecycle, settings
+from models.leases import LaneRef
+from models.transfers import Transfer
+
+log = logging.getLogger(__name__)
+# arq always applies a job timeout and cancels a job that reaches it; a lane's
+# liveness is its lease instead, so arq's is set beyond any real pair.
+JOB_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 
-def job_id(transfer_id: int, chunk: int) -> str:
-    return f"udt:transfer:{transfer_id}:chunk:{chunk}"
+def job_id(ref: LaneRef) -> str:
+    return f"udt:transfer:{ref.transfer_id}:lane:{ref.lane}:{ref.generation}"
 
 
-async def enqueue(pool: ArqRedis, transfer: Transfer, chunks: list[int] | None = None) -> None:
-    """Queue a transfer's chunks (all of them by default). Duplicates are refused by arq's job IDs."""
-    size = settings.CHUNK_SIZE
-    count = (transfer.total_pairs + size - 1) // size
-    for chunk in chunks if chunks is not None else range(count):
-        await pool.enqueue_job("run_chunk", transfer.id, chunk, _job_id=job_id(transfer.id, chunk))
+async def enqueue_lanes(pool: ArqRedis, refs: Iterable[LaneRef]) -> None:
+    """Queue the lanes' jobs. arq refuses a job ID it already holds, so offering twice is harmless."""
+    for ref in refs:
+        await pool.enqueue_job(
+            "run_lane", ref.transfer_id, ref.lane, ref.generation, _job_id=job_id(ref), _queue_name=settings.QUEUE_NAME
+        )
 
 
-async def run_chunk(ctx: dict[str, Any], transfer_id: int, chunk: int) -> int:
-    """Apply the pending pairs of one chunk; returns how many this run applied."""
-    redis = ctx["redis"]
+async def enqueue(pool: ArqRedis, transfer: Transfer) -> None:
+    """Queue every open lane of a transfer (after the commit that created it)."""
+    await enqueue_lanes(pool, await leases.of_transfer(transfer.id))
+
+
+@contextlib.asynccontextmanager
+async def _renewing(ref: LaneRef) -> AsyncIterator[asyncio.Event]:
+    """Renew the lane's lease in the background; the event is set if the lane was taken from us."""
+    lost = asyncio.Event()
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(settings.LEASE_SECONDS / 3)
+            try:
+                if not await leases.hold(ref):
+                    lost.set()
+                    return
+            except Exception as exc:  # noqa: BLE001 - a database hiccup: try again next time
+                log.warning("could not renew the lease of %s: %r", job_id(ref), exc)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield lost
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _others_waiting(redis: ArqRedis) -> bool:
+    """Whether jobs are ready in the queue with no worker slot free for them."""
+    try:
+        return bool(await redis.zcount(settings.QUEUE_NAME, "-inf", int(time.time() * 1000)))
+    except RedisError:
+        return False  # Redis away: keep working, nobody can be waiting
+
+
+async def run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation: int) -> int:
+    """Apply the lane's pending pairs; returns how many this job applied."""
+    ref = LaneRef(transfer_id, lane, generation)
+    if not await leases.hold(ref):
+        return 0  # a stale job: the lane belongs to a newer generation, or is done
+    redis: ArqRedis = ctx["redis"]
     await events.announce(redis, await lifecycle.begin(transfer_id))
-    size = settings.CHUNK_SIZE
-    item_ids = await TransferItem.filter(
-        transfer_id=transfer_id,
-        status=ItemStatus.PENDING,
-        position__gte=chunk * size,
-        position__lt=(chunk + 1) * size,
-    ).order_by("position").values_list("id", flat=True)
-    applied = 0
-    for item_id in item_ids:
-        done = await lifecycle.process_item(item_id)
-        await events.announce(redis, done)
-        applied += bool(done)
+    async with _renewing(ref) as lost:
+        applied, hand_over = await _work(ref, redis, lost, ctx.get("draining", lambda: False))
+    if hand_over and (successor := await leases.hand_over(ref)) is not None:
+        await _offer(redis, [successor])
     return applied
 
 
-async def reconcile(ctx: dict[str, Any]) -> int:
-    """Re-enqueue the chunks of active transfers that still have pending pairs.
+async def _work(
+    ref: LaneRef, redis: ArqRedis, lost: asyncio.Event, draining: Callable[[], bool]
+) -> tuple[int, bool]:
+    """Apply pairs until the lane is done or lost (False), or should be handed over (True)."""
+    applied = 0
+    deadline = time.monotonic() + settings.SLICE_SECONDS
+    while batch := await leases.pending_items(ref):
+        for item_id in batch:
+            done = await lifecycle.process_item(item_id)
+            await events.announce(redis, done)
+            applied += bool(done)
+            if lost.is_set():
+                return applied, False  # taken over (we were too slow to renew): the new owner carries on
+            if draining():
+                return applied, True
+            if time.monotonic() > deadline:
+                if await _others_waiting(redis):
+                    return applied, True
+                deadline = time.monotonic() + settings.SLICE_SECONDS
+    await leases.finish(ref)
+    return applied, False
 
-    The database is the source of truth: if Redis lost a job, this finds it again.
-    Transfers younger than the grace period are left to the enqueue that follows
-    their start. Returns how many chunks were offered to the queue.
+
+async def _offer(redis: ArqRedis, refs: list[LaneRef]) -> None:
+    try:
+        await enqueue_lanes(redis, refs)
+    except (RedisError, OSError) as exc:
+        log.warning("could not enqueue %s now (%r); the reconciler will", [job_id(r) for r in refs], exc)
+
+
+async def _drop(redis: ArqRedis, ref: LaneRef) -> None:
+    """Remove a fenced-off job from the queue, so that stale entries never clog its head."""
+    key = job_id(ref)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(settings.QUEUE_NAME, key)
+        pipe.delete(job_key_prefix + key, in_progress_key_prefix + key)
+        await pipe.execute()
+
+
+async def _started_but_never_held(redis: ArqRedis, ref: LaneRef) -> bool:
+    """A worker took the job from the queue but never took the lease: it died in between.
+
+    arq marks the job in progress for JOB_TIMEOUT_SECONDS + 10 s; a job takes its
+    lease in its first statement, so a mark older than a lease means nobody will.
     """
-    size = settings.CHUNK_SIZE
-    before = datetime.now(timezone.utc) - timedelta(seconds=settings.RECONCILE_GRACE_SECONDS)
-    pending = await TransferItem.filter(
-        status=ItemStatus.PENDING, transfer__status__in=ACTIVE_STATUSES, transfer__created_at__lt=before
-    ).values_list("transfer_id", "position")
-    chunks: dict[int, set[int]] = {}
-    for transfer_id, position in pending:
-        chunks.setdefault(transfer_id, set()).add(position // size)
-    for transfer_id, wanted in chunks.items():
-        await enqueue(ctx["redis"], await Transfer.get(id=transfer_id), sorted(wanted))
-    return sum(len(c) for c in chunks.values())
+    remaining_ms = await redis.pttl(in_progress_key_prefix + job_id(ref))
+    if remaining_ms < 0:
+        return False
+    age = JOB_TIMEOUT_SECONDS + 10 - remaining_ms / 1000
+    return age > settings.LEASE_SECONDS
+
+
+async def reconcile(redis: ArqRedis) -> int:
+    """Find lanes whose work was lost, and queue it again; returns how many were offered.
+
+    Every worker runs this every `settings.RECONCILE_SECONDS`, from the database:
+    a lane whose lease ran out (its worker died or hung) is fenced off and given to
+    a new job; a lane whose job is missing from Redis (lost, Redis restarted empty,
+    or an enqueue that failed) gets its job again.
+    """
+    offered: list[LaneRef] = []
+    for old, new in await leases.take_over_expired():
+        log.warning("%s stopped renewing its lease; %s takes over", job_id(old), job_id(new))
+        await _drop(redis, old)
+        offered.append(new)
+    for ref in await leases.waiting():
+        if await redis.exists(job_key_prefix + job_id(ref)):
+            if not await _started_but_never_held(redis, ref):
+                continue  # queued, or just starting
+            new = await leases.hand_over(ref)
+            if new is None:
+                continue
+            await _drop(redis, ref)
+            ref = new
+        offered.append(ref)
+    await enqueue_lanes(redis, offered)
+    return len(offered)

@@ -1,4 +1,5 @@
-"""The arq worker: its functions, JSON serialisation, timeouts and start-up.
+"""The arq worker: its function, JSON serialisation, the reconciler, draining, and
+a main loop that outlives Redis.
 
 `udt worker` runs one in its own process; `udt dev` runs one inside the API's
 event loop.
@@ -6,41 +7,94 @@ event loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
-from arq import cron
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 
 from jobs import connection
-from jobs.transfer import reconcile, run_chunk
+from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
 from models import settings
 from models.db import close_db, open_db
 
+log = logging.getLogger(__name__)
+
+
+async def _reconcile_forever(redis: Any) -> None:
+    """Every worker looks for lost lanes, from the database, every RECONCILE_SECONDS."""
+    while True:
+        try:
+            await reconcile(redis)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
+            log.warning("reconcile failed: %r", exc)
+        await asyncio.sleep(settings.RECONCILE_SECONDS)
+
 
 async def startup(ctx: dict[str, Any]) -> None:
+    if "reconciler" in ctx:
+        return  # the main loop restarted after a Redis outage
     ctx["owns_db"] = await open_db()
-    await reconcile(ctx)
+    ctx["reconciler"] = asyncio.create_task(_reconcile_forever(ctx["redis"]))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    reconciler = ctx.pop("reconciler", None)
+    if reconciler is not None:
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
     if ctx.get("owns_db"):
         await close_db()
 
 
 def make_worker(**overrides: Any) -> Worker:
     options: dict[str, Any] = dict(
-        functions=[func(run_chunk, timeout=settings.JOB_TIMEOUT_SECONDS, max_tries=20)],
-        cron_jobs=[cron(reconcile, second=0, run_at_startup=False, unique=True)],
+        functions=[func(run_lane, timeout=JOB_TIMEOUT_SECONDS)],
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=connection.redis_settings(),
         queue_name=settings.QUEUE_NAME,
         job_serializer=connection.serialize,
         job_deserializer=connection.deserialize,
-        job_timeout=settings.JOB_TIMEOUT_SECONDS,
-        # No results are read back; keeping none lets reconcile re-offer a chunk at any time.
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        max_jobs=settings.WORKER_MAX_JOBS,
+        # No results are read back; keeping none lets the reconciler offer a job ID again.
         keep_result=0,
         poll_delay=0.2,
+        # SIGTERM: take no new job, let the running ones hand over after their pair in flight.
+        job_completion_wait=settings.DRAIN_SECONDS,
     )
     options.update(overrides)
-    return Worker(**options)
+    worker = Worker(**options)
+    worker.ctx["draining"] = lambda: not worker.allow_pick_jobs
+    return worker
+
+
+async def keep_running(worker: Worker) -> None:
+    """arq's main loop, started again whenever Redis fails under it.
+
+    arq ends its loop at the first Redis error; the database holds every lane, so
+    the worker waits for Redis to come back (even empty) and the reconciler queues
+    what was lost.
+    """
+    while True:
+        try:
+            await worker.main()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("Redis is unavailable (%r); trying again in 1 s", exc)
+            await asyncio.sleep(1)
+
+
+def run(worker: Worker) -> None:
+    """Like arq's `Worker.run`, with `keep_running` as the main task (signals cancel it)."""
+    worker.main_task = worker.loop.create_task(keep_running(worker))
+    try:
+        worker.loop.run_until_complete(worker.main_task)
+    except asyncio.CancelledError:
+        pass  # SIGTERM or SIGINT, after the drain
+    finally:
+        worker.loop.run_until_complete(worker.close())

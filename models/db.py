@@ -7,6 +7,7 @@ context is also made the process-wide fallback.
 
 from __future__ import annotations
 
+from asyncpg.exceptions import InterfaceError as PgClientStateError
 from tortoise import Tortoise
 
 from models import settings
@@ -24,9 +25,10 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
-# PostgreSQL's deadlock_detected and serialization_failure: the transaction was
-# rolled back whole and may simply be run again.
-_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+# PostgreSQL's deadlock_detected and serialization_failure, and a connection that
+# was cut (class 08; 57P0x: the server or an administrator ended the backend):
+# the transaction was rolled back whole and may simply be run again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001", "57P01", "57P02", "57P03"}
 MAX_INT = 2**31 - 1  # the largest value of an INTEGER column on both databases
 
 
@@ -35,9 +37,11 @@ def is_transient(exc: BaseException) -> bool:
     connection) rather than because of the data: then it is worth running again."""
     seen: BaseException | None = exc
     while seen is not None:
-        if getattr(seen, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        sqlstate = getattr(seen, "sqlstate", None) or ""
+        if sqlstate in _RETRYABLE_SQLSTATES or sqlstate.startswith("08"):
             return True
-        if isinstance(seen, (ConnectionError, TimeoutError)):
+        # asyncpg's client-side errors: the connection under the transaction closed.
+        if isinstance(seen, (ConnectionError, TimeoutError, PgClientStateError)):
             return True
         if "database is locked" in str(seen):
             return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine
+from models import engine, leases, settings
 from models.db import is_transient
 from models.rules import PairCheck, Problem, check_pairs, describe
 from models.tenancy import User
@@ -35,7 +36,6 @@ from models.transfers import (
 )
 
 log = logging.getLogger(__name__)
-ATTEMPTS = 3  # of a pair whose transaction lost a deadlock to another pair
 
 SUCCESS_MESSAGE = "Data Transfer Successful"
 FAILURE_MESSAGE = "Errors occurred during data transfer. The user IDs listed below were not transferred."
@@ -130,6 +130,7 @@ async def create_transfer(
     locks = sorted({TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None})
     if kind is TransferKind.BULK:
         locks.insert(0, TransferLock.BULK_KEY)
+    lanes = leases.lane_count(kind, len(pairs))
     try:
         async with in_transaction() as db:
             transfer = await Transfer.create(
@@ -140,11 +141,13 @@ async def create_transfer(
                 using_db=db,
                 **fields,
             )
+            await leases.create(transfer.id, lanes, db)
             await TransferItem.bulk_create(
                 [
                     TransferItem(
                         transfer=transfer,
                         position=i,
+                        lane=i % lanes,
                         row_number=c.row_number,
                         source_id=c.source.id,  # type: ignore[union-attr]
                         target_id=c.target.id,  # type: ignore[union-attr]
@@ -211,23 +214,49 @@ async def begin(transfer_id: int) -> list[Event]:
 async def process_item(item_id: int) -> list[Event]:
     """Apply one pair exactly once; returns the events to publish.
 
-    The first statement claims the item (PENDING -> done) so that a second
-    worker, or a re-run after a crash, finds nothing to do. Eligibility is
-    checked again first: the world may have changed since the start.
+    Each attempt is counted first, in a statement of its own, so that attempts cut
+    short by a dying worker count too: a pair that keeps failing for a passing
+    reason (deadlocks, dropped connections, crashes) ends FAILED after
+    `settings.MAX_ATTEMPTS`, never in a loop. The pair's own transaction claims
+    the item (PENDING -> done) so that a second worker, or a re-run after a crash,
+    finds nothing to do; eligibility is checked again first.
     """
-    for attempt in range(1, ATTEMPTS + 1):
+    while True:
+        attempt = await _count_attempt(item_id)
+        if attempt is None:
+            return []  # applied (or cancelled) already
+        if attempt > settings.MAX_ATTEMPTS:
+            failure = Problem(
+                "TRANSFER_ERROR",
+                f"The pair could not be applied in {settings.MAX_ATTEMPTS} attempts; nothing of it was changed.",
+            )
+            break
         try:
             async with in_transaction() as db:
                 return await _process(item_id, db)
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
-            if is_transient(exc) and attempt < ATTEMPTS:
-                await asyncio.sleep(0.05 * attempt)  # another pair held the same rows: run it again
+            if is_transient(exc):
+                log.warning("transfer item %s, attempt %s: %r; trying again", item_id, attempt, exc)
+                await asyncio.sleep(0.05 * attempt)
                 continue
-            log.exception("transfer item %s failed", item_id)
-            failure = Problem("TRANSFER_ERROR", f"The pair could not be applied and was rolled back: {exc}")
+            reference = uuid.uuid4().hex[:12]
+            log.exception("transfer item %s failed (reference %s)", item_id, reference)
+            failure = Problem(
+                "TRANSFER_ERROR",
+                f"The pair could not be applied and was rolled back; nothing of it was changed "
+                f"(error reference {reference}).",
+            )
             break
     async with in_transaction() as db:
         return await _process(item_id, db, forced=failure)
+
+
+async def _count_attempt(item_id: int) -> int | None:
+    """Count one more attempt at a pending pair; None when it is no longer pending."""
+    if not await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).update(attempts=F("attempts") + 1):
+        return None
+    (attempts,) = await TransferItem.filter(id=item_id).values_list("attempts", flat=True)
+    return attempts
 
 
 async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None = None) -> list[Event]:

@@ -13,6 +13,10 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
 # Where embedded runs keep the SQLite file and the private Redis.
 DATA_DIR: str = os.environ.get("UDT_DATA_DIR", str(Path("var").resolve()))
 
@@ -28,11 +32,28 @@ DATABASE_URL: str = os.environ.get("DATABASE_URL") or sqlite_url(Path(DATA_DIR) 
 REDIS_URL: str = os.environ.get("REDIS_URL", "")
 MAX_UPLOAD_BYTES: int = _int("UDT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 MAX_BULK_PAIRS: int = _int("UDT_MAX_BULK_PAIRS", 2000)
-# Pairs per arq job: small, so that a killed worker costs little (see jobs/worker.py).
-CHUNK_SIZE: int = _int("UDT_CHUNK_SIZE", 20)
-JOB_TIMEOUT_SECONDS: int = _int("UDT_JOB_TIMEOUT_SECONDS", 60)
-# The reconciler re-enqueues pending pairs of transfers older than this (lost jobs).
-RECONCILE_GRACE_SECONDS: int = _int("UDT_RECONCILE_GRACE_SECONDS", 30)
+# Work leases (see models/leases.py): a worker holds a lane of a transfer under a
+# lease it renews every third of this; a dead worker's lane is taken over once the
+# lease has run out, so recovery takes at most this plus one reconcile period.
+LEASE_SECONDS: float = _float("UDT_LEASE_SECONDS", 10)
+# How often every worker looks for lanes to take over or to enqueue again.
+RECONCILE_SECONDS: float = _float("UDT_RECONCILE_SECONDS", 2)
+# The reconciler leaves a transfer younger than this to the enqueue after its start.
+RECONCILE_GRACE_SECONDS: float = _float("UDT_RECONCILE_GRACE_SECONDS", 10)
+# Lanes of a bulk transfer: pairs applied side by side (a single transfer has one).
+BULK_LANES: int = _int("UDT_BULK_LANES", 4)
+# A lane yields its worker slot to waiting jobs after this long (fairness between tenants).
+SLICE_SECONDS: float = _float("UDT_SLICE_SECONDS", 1)
+# Jobs an arq worker runs at once.
+WORKER_MAX_JOBS: int = _int("UDT_WORKER_MAX_JOBS", 10)
+# Attempts at a pair (transient errors, dead workers) before it fails with TRANSFER_ERROR.
+MAX_ATTEMPTS: int = _int("UDT_MAX_ATTEMPTS", 5)
+# How long a SIGTERMed worker waits for the pairs in flight before it cancels them.
+DRAIN_SECONDS: int = _int("UDT_DRAIN_SECONDS", 600)
+# PostgreSQL checks this often whether the client of a running statement is still
+# there (client_connection_check_interval): a dead worker's statement and its row
+# locks go away in seconds instead of running to the end.
+PG_CONNECTION_CHECK_MS: int = _int("UDT_PG_CONNECTION_CHECK_MS", 2000)
 # How long transfer events stay in Redis after a transfer finished.
 EVENTS_TTL_SECONDS: int = _int("UDT_EVENTS_TTL_SECONDS", 7 * 24 * 3600)
 MAX_PAGE_SIZE: int = _int("UDT_MAX_PAGE_SIZE", 100)
@@ -44,9 +65,28 @@ ALLOWED_ORIGINS: list[str] = [o.strip() for o in os.environ.get("UDT_ALLOWED_ORI
 MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers"]
 
 
+# What this process is (api, worker, dev, cli), set by its `udt` command: PostgreSQL
+# shows it as application_name `udt-<role>` in pg_stat_activity.
+ROLE: str = "cli"
+
+
+def _connection(url: str) -> str | dict:
+    """PostgreSQL connections name their process kind and drop dead clients' statements."""
+    if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        return url
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    config = expand_db_url(url)
+    config["credentials"]["server_settings"] = {
+        "application_name": f"udt-{ROLE}",
+        "client_connection_check_interval": str(PG_CONNECTION_CHECK_MS),
+    }
+    return config
+
+
 def tortoise_config(database_url: str | None = None) -> dict:
     return {
-        "connections": {"default": database_url or DATABASE_URL},
+        "connections": {"default": _connection(database_url or DATABASE_URL)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

@@ -124,6 +124,8 @@ class TransferItem(Model):
     id = fields.IntField(primary_key=True)
     transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="items")
     position = fields.IntField()
+    # The lane (see TransferLane) that applies this pair: position modulo the transfer's lanes.
+    lane = fields.IntField(default=0)
     row_number = fields.IntField(null=True)
     source: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="items_as_source")
     target: fields.ForeignKeyRelation = fields.ForeignKeyField("models.User", related_name="items_as_target")
@@ -134,11 +136,36 @@ class TransferItem(Model):
     moved = fields.JSONField(default=dict)
     overwritten = fields.JSONField(default=dict)
     finished_at = fields.DatetimeField(null=True)
+    # Times a worker began this pair; committed apart from the pair, so that the
+    # attempts of workers that died mid-pair count too (settings.MAX_ATTEMPTS).
+    attempts = fields.IntField(default=0)
 
     class Meta:
         table = "transfer_item"
         unique_together = (("transfer", "position"),)
-        indexes = (("transfer_id", "status"),)
+        indexes = (("transfer_id", "status"), ("transfer_id", "lane", "status", "position"))
+
+
+class TransferLane(Model):
+    """One sequence of a transfer's pairs, worked by one job at a time under a lease.
+
+    `generation` names the job that owns the lane (see jobs/transfer.py): a job of
+    an older generation finds it is stale and stops, so a lane taken over from a
+    dead worker is never worked twice. `lease_until` is set while a worker holds the
+    lane and renewed by it; null while the lane's job waits in the queue.
+    """
+
+    id = fields.IntField(primary_key=True)
+    transfer: fields.ForeignKeyRelation[Transfer] = fields.ForeignKeyField("models.Transfer", related_name="lanes")
+    lane = fields.IntField()
+    generation = fields.IntField(default=1)
+    lease_until = fields.DatetimeField(null=True)
+    holder = fields.CharField(max_length=200, null=True)  # host:pid of the worker, for operators
+    finished = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "transfer_lane"
+        unique_together = (("transfer", "lane"),)
 
 
 class EventRecord(Model):

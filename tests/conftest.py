@@ -75,8 +75,12 @@ async def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 async def server(database: str, redis_url: str) -> AsyncIterator[str]:
+    """The app with its in-process worker. That worker's reconciler runs once, at start:
+    tests drive pairs by hand, or through worker processes of their own, and call
+    `reconcile` themselves; a background reconciler would take their lanes."""
     from graph.app import create_app
 
+    settings.RECONCILE_SECONDS = 24 * 3600
     port = _free_port()
     config = uvicorn.Config(create_app(run_worker=True), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
     app_server = uvicorn.Server(config)

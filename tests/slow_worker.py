@@ -1,7 +1,9 @@
-"""A real `udt worker` whose pairs take SLOW_PAIR_SECONDS longer, inside their transaction.
+"""A real `udt worker` whose pairs take longer, inside their transaction.
 
-The recovery test kills it with SIGKILL in the middle of a pair: the pair's
-transaction must roll back, and another worker must finish the job.
+SLOW_PAIR_SECONDS: every pair sleeps this long after its statements, before its
+commit. PAIR_MARKER: a file that gets one line (the source's pk) per pair at that
+moment, so a test knows a pair is in flight. HANG_AFTER: pairs after that many
+sleep for an hour instead, so a test can kill or stop the worker mid-pair.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from graph.cli import main  # noqa: E402
 from models import engine  # noqa: E402
 
 DELAY = float(os.environ.get("SLOW_PAIR_SECONDS", "0"))
+MARKER = os.environ.get("PAIR_MARKER")
+HANG_AFTER = int(os.environ.get("HANG_AFTER", "-1"))
 _apply = engine.apply_pair
+_started = 0
 
 
 async def slow_apply(source_pk, target_pk, db):  # type: ignore[no-untyped-def]
+    global _started
     done = await _apply(source_pk, target_pk, db)
-    await asyncio.sleep(DELAY)
+    _started += 1
+    if MARKER:
+        with open(MARKER, "a") as marker:
+            marker.write(f"{source_pk}\n")
+    await asyncio.sleep(3600 if 0 <= HANG_AFTER < _started else DELAY)
     return done
 
 

@@ -134,7 +134,7 @@ async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps
     await world.give(10, "CCR", 2)
     transfer = await _queued(world, 10, 11)
     unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    assert await transfer_jobs.run_chunk({"redis": unreachable}, transfer.id, 0) == 1
+    assert await transfer_jobs.run_lane({"redis": unreachable}, transfer.id, 0, 1) == 1
     await unreachable.aclose()
     assert await world.owned(11) == {"CCR": 2}
     received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id), after=encode_cursor(transfer.id, 0)), 30)

@@ -2,25 +2,77 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
+from arq.constants import job_key_prefix
+
 from graph.relay import to_global_id
+from jobs import transfer as transfer_jobs
 from jobs.transfer import reconcile
-from models import lifecycle
-from models.transfers import Transfer, TransferStatus
+from models import leases, lifecycle
+from models.transfers import Transfer, TransferLane, TransferStatus
 from tests.support import Api, World
 
 
-async def test_a_transfer_whose_jobs_were_lost_is_enqueued_again_and_finishes(api: Api, world: World, pool) -> None:
+async def _queued_jobs(pool, transfer: Transfer) -> list[str]:
+    from models import settings
+
+    jobs = [job.decode() for job in await pool.zrange(settings.QUEUE_NAME, 0, -1)]
+    return [job for job in jobs if job.startswith(f"udt:transfer:{transfer.id}:")]
+
+
+async def _age(transfer: Transfer, minutes: int = 5) -> None:
+    await Transfer.filter(id=transfer.id).update(created_at=transfer.created_at - timedelta(minutes=minutes))
+
+
+async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api: Api, world: World, pool) -> None:
     await world.give(10, "CCR", 2)
     lost, _ = await lifecycle.start_single(world.users[1], 10, 11)  # committed, never enqueued
-    young, _ = await lifecycle.start_single(world.users[1], 12, 13)
-    await Transfer.filter(id=lost.id).update(created_at=lost.created_at - timedelta(minutes=5))
-    assert await reconcile({"redis": pool}) >= 1
+    await _age(lost)
+    assert await reconcile(pool) >= 1  # other tests' unfinished transfers may be offered too
     done = await api.wait_finished(world.admin, to_global_id("Transfer", lost.id))
     assert done["status"] == "SUCCEEDED"
     assert await world.owned(11) == {"CCR": 2}
-    await asyncio.sleep(0.5)  # the worker polls every 0.2 s: it would have started the young one by now
-    assert (await Transfer.get(id=young.id)).status is TransferStatus.QUEUED  # left to its own enqueue
+
+
+async def test_a_young_transfer_is_left_to_the_enqueue_after_its_start(world: World, pool) -> None:
+    young, _ = await lifecycle.start_single(world.users[1], 12, 13)
+    (lane,) = await leases.of_transfer(young.id)
+    await reconcile(pool)
+    assert not await pool.exists(job_key_prefix + transfer_jobs.job_id(lane))
     await lifecycle.cancel(young)
+
+
+async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, pool, monkeypatch) -> None:
+    from models import settings
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
+    queued, _ = await lifecycle.start_single(world.users[1], 14, 15)
+    await transfer_jobs.enqueue(pool, queued)
+    await _age(queued)
+    await reconcile(pool)
+    (lane,) = await leases.of_transfer(queued.id)
+    assert await _queued_jobs(pool, queued) == [transfer_jobs.job_id(lane)]
+    await lifecycle.cancel(queued)
+
+
+async def test_a_lane_whose_lease_ran_out_is_fenced_off_and_given_to_a_new_job(world: World, pool, monkeypatch) -> None:
+    from models import settings
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
+    await world.give(16, "CCR", 1)
+    stuck, _ = await lifecycle.start_single(world.users[1], 16, 17)
+    (old,) = await leases.of_transfer(stuck.id)
+    await transfer_jobs.enqueue(pool, stuck)
+    assert await leases.hold(old)  # a worker took the lane ...
+    await TransferLane.filter(transfer_id=stuck.id).update(lease_until=leases.now() - timedelta(seconds=1))  # ... and died
+    assert await reconcile(pool) >= 1
+    (new,) = await leases.of_transfer(stuck.id)
+    assert new.generation == old.generation + 1
+    # The dead worker's job is gone from the queue; the new generation's is there instead.
+    assert await _queued_jobs(pool, stuck) == [transfer_jobs.job_id(new)]
+    # The old job, were it ever run, finds the lane is not its own and applies nothing.
+    assert await transfer_jobs.run_lane({"redis": pool}, stuck.id, old.lane, old.generation) == 0
+    assert await transfer_jobs.run_lane({"redis": pool}, stuck.id, new.lane, new.generation) == 1
+    assert (await Transfer.get(id=stuck.id)).status is TransferStatus.SUCCEEDED
+    assert await world.owned(17) == {"CCR": 1}

@@ -1,103 +1,203 @@
-"""A worker killed with SIGKILL mid-job: another worker finishes, every pair applied exactly once."""
+"""Workers die, drain, lose Redis or their database connection: every pair is still applied exactly once.
+
+Real `udt worker` processes (tests/slow_worker.py) on a queue of the test's own,
+killed with SIGKILL, stopped with SIGTERM, their Redis server killed and started
+empty, their PostgreSQL backends terminated.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
+import signal
 from pathlib import Path
+
+import pytest
+from arq.constants import job_key_prefix
+from redis.asyncio import Redis
+from tortoise import connections
 
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from jobs.connection import arq_pool
-from models import bulk, settings
-from models.transfers import ItemStatus, Transfer, TransferItem
+from models import bulk, lifecycle, settings
+from models.leases import LaneRef
+from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
+from tests.processes import RedisServer, Workers, free_port, until, worker_env
 from tests.support import Api, World
 
-SCRIPT = Path(__file__).with_name("slow_worker.py")
-JOB_TIMEOUT = 2  # arq hands a dead worker's job on after this + 10 s
+PAIRS = [(s, s + 10) for s in range(10, 20)]
 
 
 async def _records() -> int:
     return await OwnedRecord.all().count() + await Evaluation.all().count() + await AgentSchedule.all().count()
 
 
-async def _worker(env: dict[str, str], delay: float) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, str(SCRIPT), env={**env, "SLOW_PAIR_SECONDS": str(delay)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
-async def _until(predicate, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.1)
-
-
-async def test_a_killed_worker_loses_nothing_and_duplicates_nothing(
-    api: Api, world: World, database: str, redis_url: str, monkeypatch
-) -> None:
-    queue = f"udt:test-recovery:{world.tenant.id}"
-    monkeypatch.setattr(settings, "QUEUE_NAME", queue)  # only the workers started here take these jobs
-    monkeypatch.setattr(settings, "CHUNK_SIZE", 3)
-    pairs = [(s, s + 10) for s in range(10, 20)]
-    for source, target in pairs:
+async def _bulk(world: World, monkeypatch, lanes: int) -> Transfer:
+    """A bulk transfer of PAIRS (committed, not yet enqueued): 20 CCR and 5 PROJECT per source."""
+    monkeypatch.setattr(settings, "BULK_LANES", lanes)
+    for source, target in PAIRS:
         await world.give(source, "CCR", 20)
         await world.give(source, "PROJECT", 5)
         await world.give(target, "CCR", 2)
         await world.give(target, "PROJECT", 3)
-    before = await _records()
-    content = "Source User ID,Target User ID\n" + "".join(f"{s},{t}\n" for s, t in pairs)
-    transfer, problems = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", content.encode()))
+    content = "Source User ID,Target User ID\n" + "".join(f"{s},{t}\n" for s, t in PAIRS)
+    upload = await bulk.create_upload(world.users[1], "f.csv", content.encode())
+    transfer, problems = await bulk.start(world.users[1], upload)
     assert problems == []
+    return transfer
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database,
-        "REDIS_URL": redis_url,
-        "UDT_QUEUE_NAME": queue,
-        "UDT_CHUNK_SIZE": "3",
-        "UDT_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
-    }
-    # A subscriber on this API process, while the pairs are applied by other processes.
-    watching = asyncio.create_task(api.events(world.admin, to_global_id("Transfer", transfer.id)))
-    doomed = await _worker(env, delay=0.5)
+
+async def _enqueue(transfer: Transfer) -> None:
     pool = await arq_pool()
     try:
         await transfer_jobs.enqueue(pool, transfer)
     finally:
         await pool.aclose()
 
-    async def some_applied() -> bool:
-        return (await Transfer.get(id=transfer.id)).processed_pairs >= 2
 
-    await _until(some_applied, 60)
-    doomed.kill()  # SIGKILL: no clean-up, a pair's transaction open
-    await doomed.wait()
-    applied_when_killed = (await Transfer.get(id=transfer.id)).processed_pairs
-    assert applied_when_killed < len(pairs)
+async def _applied(transfer: Transfer) -> int:
+    return (await Transfer.get(id=transfer.id)).processed_pairs
 
-    rescuer = await _worker(env, delay=0)
-    try:
-        async def finished() -> bool:
-            return (await Transfer.get(id=transfer.id)).status.finished
 
-        await _until(finished, JOB_TIMEOUT + 10 + 60)
-    finally:
-        rescuer.terminate()
-        await rescuer.wait()
+async def _finished(transfer: Transfer) -> bool:
+    return (await Transfer.get(id=transfer.id)).status.finished
 
+
+async def _assert_every_pair_applied_once(world: World, transfer: Transfer, records_before: int) -> None:
     done = await Transfer.get(id=transfer.id)
-    assert (done.processed_pairs, done.succeeded_pairs, done.failed_pairs) == (10, 10, 0)
-    assert set(await TransferItem.filter(transfer_id=transfer.id).values_list("status", flat=True)) == {ItemStatus.SUCCEEDED}
-    for source, target in pairs:
+    assert (done.processed_pairs, done.succeeded_pairs, done.failed_pairs) == (len(PAIRS), len(PAIRS), 0)
+    assert done.status.value == "SUCCEEDED"
+    items = await TransferItem.filter(transfer_id=transfer.id).values_list("id", "status")
+    assert {status for _, status in items} == {ItemStatus.SUCCEEDED}
+    for source, target in PAIRS:
         assert await world.owned(source) == {}
         assert await world.owned(target) == {"CCR": 22, "PROJECT": 5}
-    assert await _records() == before - 3 * len(pairs)  # only the targets' overwritten PROJECT records are gone
+    assert await _records() == records_before - 3 * len(PAIRS)  # only the targets' overwritten PROJECTs
+    # A late duplicate of any pair (a stale job, a second worker) changes nothing.
+    for item_id, _ in items:
+        assert await lifecycle.process_item(item_id) == []
+    assert await _records() == records_before - 3 * len(PAIRS)
+    assert (await Transfer.get(id=transfer.id)).processed_pairs == len(PAIRS)
 
+
+@pytest.fixture
+def queue(world: World, monkeypatch) -> str:
+    """A queue of the test's own: only the worker processes started here take its jobs."""
+    name = f"udt:test-workers:{world.tenant.id}"
+    monkeypatch.setattr(settings, "QUEUE_NAME", name)
+    return name
+
+
+@pytest.fixture
+async def workers(database: str, redis_url: str, queue: str, tmp_path: Path):
+    found = Workers(worker_env(database, redis_url, queue), tmp_path / "pairs")
+    yield found
+    await found.stop_all()
+
+
+async def test_a_worker_killed_mid_pair_loses_nothing_and_another_finishes_within_the_lease(
+    api: Api, world: World, workers: Workers, monkeypatch
+) -> None:
+    transfer = await _bulk(world, monkeypatch, lanes=1)
+    before = await _records()
+    watching = asyncio.create_task(api.events(world.admin, to_global_id("Transfer", transfer.id)))
+    doomed = await workers.start(HANG_AFTER="3")  # three pairs, then the fourth hangs inside its transaction
+    await _enqueue(transfer)
+    await until(lambda: workers.pairs_begun() == 4, 60)
+    in_flight = await TransferItem.get(transfer_id=transfer.id, position=3)
+    assert in_flight.status is ItemStatus.PENDING  # applied inside the open transaction, not committed
+    assert await _applied(transfer) == 3
+
+    doomed.kill()  # SIGKILL: no clean-up, a pair's transaction open
+    await doomed.wait()
+    await workers.start()
+    await until(lambda: _finished(transfer), 60)
+
+    await _assert_every_pair_applied_once(world, transfer, before)
+    in_flight = await TransferItem.get(id=in_flight.id)
+    assert in_flight.attempts == 2  # the dead worker's attempt counted, then the rescuer's
+    lane = await TransferLane.get(transfer_id=transfer.id, lane=0)
+    assert lane.generation == 2 and lane.finished  # fenced off from the dead worker's job, then done
     received = await asyncio.wait_for(watching, 30)
     items = [(e["sourceUserId"], e["targetUserId"]) for e in received if e["type"] == "ITEM_SUCCEEDED"]
-    assert sorted(items) == pairs  # every pair's event exactly once, even the killed worker's
-    assert received[-1]["type"] == "SUCCEEDED" and received[-1]["processedPairs"] == len(pairs)
+    assert sorted(items) == PAIRS  # every pair's event exactly once, across processes
+    assert received[-1]["type"] == "SUCCEEDED" and received[-1]["processedPairs"] == len(PAIRS)
+
+
+async def test_sigterm_finishes_the_pair_in_flight_then_hands_the_lane_over_and_exits(
+    world: World, workers: Workers, redis_url: str, queue: str, monkeypatch
+) -> None:
+    transfer = await _bulk(world, monkeypatch, lanes=2)
+    before = await _records()
+    draining = await workers.start(SLOW_PAIR_SECONDS="1")
+    await _enqueue(transfer)
+    await until(lambda: workers.pairs_begun() >= 2, 60)
+    draining.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(draining.wait(), 30) == 0
+
+    applied = await _applied(transfer)
+    assert applied == workers.pairs_begun()  # every pair begun was finished and committed
+    assert applied < len(PAIRS)  # and it took no new one
+    # Nothing is left for recovery to find: no lease held, each open lane's next job queued.
+    lanes = await TransferLane.filter(transfer_id=transfer.id, finished=False)
+    assert lanes and all(lane.lease_until is None for lane in lanes)
+    redis = Redis.from_url(redis_url)
+    try:
+        for lane in lanes:
+            job = transfer_jobs.job_id(LaneRef(transfer.id, lane.lane, lane.generation))
+            assert await redis.exists(job_key_prefix + job)
+    finally:
+        await redis.aclose()
+
+    await workers.start()
+    await until(lambda: _finished(transfer), 60)
+    await _assert_every_pair_applied_once(world, transfer, before)
+    assert set(await TransferItem.filter(transfer_id=transfer.id).values_list("attempts", flat=True)) == {1}
+
+
+async def test_redis_restarted_empty_mid_bulk_the_bulk_still_ends_with_every_pair_once(
+    world: World, database: str, queue: str, tmp_path: Path, monkeypatch
+) -> None:
+    server = RedisServer(free_port(), tmp_path)
+    await server.start()
+    monkeypatch.setattr(settings, "REDIS_URL", server.url)
+    workers = Workers(worker_env(database, server.url, queue), tmp_path / "pairs")
+    try:
+        transfer = await _bulk(world, monkeypatch, lanes=2)
+        before = await _records()
+        # One job at a time and short slices: the lanes take turns, so one is always
+        # waiting in the queue when Redis goes.
+        await workers.start(SLOW_PAIR_SECONDS="0.3", UDT_WORKER_MAX_JOBS="1", UDT_SLICE_SECONDS="0.5")
+        await _enqueue(transfer)
+        await until(lambda: workers.pairs_begun() >= 3, 60)
+        await server.kill()  # every job, queue entry and event stream is gone
+        await asyncio.sleep(1)
+        await server.start()
+        await until(lambda: _finished(transfer), 120)
+        await _assert_every_pair_applied_once(world, transfer, before)
+    finally:
+        await workers.stop_all()
+        await server.kill()
+
+
+@pytest.mark.skipif(not settings.DATABASE_URL.startswith("postgres"), reason="terminating backends is PostgreSQL's")
+async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_again(
+    world: World, workers: Workers, monkeypatch
+) -> None:
+    transfer = await _bulk(world, monkeypatch, lanes=2)
+    before = await _records()
+    await workers.start(SLOW_PAIR_SECONDS="0.3")
+    await _enqueue(transfer)
+    cut = 0
+    for begun in (2, 5):
+        await until(lambda b=begun: workers.pairs_begun() >= b, 60)
+        rows = await connections.get("default").execute_query_dict(
+            "SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity "
+            "WHERE application_name = 'udt-worker' AND state = 'idle in transaction'"
+        )
+        cut += len(rows)
+    assert cut >= 1  # at least one pair's transaction was open when its connection went
+    await until(lambda: _finished(transfer), 60)
+    await _assert_every_pair_applied_once(world, transfer, before)
+    assert max(await TransferItem.filter(transfer_id=transfer.id).values_list("attempts", flat=True)) >= 2
