@@ -101,6 +101,18 @@ class RedisServer:
             await self.process.wait()
 
 
+async def enqueue(transfer: object) -> None:
+    """Queue a transfer's lanes as its start does, on the current settings' Redis and queue."""
+    from jobs import transfer as transfer_jobs
+    from jobs.connection import arq_pool
+
+    pool = await arq_pool()
+    try:
+        await transfer_jobs.enqueue(pool, transfer)  # type: ignore[arg-type]
+    finally:
+        await pool.aclose()
+
+
 def worker_env(database: str, redis_url: str, queue: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,

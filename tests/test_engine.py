@@ -156,6 +156,51 @@ async def test_a_failing_pair_rolls_back_whole_and_is_recorded(world: World, mon
     assert await world.owned(10) == {"CCR": 3, "PROJECT": 2}
     item = await TransferItem.get(transfer_id=transfer.id)
     assert item.status is ItemStatus.FAILED and item.error_code == "TRANSFER_ERROR"
+    assert "disk full" not in item.error_message and "error reference" in item.error_message  # no internal text
+    assert item.attempts == 1  # not a passing failure: not tried again
+
+
+async def _fail_updates_of(owner_pk: int) -> tuple[str, str]:
+    """A trigger that fails every update of `owner_pk`'s records the way a lost race does.
+
+    Returns the SQL that installs it and the SQL that removes it."""
+    from models import settings
+
+    if settings.DATABASE_URL.startswith("postgres"):
+        return (
+            "CREATE OR REPLACE FUNCTION udt_test_conflict() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'; END $$ LANGUAGE plpgsql; "
+            f"CREATE TRIGGER udt_test_conflict BEFORE UPDATE ON owned_record FOR EACH ROW "
+            f"WHEN (OLD.owner_id = {owner_pk}) EXECUTE FUNCTION udt_test_conflict()",
+            "DROP TRIGGER udt_test_conflict ON owned_record",
+        )
+    return (
+        f"CREATE TRIGGER udt_test_conflict BEFORE UPDATE ON owned_record WHEN OLD.owner_id = {owner_pk} "
+        "BEGIN SELECT RAISE(ABORT, 'database is locked'); END",
+        "DROP TRIGGER udt_test_conflict",
+    )
+
+
+async def test_a_pair_that_keeps_failing_for_a_passing_reason_fails_after_the_attempt_limit(world: World) -> None:
+    from tortoise import connections
+
+    from models import settings
+
+    await world.give(10, "CCR", 3)
+    transfer = await _start(world, 10, 11)
+    install, remove = await _fail_updates_of(world.pk(10))
+    db = connections.get("default")
+    await db.execute_script(install)
+    try:
+        events = await _run(transfer)
+    finally:
+        await db.execute_script(remove)
+    item = await TransferItem.get(transfer_id=transfer.id)
+    assert (item.status, item.error_code) == (ItemStatus.FAILED, "TRANSFER_ERROR")
+    assert f"in {settings.MAX_ATTEMPTS} attempts" in item.error_message
+    assert item.attempts == settings.MAX_ATTEMPTS + 1  # the last time it was taken up, it was given up
+    assert await world.owned(10) == {"CCR": 3}  # nothing half-applied
+    assert [e.type for e in events][-2:] == ["ITEM_FAILED", "FAILED"]
 
 
 async def test_two_starts_racing_for_the_same_user_give_one_transfer(world: World) -> None:

@@ -18,12 +18,11 @@ from tortoise import connections
 
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from jobs.connection import arq_pool
 from models import bulk, lifecycle, settings
 from models.leases import LaneRef
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.processes import RedisServer, Workers, free_port, until, worker_env
+from tests.processes import RedisServer, Workers, enqueue, free_port, until, worker_env
 from tests.support import Api, World
 
 PAIRS = [(s, s + 10) for s in range(10, 20)]
@@ -46,14 +45,6 @@ async def _bulk(world: World, monkeypatch, lanes: int) -> Transfer:
     transfer, problems = await bulk.start(world.users[1], upload)
     assert problems == []
     return transfer
-
-
-async def _enqueue(transfer: Transfer) -> None:
-    pool = await arq_pool()
-    try:
-        await transfer_jobs.enqueue(pool, transfer)
-    finally:
-        await pool.aclose()
 
 
 async def _applied(transfer: Transfer) -> int:
@@ -103,7 +94,7 @@ async def test_a_worker_killed_mid_pair_loses_nothing_and_another_finishes_withi
     before = await _records()
     watching = asyncio.create_task(api.events(world.admin, to_global_id("Transfer", transfer.id)))
     doomed = await workers.start(HANG_AFTER="3")  # three pairs, then the fourth hangs inside its transaction
-    await _enqueue(transfer)
+    await enqueue(transfer)
     await until(lambda: workers.pairs_begun() == 4, 60)
     in_flight = await TransferItem.get(transfer_id=transfer.id, position=3)
     assert in_flight.status is ItemStatus.PENDING  # applied inside the open transaction, not committed
@@ -131,7 +122,7 @@ async def test_sigterm_finishes_the_pair_in_flight_then_hands_the_lane_over_and_
     transfer = await _bulk(world, monkeypatch, lanes=2)
     before = await _records()
     draining = await workers.start(SLOW_PAIR_SECONDS="1")
-    await _enqueue(transfer)
+    await enqueue(transfer)
     await until(lambda: workers.pairs_begun() >= 2, 60)
     draining.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(draining.wait(), 30) == 0
@@ -169,7 +160,7 @@ async def test_redis_restarted_empty_mid_bulk_the_bulk_still_ends_with_every_pai
         # One job at a time and short slices: the lanes take turns, so one is always
         # waiting in the queue when Redis goes.
         await workers.start(SLOW_PAIR_SECONDS="0.3", UDT_WORKER_MAX_JOBS="1", UDT_SLICE_SECONDS="0.5")
-        await _enqueue(transfer)
+        await enqueue(transfer)
         await until(lambda: workers.pairs_begun() >= 3, 60)
         await server.kill()  # every job, queue entry and event stream is gone
         await asyncio.sleep(1)
@@ -188,7 +179,7 @@ async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_
     transfer = await _bulk(world, monkeypatch, lanes=2)
     before = await _records()
     await workers.start(SLOW_PAIR_SECONDS="0.3")
-    await _enqueue(transfer)
+    await enqueue(transfer)
     cut = 0
     for begun in (2, 5):
         await until(lambda b=begun: workers.pairs_begun() >= b, 60)
