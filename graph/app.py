@@ -80,10 +80,13 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             yield
         finally:
             if worker and task:
-                await worker.close()
+                # The main loop first, then the jobs it started: their pairs roll back,
+                # and the lanes' leases run out for a worker of the next start to take.
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await worker.close()
             await app.state.pool.aclose()
             if owns_db:
                 await close_db()
