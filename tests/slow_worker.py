@@ -3,7 +3,9 @@
 SLOW_PAIR_SECONDS: every pair sleeps this long after its statements, before its
 commit. PAIR_MARKER: a file that gets one line (the source's pk) per pair at that
 moment, so a test knows a pair is in flight. HANG_AFTER: pairs after that many
-sleep for an hour instead, so a test can kill or stop the worker mid-pair.
+sleep for an hour instead, so a test can kill or stop the worker mid-pair; with
+HANG_IN_STATEMENT=1 they sleep inside a PostgreSQL statement (`pg_sleep`), the way
+a pair of ten million records spends its time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from models import engine  # noqa: E402
 DELAY = float(os.environ.get("SLOW_PAIR_SECONDS", "0"))
 MARKER = os.environ.get("PAIR_MARKER")
 HANG_AFTER = int(os.environ.get("HANG_AFTER", "-1"))
+HANG_IN_STATEMENT = os.environ.get("HANG_IN_STATEMENT") == "1"
 _apply = engine.apply_pair
 _started = 0
 
@@ -32,7 +35,12 @@ async def slow_apply(source_pk, target_pk, db):  # type: ignore[no-untyped-def]
     if MARKER:
         with open(MARKER, "a") as marker:
             marker.write(f"{source_pk}\n")
-    await asyncio.sleep(3600 if 0 <= HANG_AFTER < _started else DELAY)
+    if not 0 <= HANG_AFTER < _started:
+        await asyncio.sleep(DELAY)
+    elif HANG_IN_STATEMENT:
+        await db.execute_query("SELECT pg_sleep(3600)")
+    else:
+        await asyncio.sleep(3600)
     return done
 
 

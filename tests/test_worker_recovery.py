@@ -172,7 +172,39 @@ async def test_redis_restarted_empty_mid_bulk_the_bulk_still_ends_with_every_pai
         await server.kill()
 
 
-@pytest.mark.skipif(not settings.DATABASE_URL.startswith("postgres"), reason="terminating backends is PostgreSQL's")
+POSTGRES_ONLY = pytest.mark.skipif(
+    not settings.DATABASE_URL.startswith("postgres"), reason="a server that outlives its clients is PostgreSQL's"
+)
+
+
+@POSTGRES_ONLY
+async def test_a_worker_killed_inside_a_long_statement_does_not_hold_up_the_next_one(
+    world: World, workers: Workers, monkeypatch
+) -> None:
+    """PostgreSQL runs a dead client's statement on, with its row locks, until it next
+    writes to the client; the service's connections ask it to check the client instead."""
+    transfer = await _bulk(world, monkeypatch, lanes=1)
+    before = await _records()
+    doomed = await workers.start(HANG_AFTER="1", HANG_IN_STATEMENT="1")
+    await enqueue(transfer)
+    await until(lambda: workers.pairs_begun() == 2, 60)
+    sleeping = "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'udt-worker' AND query LIKE '%pg_sleep(3600)%' AND state = 'active'"
+    db = connections.get("default")
+    await until(lambda: _count(db, sleeping, 1), 10)
+
+    doomed.kill()
+    await doomed.wait()
+    await workers.start()
+    await until(lambda: _finished(transfer), 60)  # the pair's rows were not locked for an hour
+    await _assert_every_pair_applied_once(world, transfer, before)
+    assert await _count(db, sleeping, 0)  # the ghost statement is gone
+
+
+async def _count(db, query: str, expected: int) -> bool:  # type: ignore[no-untyped-def]
+    return (await db.execute_query_dict(query))[0]["n"] == expected
+
+
+@POSTGRES_ONLY
 async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_again(
     world: World, workers: Workers, monkeypatch
 ) -> None:
