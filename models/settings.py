@@ -77,6 +77,9 @@ def _connection(url: str) -> str | dict:
     from tortoise.backends.base.config_generator import expand_db_url
 
     config = expand_db_url(url)
+    # A connection per lane in flight, plus the lease renewals and the reconciler beside
+    # them: a renewal that waits for a connection lets its lease run out.
+    config["credentials"].setdefault("maxsize", WORKER_MAX_JOBS + 5)
     config["credentials"]["server_settings"] = {
         "application_name": f"udt-{ROLE}",
         "client_connection_check_interval": str(PG_CONNECTION_CHECK_MS),
