@@ -39,7 +39,7 @@ RECHECK_MS = 5000
 # transfer still visible: an expired or revoked token ends it within this + RECHECK_MS.
 ACCESS_RECHECK_SECONDS = 30.0
 
-AccessCheck = Callable[[], Awaitable[None]]
+AccessCheck = Callable[[], Awaitable[object]]
 
 
 @strawberry.enum
@@ -171,19 +171,19 @@ class EventSubscriptions:
     async def transfer_events(
         self, info: strawberry.Info, transfer_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[TransferEvent, None]:
-        transfer = await find_transfer(await info.context.operator(), transfer_id)
-        if transfer is None:
-            raise GraphQLError("No such transfer.", extensions={"code": "NOT_FOUND"})
-
-        async def check_access() -> None:
-            """The token may have expired or been revoked, the operator's view changed."""
+        async def check_access() -> Transfer:
+            """At the start and every so often: a WebSocket outlives tokens (expired, revoked),
+            permissions and views, and one connection may start many subscriptions."""
             if not await info.context.still_authenticated():
                 raise GraphQLError(IsAuthenticated.message, extensions={"code": "UNAUTHENTICATED"})
             operator = await info.context.operator()
             if not operator.may_transfer:
                 raise GraphQLError(CanTransfer.message, extensions={"code": "FORBIDDEN"})
-            if await find_transfer(operator, transfer_id) is None:
+            transfer = await find_transfer(operator, transfer_id)
+            if transfer is None:
                 raise GraphQLError("No such transfer.", extensions={"code": "NOT_FOUND"})
+            return transfer
 
+        transfer = await check_access()
         async for event in watch(info.context.pool, transfer, after, check_access):
             yield event

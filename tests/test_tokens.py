@@ -7,6 +7,7 @@ opened with it ends with UNAUTHENTICATED at its next access check.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -89,7 +90,9 @@ async def test_last_use_is_noted_at_most_once_a_minute(api: Api, world: World) -
     assert (await _token_row(world.lead)).last_used_at > earlier + timedelta(minutes=1)
 
 
-async def _watch_until_refused(api: Api, world: World, token: str, protocol: str, end_access) -> tuple[list[str], dict]:  # type: ignore[no-untyped-def]
+async def _watch_until_refused(
+    api: Api, world: World, token: str, protocol: str, end_access: Callable[[], Awaitable[None]]
+) -> tuple[list[str], dict]:
     """Subscribe to a queued transfer that will not run, end access after the SNAPSHOT, and
     return the event types received and the error that ended the subscription."""
     transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)  # queued, never enqueued
@@ -163,3 +166,16 @@ async def test_a_subscription_with_a_live_token_runs_to_its_end_through_the_acce
                 if received == ["SNAPSHOT"]:
                     await transfer_jobs.enqueue(pool, transfer)
     assert received == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+
+
+async def test_a_revoked_token_starts_no_new_subscription_on_a_connection_opened_before(api: Api, world: World) -> None:
+    transfer, _ = await lifecycle.start_single(world.users[1], 10, 11)
+    await lifecycle.cancel(transfer)
+    request = GraphQLRequest(EVENTS, variable_values={"id": to_global_id("Transfer", transfer.id)})
+    async with api.ws(world.admin) as session:
+        assert [r["transferEvents"]["type"] async for r in session.subscribe(request)] == ["SNAPSHOT", "CANCELLED"]
+        await ApiToken.revoke((await _token_row(world.admin)).id)
+        with pytest.raises(TransportQueryError) as caught:
+            async for _ in session.subscribe(request):
+                pass
+    assert caught.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
