@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
 from graph import downloads
@@ -31,6 +33,15 @@ log = logging.getLogger(__name__)
 class GraphQLApp(GraphQL):
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(request=request, response=response, pool=request.app.state.pool)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """Refuse a WebSocket at `connection_init` unless it carries a live token: graphql-transport-ws
+        closes with 4403 Forbidden, graphql-ws answers `connection_error` (with this payload)."""
+        if await context.operator() is None:
+            raise ConnectionRejectionError(
+                {"code": "UNAUTHENTICATED", "message": "A valid token is required in the connection_init payload."}
+            )
+        return UNSET  # a plain connection_ack, with no payload
 
 
 def graphql_app() -> GraphQLApp:

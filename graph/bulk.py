@@ -17,14 +17,13 @@ from graph.transfers import (
     find_transfer,
     queue,
 )
-from graph.users import User
+from graph.users import User, show_user
 from models import bulk, engine, settings
 from models.rules import Problem
 from models.tenancy import User as UserModel
 from models.transfers import ACTIVE_STATUSES, TransferKind, visible_transfers, visible_uploads
 from models.transfers import BulkUpload as UploadModel
 from models.transfers import BulkUploadRow as RowModel
-from models.transfers import Transfer as TransferModel
 
 
 def _row_fields(people_form: bool) -> dict[str, list[str]]:
@@ -74,11 +73,11 @@ class BulkUploadRow:
 
     @strawberry.field(description="The user whose data moves away (null when not found or not visible).")
     async def source_user(self, info: strawberry.Info) -> User | None:
-        return User.maybe(await info.context.loaders.user.load(self.source_pk)) if self.source_pk else None
+        return await show_user(info.context, self.source_pk)
 
     @strawberry.field(description="The user who receives the data (null when not found or not visible).")
     async def target_user(self, info: strawberry.Info) -> User | None:
-        return User.maybe(await info.context.loaders.user.load(self.target_pk)) if self.target_pk else None
+        return await show_user(info.context, self.target_pk)
 
 
 @strawberry.type
@@ -137,8 +136,9 @@ class BulkUpload(Node):
         )
 
     @strawberry.field(description="The transfer this upload started, if any.")
-    async def transfer(self) -> Transfer | None:
-        return Transfer.maybe(await TransferModel.filter(upload_id=self.pk).first())
+    async def transfer(self, info: strawberry.Info) -> Transfer | None:
+        operator = await info.context.operator()
+        return Transfer.maybe(await visible_transfers(operator).filter(upload_id=self.pk).first())
 
 
 @strawberry.type

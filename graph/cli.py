@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from models import settings
+from models.tenancy import DEFAULT_TOKEN_LIFETIME
 
 
 def _run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
@@ -58,19 +61,72 @@ def cmd_seed(args: argparse.Namespace) -> None:
         print(f"tenant {args.tenant}: {args.users} users, ~{args.records_per_user} records each")
 
 
-async def _issue_token(tenant: str, username: str) -> str | None:
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def token_lifetime(text: str) -> timedelta | None:
+    """`30d`, `12h`, `90m`, or `never` (None)."""
+    if text.strip().lower() == "never":
+        return None
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 90m or never")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+async def _issue_token(tenant: str, username: str, lifetime: timedelta | None = DEFAULT_TOKEN_LIFETIME) -> str | None:
     from models.tenancy import ApiToken, User
 
     user = await User.get_or_none(tenant__slug=tenant, username=username)
-    return await ApiToken.issue(user) if user else None
+    return await ApiToken.issue(user, lifetime) if user else None
 
 
 def cmd_token(args: argparse.Namespace) -> None:
-    token = _run(lambda: _issue_token(args.tenant, args.username))
+    token = _run(lambda: _issue_token(args.tenant, args.username, args.expires_in))
     if token is None:
         sys.exit(f"no user {args.username!r} in tenant {args.tenant!r}")
-    print(f"token for {args.username} in {args.tenant} (shown once, store it now):")
+    ends = "never expires" if args.expires_in is None else "expires " + _when(datetime.now(timezone.utc) + args.expires_in, "")
+    print(f"token for {args.username} in {args.tenant}, {ends} (shown once, store it now):")
     print(token)
+
+
+def _when(value: datetime | None, empty: str) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if value else empty
+
+
+async def _tokens(tenant: str) -> list[list[str]] | None:
+    from models.tenancy import ApiToken, Tenant
+
+    if not await Tenant.exists(slug=tenant):
+        return None
+    now = datetime.now(timezone.utc)
+    rows = []
+    for t in await ApiToken.filter(user__tenant__slug=tenant).select_related("user").order_by("id"):
+        status = "revoked" if t.revoked_at else "expired" if t.expires_at and t.expires_at <= now else "live"
+        rows.append([
+            str(t.id), t.user.username, _when(t.created_at, "-"), _when(t.expires_at, "never"),
+            _when(t.last_used_at, "never"), status,
+        ])
+    return rows
+
+
+def cmd_token_list(args: argparse.Namespace) -> None:
+    rows = _run(lambda: _tokens(args.tenant))
+    if rows is None:
+        sys.exit(f"no tenant {args.tenant!r}")
+    table = [["ID", "USER", "CREATED", "EXPIRES", "LAST USED", "STATUS"], *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    from models.tenancy import ApiToken
+
+    if not _run(lambda: ApiToken.revoke(args.id)):
+        sys.exit(f"no live token {args.id} (unknown, or revoked already)")
+    print(f"token {args.id} revoked: it no longer authenticates, and its open subscriptions end within a minute")
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
@@ -169,7 +225,17 @@ def parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="create a token; printed alone on the last line")
     create.add_argument("--tenant", required=True)
     create.add_argument("--username", required=True)
+    create.add_argument(
+        "--expires-in", type=token_lifetime, default=DEFAULT_TOKEN_LIFETIME, metavar="DURATION",
+        help="30d, 12h, 90m, or never (default: 90d)",
+    )
     create.set_defaults(func=cmd_token)
+    listing = token.add_parser("list", help="a tenant's tokens: ID, user, created, expires, last used (no secrets)")
+    listing.add_argument("--tenant", required=True)
+    listing.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token at once, by its ID (see token list)")
+    revoke.add_argument("id", type=int, metavar="ID")
+    revoke.set_defaults(func=cmd_token_revoke)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(func=cmd_export_schema)
     return p
 

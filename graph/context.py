@@ -18,24 +18,29 @@ from graph.loaders import Loaders
 from models.tenancy import ApiToken, User
 
 _UNSET: Any = object()
+_AUTH_KEYS = ("authorization", "token")
 
 
-def bearer_token(value: str | None) -> str | None:
-    if not value:
+def bearer_token(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
         return None
     scheme, _, token = value.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def token_from_params(params: dict[str, Any] | None) -> str | None:
+def token_from_params(params: object) -> str | None:
     """`{"Authorization": "Bearer <token>"}` or `{"token": "<token>"}` (SPEC.md section 8)."""
     if not isinstance(params, dict):
         return None
     for key, value in params.items():
-        if key.lower() == "authorization" and isinstance(value, str):
+        if isinstance(key, str) and key.lower() == "authorization":
             return bearer_token(value)
     token = params.get("token")
     return token if isinstance(token, str) and token else None
+
+
+def _names_a_token(params: object) -> bool:
+    return isinstance(params, dict) and any(isinstance(k, str) and k.lower() in _AUTH_KEYS for k in params)
 
 
 async def operator_from_connection(conn: HTTPConnection) -> User | None:
@@ -52,14 +57,31 @@ class Context:
     connection_params: dict[str, Any] | None = None
     _operator: Any = field(default=_UNSET, repr=False)
 
+    def token(self) -> str | None:
+        """The `connection_init` payload's token when it names one (even badly), else the header's."""
+        if _names_a_token(self.connection_params):
+            return token_from_params(self.connection_params)
+        return bearer_token(self.request.headers.get("authorization"))
+
     async def operator(self) -> User | None:
         if self._operator is _UNSET:
-            token = token_from_params(self.connection_params) or bearer_token(
-                self.request.headers.get("authorization")
-            )
+            token = self.token()
             self._operator = await ApiToken.authenticate(token) if token else None
         return self._operator
 
+    async def still_authenticated(self) -> bool:
+        """Whether the token is still live (not expired, not revoked) and still the same operator's.
+
+        For long-lived subscriptions: the operator was resolved once, at the start.
+        """
+        operator = await self.operator()
+        token = self.token()
+        current = await ApiToken.authenticate(token) if token else None
+        if current is None or operator is None or current.id != operator.id:
+            return False
+        self._operator = current  # permissions and view as they are now
+        return True
+
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders()
+        return Loaders(self.operator)

@@ -55,7 +55,7 @@ async def audit_log(request: Request) -> Response:
         return PlainTextResponse("NOT_FOUND: no such transfer.", status_code=404)
     every_pair = request.query_params.get("all") in ("1", "true", "yes")
     name = f"transfer-{transfer.id}-{'all' if every_pair else 'failed'}.csv"
-    return _csv(reports.audit_csv(transfer, every_pair=every_pair), name)
+    return _csv(reports.audit_csv(operator, transfer, every_pair=every_pair), name)
 
 
 routes = [

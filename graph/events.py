@@ -14,7 +14,8 @@ import asyncio
 import base64
 import binascii
 import enum
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -23,7 +24,7 @@ from graphql import GraphQLError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from graph.errors import TRANSFERS
+from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
 from graph.relay import to_global_id
 from graph.transfers import TransferStatus, find_transfer
 from jobs import events
@@ -34,6 +35,11 @@ from models.transfers import TransferStatus as Status
 
 # How often a quiet subscription looks at the database, in case an event was lost.
 RECHECK_MS = 5000
+# How often an open subscription checks that its token is still live and the
+# transfer still visible: an expired or revoked token ends it within this + RECHECK_MS.
+ACCESS_RECHECK_SECONDS = 30.0
+
+AccessCheck = Callable[[], Awaitable[object]]
 
 
 @strawberry.enum
@@ -120,8 +126,14 @@ async def _published(redis: Redis, transfer_id: int, position: str) -> tuple[str
     return position, []
 
 
-async def watch(redis: Redis, transfer: Transfer, after: str | None) -> AsyncGenerator[TransferEvent, None]:
-    """SNAPSHOT, then every event numbered after it, in order, until the terminal one."""
+async def watch(
+    redis: Redis, transfer: Transfer, after: str | None, check_access: AccessCheck | None = None
+) -> AsyncGenerator[TransferEvent, None]:
+    """SNAPSHOT, then every event numbered after it, in order, until the terminal one.
+
+    `check_access` runs every ACCESS_RECHECK_SECONDS and raises to end the subscription.
+    """
+    checked = time.monotonic()
     try:
         position = await events.position(redis, transfer.id)  # before the snapshot: nothing falls in between
     except RedisError:
@@ -138,6 +150,9 @@ async def watch(redis: Redis, transfer: Transfer, after: str | None) -> AsyncGen
             last = event.seq
             if event.terminal:
                 return
+        if check_access and time.monotonic() - checked >= ACCESS_RECHECK_SECONDS:
+            await check_access()
+            checked = time.monotonic()
         position, published = await _published(redis, transfer.id, position)
         fresh = sorted((e for e in published if e.seq > last), key=lambda e: e.seq)
         if fresh and [e.seq for e in fresh] == list(range(last + 1, last + 1 + len(fresh))):
@@ -156,8 +171,19 @@ class EventSubscriptions:
     async def transfer_events(
         self, info: strawberry.Info, transfer_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[TransferEvent, None]:
-        transfer = await find_transfer(await info.context.operator(), transfer_id)
-        if transfer is None:
-            raise GraphQLError("No such transfer.", extensions={"code": "NOT_FOUND"})
-        async for event in watch(info.context.pool, transfer, after):
+        async def check_access() -> Transfer:
+            """At the start and every so often: a WebSocket outlives tokens (expired, revoked),
+            permissions and views, and one connection may start many subscriptions."""
+            if not await info.context.still_authenticated():
+                raise GraphQLError(IsAuthenticated.message, extensions={"code": "UNAUTHENTICATED"})
+            operator = await info.context.operator()
+            if not operator.may_transfer:
+                raise GraphQLError(CanTransfer.message, extensions={"code": "FORBIDDEN"})
+            transfer = await find_transfer(operator, transfer_id)
+            if transfer is None:
+                raise GraphQLError("No such transfer.", extensions={"code": "NOT_FOUND"})
+            return transfer
+
+        transfer = await check_access()
+        async for event in watch(info.context.pool, transfer, after, check_access):
             yield event

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 from strawberry.dataloader import DataLoader
 
 from models import engine
-from models.tenancy import Team, TeamMember, User, ViewTeam
+from models.tenancy import Team, TeamMember, User, ViewTeam, in_scope
 from models.transfers import ItemStatus, TransferItem
-
-
-async def _users(pks: list[int]) -> list[User | None]:
-    found = {u.id: u for u in await User.filter(id__in=pks)}
-    return [found.get(pk) for pk in pks]
 
 
 async def _teams_of_users(pks: list[int]) -> list[list[Team]]:
@@ -48,9 +44,23 @@ async def _failed_user_ids(pks: list[int]) -> list[list[int]]:
 
 
 class Loaders:
-    def __init__(self) -> None:
-        self.user = DataLoader(_users)
+    def __init__(self, operator: Callable[[], Awaitable[User | None]]) -> None:
+        self._operator = operator
+        self.user = DataLoader(self._users)
+        self.in_scope = DataLoader(self._in_scope)
         self.teams_of_user = DataLoader(_teams_of_users)
         self.teams_of_view = DataLoader(_teams_of_views)
         self.owned = DataLoader(_owned)
         self.failed_user_ids = DataLoader(_failed_user_ids)
+
+    async def _users(self, pks: list[int]) -> list[User | None]:
+        """Users of the operator's tenant by primary key; whether they may be shown is `in_scope`'s call."""
+        operator = await self._operator()
+        tenant = operator.tenant_id if operator else -1
+        found = {u.id: u for u in await User.filter(id__in=pks, tenant_id=tenant)}
+        return [found.get(pk) for pk in pks]
+
+    async def _in_scope(self, pks: list[int]) -> list[bool]:
+        operator = await self._operator()
+        seen = await in_scope(operator, pks) if operator else set()
+        return [pk in seen for pk in pks]

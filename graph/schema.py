@@ -10,8 +10,7 @@ from graph.errors import TRANSFERS
 from graph.events import EventSubscriptions
 from graph.relay import Node, from_global_id
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
-from graph.users import User, UserQueries, View, visible_views
-from models import tenancy
+from graph.users import User, UserQueries, View, show_user, visible_views
 
 
 @strawberry.type
@@ -24,7 +23,7 @@ class Query(UserQueries, TransferQueries, BulkQueries):
             return None
         type_name, pk = found
         if type_name == "User":
-            return User.maybe(await tenancy.scope(op).filter(id=pk).first())
+            return await show_user(info.context, pk)
         if type_name == "View":
             return next((View.of(v) for v in await visible_views(op) if v.id == pk), None)
         if type_name == "Transfer":

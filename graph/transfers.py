@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 from redis.exceptions import RedisError
 
 from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
-from graph.users import DataType, DataTypeCount, User, data_type_counts
+from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from jobs import events
 from jobs import transfer as transfer_jobs
 from models import engine, lifecycle, transfers
 from models.rules import Problem, check_pairs
 from models.tenancy import User as UserModel
+
+if TYPE_CHECKING:
+    from graph.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +80,11 @@ class TransferItem:
 
     @strawberry.field
     async def source_user(self, info: strawberry.Info) -> User:
-        return User.of(await info.context.loaders.user.load(self.source_pk))
+        return await show_user_or_mask(info.context, self.source_pk)
 
     @strawberry.field
     async def target_user(self, info: strawberry.Info) -> User:
-        return User.of(await info.context.loaders.user.load(self.target_pk))
+        return await show_user_or_mask(info.context, self.target_pk)
 
 
 @strawberry.type
@@ -135,11 +139,9 @@ class Transfer(Node):
     def maybe(cls, t: transfers.Transfer | None) -> Transfer | None:
         return cls.of(t) if t is not None else None
 
-    @strawberry.field
+    @strawberry.field(description="The operator who started it; null when outside your view.")
     async def requested_by(self, info: strawberry.Info) -> User | None:
-        if self.requested_by_pk is None:
-            return None
-        return User.maybe(await info.context.loaders.user.load(self.requested_by_pk))
+        return await show_user(info.context, self.requested_by_pk)
 
     @strawberry.field(description="User IDs of the source and target of every failed pair.")
     async def failed_user_ids(self, info: strawberry.Info) -> list[int]:
@@ -216,14 +218,15 @@ async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
         log.warning("could not enqueue transfer %s now; the reconciler will", transfer.id, exc_info=True)
 
 
-async def plan(operator: UserModel, source_user_id: int, target_user_id: int) -> TransferPlan:
-    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
+async def plan(context: Context, source_user_id: int, target_user_id: int) -> TransferPlan:
+    (check,) = await check_pairs(await context.operator(), [(source_user_id, target_user_id, None)])
     impact = []
     if check.source and check.target:
         impact = [DataTypeImpact.of(i) for i in await engine.impact(check.source.id, check.target.id)]
+    source, target = [next(iter(await show_users(context, [u] if u else [])), None) for u in (check.source, check.target)]
     return TransferPlan(
-        source_user=User.maybe(check.source),
-        target_user=User.maybe(check.target),
+        source_user=source,
+        target_user=target,
         impact=impact,
         errors=user_errors(check.problems, {"source": ["sourceUserId"], "target": ["targetUserId"]}),
     )
@@ -236,7 +239,7 @@ class TransferQueries:
         description="The confirmation window: what a transfer would do, and what stops it. Changes nothing.",
     )
     async def transfer_plan(self, info: strawberry.Info, source_user_id: int, target_user_id: int) -> TransferPlan:
-        return await plan(await info.context.operator(), source_user_id, target_user_id)
+        return await plan(info.context, source_user_id, target_user_id)
 
     @strawberry.field(permission_classes=TRANSFERS)
     async def transfer(self, info: strawberry.Info, id: strawberry.ID) -> Transfer | None:  # noqa: A002

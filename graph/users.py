@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import strawberry
+from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
 from graph.errors import AUTHENTICATED, TRANSFERS
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from models import tenancy, userdata
 from models.db import MAX_INT
+
+if TYPE_CHECKING:
+    from graph.context import Context
 
 Product = strawberry.enum(userdata.Product, name="Product")
 TransferPolicy = strawberry.enum(userdata.Policy, name="TransferPolicy")
@@ -76,7 +82,10 @@ class View(Node):
         return [Team.of(t) for t in await info.context.loaders.teams_of_view.load(self.pk)]
 
 
-@strawberry.type
+@strawberry.type(
+    description="A person in the tenant. One outside your view is never named: where a field must "
+    "return a user, it comes masked (outsideView true; only id and userId are real)."
+)
 class User(Node):
     pk: strawberry.Private[int]
     user_id: int = strawberry.field(description="The tenant-visible User ID used in CSV files.")
@@ -87,33 +96,86 @@ class User(Node):
     email: str | None
     active: bool
     tenant_admin: bool
-
-    @classmethod
-    def of(cls, u: tenancy.User) -> User:
-        return cls(
-            id=strawberry.ID(to_global_id("User", u.id)),
-            pk=u.id,
-            user_id=u.user_id,
-            first_name=u.first_name,
-            last_name=u.last_name,
-            display_name=u.display_name,
-            username=u.username,
-            email=u.email,
-            active=u.active,
-            tenant_admin=u.tenant_admin,
-        )
-
-    @classmethod
-    def maybe(cls, u: tenancy.User | None) -> User | None:
-        return cls.of(u) if u is not None else None
+    outside_view: bool = strawberry.field(
+        description="True: the user is outside your view, shown by User ID only; names are blank, "
+        "email null, flags false, teams and data empty."
+    )
 
     @strawberry.field
     async def teams(self, info: strawberry.Info) -> list[Team]:
+        if self.outside_view:
+            return []
         return [Team.of(t) for t in await info.context.loaders.teams_of_user.load(self.pk)]
 
     @strawberry.field(description="Records owned now, per data type (types with 0 are left out).")
     async def data(self, info: strawberry.Info) -> list[DataTypeCount]:
+        if self.outside_view:
+            return []
         return data_type_counts(await info.context.loaders.owned.load(self.pk))
+
+
+# The scope rule of every field that returns a User lives in the three functions
+# below, and nowhere else: a resolver hands them primary keys or rows and gets
+# back what the operator may see. tests/test_scope.py fails for a field of type
+# User that it does not know, so a new one cannot skip them unnoticed.
+
+
+def _shown(u: tenancy.User) -> User:
+    return User(
+        id=strawberry.ID(to_global_id("User", u.id)),
+        pk=u.id,
+        user_id=u.user_id,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        display_name=u.display_name,
+        username=u.username,
+        email=u.email,
+        active=u.active,
+        tenant_admin=u.tenant_admin,
+        outside_view=False,
+    )
+
+
+def _masked(u: tenancy.User) -> User:
+    return User(
+        id=strawberry.ID(to_global_id("User", u.id)),
+        pk=u.id,
+        user_id=u.user_id,
+        first_name="",
+        last_name="",
+        display_name=f"User {u.user_id}",
+        username="",
+        email=None,
+        active=False,
+        tenant_admin=False,
+        outside_view=True,
+    )
+
+
+async def show_user(context: Context, pk: int | None) -> User | None:
+    """The user `pk` as the operator may see them: None when unknown, of another tenant, or outside scope."""
+    if pk is None:
+        return None
+    user = await context.loaders.user.load(pk)
+    if user is None or not await context.loaders.in_scope.load(pk):
+        return None
+    return _shown(user)
+
+
+async def show_user_or_mask(context: Context, pk: int) -> User:
+    """For non-null fields: the user, or masked when outside the operator's scope."""
+    user = await context.loaders.user.load(pk)
+    if user is None:  # another tenant's user behaves like one that does not exist
+        raise GraphQLError("No such user.", extensions={"code": "NOT_FOUND"})
+    return _shown(user) if await context.loaders.in_scope.load(pk) else _masked(user)
+
+
+async def show_users(context: Context, rows: list[tenancy.User]) -> list[User]:
+    """Rows already read (users, user, plan, viewer), less any the operator may not see."""
+    for row in rows:
+        context.loaders.user.prime(row.id, row)
+    visible = await context.loaders.in_scope.load_many([row.id for row in rows])
+    return [_shown(row) for row, ok in zip(rows, visible) if ok]
 
 
 @strawberry.type
@@ -185,8 +247,9 @@ class UserQueries:
     async def viewer(self, info: strawberry.Info) -> Viewer:
         op = await info.context.operator()
         await op.fetch_related("tenant", "view")
+        (me,) = await show_users(info.context, [op])  # everyone sees themselves
         return Viewer(
-            user=User.of(op),
+            user=me,
             tenant=Tenant.of(op.tenant),
             view=View.of(op.view) if op.view else None,
             can_transfer=op.may_transfer,
@@ -216,14 +279,17 @@ class UserQueries:
             query = query.filter(_search(where.search))
         rows, has_next, has_prev, total = await paginate(query, "user_id", first, after)
         return UserConnection(
-            edges=[UserEdge(node=User.of(u), cursor=encode_cursor(u.user_id)) for u in rows],
+            edges=[
+                UserEdge(node=u, cursor=encode_cursor(u.user_id)) for u in await show_users(info.context, rows)
+            ],
             page_info=page_info([u.user_id for u in rows], has_next, has_prev),
             total_count=total,
         )
 
     @strawberry.field(permission_classes=TRANSFERS)
     async def user(self, info: strawberry.Info, user_id: int) -> User | None:
-        return User.maybe(await find_user(await info.context.operator(), user_id))
+        found = await find_user(await info.context.operator(), user_id)
+        return next(iter(await show_users(info.context, [found] if found else [])), None)
 
     @strawberry.field(permission_classes=TRANSFERS)
     async def views(self, info: strawberry.Info) -> list[View]:

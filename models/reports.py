@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from models.csvfile import PEOPLE_HEADER, write_rows
-from models.tenancy import TeamMember, User, scope
+from models.tenancy import TeamMember, User, in_scope, scope
 from models.transfers import ItemStatus, Transfer, TransferItem
 from models.userdata import DATA_TYPES, Policy
 
@@ -56,8 +56,11 @@ AUDIT_HEADER = [
 _OVERWRITE_TYPES = [dt for dt in DATA_TYPES if dt.policy is Policy.OVERWRITE]
 
 
-async def audit_csv(transfer: Transfer, *, every_pair: bool) -> AsyncIterator[str]:
-    """The failed pairs of a transfer; with `every_pair`, every pair and its records per data type."""
+async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> AsyncIterator[str]:
+    """The failed pairs of a transfer; with `every_pair`, every pair and its records per data type.
+
+    A user outside the operator's scope is written by User ID only, without a name.
+    """
     extra = (
         ["Records Moved", "Records Overwritten"]
         + [f"{dt.key} moved" for dt in DATA_TYPES]
@@ -74,20 +77,22 @@ async def audit_csv(transfer: Transfer, *, every_pair: bool) -> AsyncIterator[st
         items = await query.filter(position__gt=last).order_by("position").limit(PAGE).select_related("source", "target")
         if not items:
             return
-        yield write_rows(_audit_row(item, every_pair) for item in items)
+        seen = await in_scope(operator, {pk for item in items for pk in (item.source_id, item.target_id)})
+        yield write_rows(_audit_row(item, every_pair, seen) for item in items)
         last = items[-1].position
 
 
-def _audit_row(item: TransferItem, every_pair: bool) -> list[object]:
+def _audit_row(item: TransferItem, every_pair: bool, seen: set[int]) -> list[object]:
     row: list[object] = [
         item.row_number if item.row_number is not None else "",
         item.source.user_id,
-        item.source.display_name,
+        item.source.display_name if item.source_id in seen else "",
         item.target.user_id,
-        item.target.display_name,
+        item.target.display_name if item.target_id in seen else "",
         ItemStatus(item.status).value,
         item.error_code or "",
-        item.error_message or "",
+        # A message names the pair's users: only when the operator may see both.
+        (item.error_message or "") if {item.source_id, item.target_id} <= seen else "",
         item.finished_at.isoformat() if item.finished_at else "",
     ]
     if every_pair:

@@ -8,10 +8,13 @@ without a view. Everything else about tenancy is plain data.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
 
 from tortoise import fields
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -94,12 +97,29 @@ class TeamMember(Model):
         unique_together = (("user", "team"),)
 
 
+# What `udt token create` issues unless told otherwise.
+DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+# `last_used_at` is a hint, not an audit trail: at most one write per token per minute.
+LAST_USED_PRECISION = timedelta(minutes=1)
+# Tokens are "udt_" + URL-safe base64. Anything else (odd characters, huge strings)
+# is refused before it is hashed or reaches the database.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class ApiToken(Model):
     id = fields.IntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField("models.User", related_name="tokens")
     # Only the SHA-256 of the token is stored: a database leak reveals no usable token.
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Null: never expires (tokens made before expiry existed, or `--expires-in never`).
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "api_token"
@@ -108,17 +128,53 @@ class ApiToken(Model):
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
+    @staticmethod
+    def well_formed(token: object) -> bool:
+        return isinstance(token, str) and _TOKEN_SHAPE.fullmatch(token) is not None
+
     @classmethod
-    async def issue(cls, user: User) -> str:
-        """Create a token for `user` and return it; it is never readable again."""
+    async def issue(cls, user: User, lifetime: timedelta | None = DEFAULT_TOKEN_LIFETIME) -> str:
+        """Create a token for `user` and return it; it is never readable again.
+
+        `lifetime` None: the token never expires.
+        """
         token = "udt_" + secrets.token_urlsafe(32)
-        await cls.create(user=user, token_hash=cls.hash(token))
+        expires_at = _now() + lifetime if lifetime is not None else None
+        await cls.create(user=user, token_hash=cls.hash(token), expires_at=expires_at)
         return token
 
     @classmethod
+    def live(cls) -> QuerySet[ApiToken]:
+        """Tokens that authenticate now: neither revoked nor expired."""
+        return cls.filter(revoked_at=None).filter(Q(expires_at=None) | Q(expires_at__gt=_now()))
+
+    @classmethod
     async def authenticate(cls, token: str) -> User | None:
-        found = await cls.filter(token_hash=cls.hash(token)).select_related("user", "user__tenant").first()
-        return found.user if found else None
+        """The user of a live token, else None.
+
+        Constant-time in effect: the lookup is by the token's SHA-256, an equality
+        search on a unique index. An attacker controls the token, not its hash, so
+        how long the lookup takes tells them nothing about any stored hash.
+        """
+        if not cls.well_formed(token):
+            return None
+        found = await cls.live().filter(token_hash=cls.hash(token)).select_related("user", "user__tenant").first()
+        if found is None:
+            return None
+        await found._touch()
+        return found.user
+
+    async def _touch(self) -> None:
+        """Note the use, at most once a minute: the condition makes concurrent requests write once."""
+        now = _now()
+        stale = now - LAST_USED_PRECISION
+        if self.last_used_at is None or self.last_used_at < stale:
+            await ApiToken.filter(Q(last_used_at=None) | Q(last_used_at__lt=stale), id=self.id).update(last_used_at=now)
+
+    @classmethod
+    async def revoke(cls, token_id: int) -> bool:
+        """Revoke a token; False when there is no such token or it was revoked already."""
+        return bool(await cls.filter(id=token_id, revoked_at=None).update(revoked_at=_now()))
 
 
 def users_in_view(view_id: int) -> QuerySet[User]:
@@ -134,3 +190,20 @@ def scope(operator: User) -> QuerySet[User]:
     if operator.tenant_admin:
         return User.filter(tenant_id=operator.tenant_id)
     return User.filter(id=-1)  # no view and not an admin: nobody
+
+
+async def in_scope(operator: User, pks: Iterable[int]) -> set[int]:
+    """Which of the users `pks` the operator may see: their scope, and themselves.
+
+    Every path that shows a user (GraphQL fields, CSV files) asks this, so that
+    an operator limited to a view learns nothing about a user outside it.
+    """
+    wanted = set(pks)
+    if not wanted:
+        return set()
+    if operator.view_id is None and operator.tenant_admin:
+        query = User.filter(tenant_id=operator.tenant_id, id__in=wanted)
+    else:
+        query = scope(operator).filter(id__in=wanted)
+    seen = set(await query.values_list("id", flat=True))
+    return seen | ({operator.id} & wanted)

@@ -56,16 +56,6 @@ async def test_another_tenants_transfer_behaves_as_unknown(api: Api, world: Worl
     await api.wait_finished(other.admin, started["id"])
 
 
-async def test_a_websocket_without_a_token_is_unauthenticated(api: Api, world: World) -> None:
-    from gql.transport.exceptions import TransportQueryError
-
-    started = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]
-    with pytest.raises(TransportQueryError) as caught:
-        await api.events("", started["id"])
-    assert caught.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
-    await api.wait_finished(world.admin, started["id"])
-
-
 async def test_a_websocket_accepts_the_token_as_token_too(api: Api, world: World) -> None:
     started = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]
     await api.wait_finished(world.admin, started["id"])
