@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette import exceptions as starlette_exceptions
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from tortoise import connections
 
 from graph import downloads
@@ -30,7 +36,66 @@ from models.db import close_db, open_db
 log = logging.getLogger(__name__)
 
 
+# A JSON body holds a query (at most MAX_QUERY_CHARS) and small variables; files come as multipart.
+MAX_JSON_BODY_BYTES = 1024 * 1024
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE"}
+
+
+class BadRequest(HTTPException):
+    def __init__(self, reason: str, status_code: int = 400) -> None:
+        super().__init__(status_code, reason)
+
+
+def error_response(status_code: int, message: str, code: str, **extensions: Any) -> JSONResponse:
+    """A refused HTTP request, shaped like any GraphQL error."""
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}, status_code)
+
+
+def _check_text(value: object) -> None:
+    """Refuse lone UTF-16 surrogates (valid JSON escapes, but no text): no code below must meet one."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest("The request holds a lone UTF-16 surrogate (\\ud800 to \\udfff), which is not text.") from None
+
+
+def _decode(data: str | bytes) -> Any:
+    """JSON text, or a 400 saying what is wrong with it."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not UTF-8.") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise BadRequest("The JSON is nested too deeply.") from None
+    except ValueError:  # not JSON, or an integer past Python's 4,300 digits
+        raise BadRequest("The request body is not valid JSON.") from None
+    _check_text(value)
+    return value
+
+
+def _check_files_map(files_map: object) -> dict[str, list[str]]:
+    if not (
+        isinstance(files_map, dict)
+        and all(isinstance(paths, list) and all(isinstance(p, str) for p in paths) for paths in files_map.values())
+    ):
+        raise BadRequest('The multipart "map" must be an object of lists of paths, e.g. {"0": ["variables.file"]}.')
+    return files_map
+
+
 class GraphQLApp(GraphQL):
+    """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error."""
+
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(request=request, response=response, pool=request.app.state.pool)
 
@@ -42,6 +107,73 @@ class GraphQLApp(GraphQL):
                 {"code": "UNAUTHENTICATED", "message": "A valid token is required in the connection_init payload."}
             )
         return UNSET  # a plain connection_ack, with no payload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        request = Request(scope=scope, receive=receive)
+        try:
+            await self._read_json_body(request)
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = error_response(exc.status_code, exc.reason, _CODES.get(exc.status_code, "BAD_REQUEST"))
+        except starlette_exceptions.HTTPException as exc:  # Starlette's multipart parser
+            response = error_response(exc.status_code, exc.detail, _CODES.get(exc.status_code, "BAD_REQUEST"))
+        except Exception:
+            found = uuid.uuid4().hex
+            log.exception("Unexpected error, requestId=%s", found, extra={"requestId": found})
+            response = error_response(500, "Internal server error.", "INTERNAL_ERROR", requestId=found)
+        await response(scope, receive, send)
+
+    async def _read_json_body(self, request: Request) -> None:
+        """Read a non-multipart body, refusing it past MAX_JSON_BODY_BYTES before it is all in memory."""
+        if request.method != "POST" or request.headers.get("content-type", "").startswith("multipart/"):
+            return
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
+            raise BadRequest(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.", 413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_JSON_BODY_BYTES:
+                raise BadRequest(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.", 413)
+        request._body = bytes(body)  # what Request.body() caches; strawberry reads it from there
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Any undecodable text is a JSONDecodeError, which every caller (WebSocket too) refuses politely."""
+        try:
+            return json.loads(data)
+        except (RecursionError, ValueError) as exc:  # nested too deep; not UTF-8; an int past 4,300 digits
+            if isinstance(exc, json.JSONDecodeError):
+                raise
+            raise json.JSONDecodeError(type(exc).__name__, "", 0) from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON object (or array) of text, or a 400 saying what is wrong with it."""
+        value = _decode(data)
+        if not isinstance(value, (dict, list)):
+            raise BadRequest("The request must be a JSON object.")
+        return value
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        form = await request.get_form_data()
+        operations = form.form.get("operations", "{}")
+        files_map = form.form.get("map", "{}")
+        if not isinstance(operations, str) or not isinstance(files_map, str):
+            raise BadRequest('The multipart "operations" and "map" must be form fields, not files.')
+        operations = self.parse_json(operations)
+        files_map = _check_files_map(_decode(files_map))
+        try:
+            return replace_placeholders_with_files(operations, files_map, form.files)
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise BadRequest('The multipart "map" names a file or a path that is not there.') from None
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, (str, type(None))):
+                raise BadRequest("The GraphQL operation's `operationName` must be a string or null, if provided.")
+        return data
 
 
 def graphql_app() -> GraphQLApp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from graph.errors import TRANSFERS, UserError, user_errors
@@ -180,6 +181,9 @@ class BulkMutations:
         description="Check a filled-in people file (or a Source/Target file) and store its preview. Transfers nothing.",
     )
     async def upload_bulk_transfer_file(self, info: strawberry.Info, file: Upload) -> UploadBulkTransferFilePayload:
+        if not isinstance(file, UploadFile):  # Upload accepts any JSON value; only a multipart file part is a file
+            problem = Problem("INVALID_FILE", "Send the file as a multipart file part (GraphQL multipart request).")
+            return UploadBulkTransferFilePayload(upload=None, user_errors=user_errors([problem]))
         data = await file.read(settings.MAX_UPLOAD_BYTES + 1)
         upload = BulkUpload.of(await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data))
         return UploadBulkTransferFilePayload(upload=upload, user_errors=upload.errors)

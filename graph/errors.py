@@ -1,18 +1,26 @@
 """Errors callers can act on: `userErrors` entries and GraphQL error codes.
 
 Bad input of a mutation is a `UserError` in its payload (stable code, message,
-field path). Not being allowed at all is a GraphQL error whose
-`extensions.code` is UNAUTHENTICATED or FORBIDDEN.
+field path). Not being allowed at all, or a request over a limit, is a GraphQL
+error whose `extensions.code` says why (UNAUTHENTICATED, FORBIDDEN, ...).
+Anything else that goes wrong is the server's fault: the caller sees only
+INTERNAL_ERROR and a request ID, and the log has the trace under that ID.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 from strawberry.permission import BasePermission
 
 from models.rules import Problem
+
+log = logging.getLogger(__name__)
 
 
 @strawberry.type
@@ -51,3 +59,59 @@ class CanTransfer(BasePermission):
 
 AUTHENTICATED = [IsAuthenticated]
 TRANSFERS = [IsAuthenticated, CanTransfer]
+
+
+class ClientError(GraphQLError):
+    """A refusal meant for the caller: its message and code reach them as they are."""
+
+    def __init__(self, code: str, message: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": code, **extensions})
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Raised by our code or a library without meaning to tell the caller (not a GraphQLError)."""
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
+def request_id(error: GraphQLError) -> str:
+    """The ID that ties what the caller sees to the log; the trace is logged once, when it is given."""
+    found = error.extensions.get("requestId") if error.extensions else None
+    if found:
+        return found
+    found = uuid.uuid4().hex
+    error.extensions = {**(error.extensions or {}), "requestId": found}
+    log.error(
+        "Unexpected error, requestId=%s, path=%s",
+        found,
+        ".".join(map(str, error.path or [])) or "-",
+        exc_info=error.original_error,
+        extra={"requestId": found},
+    )
+    return found
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """The server's faults at ERROR with their trace; the caller's at INFO, without one."""
+    for error in errors:
+        if is_unexpected(error):
+            request_id(error)
+        else:
+            code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+            log.info("%s: %s", code, error.message)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replaces the text of an unexpected error with INTERNAL_ERROR and its request ID."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            "Internal server error.",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_ERROR", "requestId": request_id(error)},
+        )

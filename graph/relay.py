@@ -18,11 +18,14 @@ def to_global_id(type_name: str, pk: int) -> str:
 
 
 def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, int] | None:
-    """(type, pk), or None for anything malformed: it then behaves as an unknown ID."""
+    """(type, pk) of exactly what to_global_id writes; anything else (padding, spaces,
+    other digits, stray characters) is None and behaves as an unknown ID."""
     try:
-        type_name, _, pk = base64.urlsafe_b64decode(global_id.encode()).decode().partition(":")
+        type_name, _, pk = base64.urlsafe_b64decode(global_id.encode("ascii")).decode("ascii").partition(":")
         result = (type_name, int(pk))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    if to_global_id(*result) != global_id:  # the one canonical spelling of the pair
         return None
     if expected is not None and type_name != expected:
         return None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql import GraphQLError
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
-from graph.errors import TRANSFERS
+from graph.errors import TRANSFERS, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
+from graph.limits import QueryLimits
 from graph.relay import Node, from_global_id
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.users import User, UserQueries, View, show_user, visible_views
@@ -44,14 +47,16 @@ class Subscription(EventSubscriptions):
     pass
 
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # strawberry's default logs every error, a refused token too, with a trace at ERROR
+        log_errors(errors)
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=5000),
-    ],
+    extensions=[QueryLimits, MaskUnexpectedErrors],
 )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
-from graph.errors import AUTHENTICATED, TRANSFERS
+from graph.errors import AUTHENTICATED, TRANSFERS, ClientError
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from models import tenancy, userdata
 from models.db import MAX_INT
@@ -214,9 +215,26 @@ class Viewer:
     can_transfer: bool
 
 
-def _search(terms: str) -> Q:
+MAX_SEARCH_CHARS = 200
+MAX_SEARCH_WORDS = 10
+
+
+def _search_words(text: str) -> list[str]:
+    """The words of a search, or INVALID_SEARCH: each word is one OR of LIKEs, so their number is capped."""
+    if len(text) > MAX_SEARCH_CHARS:
+        raise ClientError("INVALID_SEARCH", f"A search is at most {MAX_SEARCH_CHARS} characters.")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):  # NUL matched everyone on SQLite
+        raise ClientError("INVALID_SEARCH", "A search cannot hold control characters.")
+    words = text.split()
+    if len(words) > MAX_SEARCH_WORDS:
+        raise ClientError("INVALID_SEARCH", f"A search is at most {MAX_SEARCH_WORDS} words.")
+    return words
+
+
+def _search(text: str) -> Q:
+    """Every word must match a name, the username, the email, or be the exact User ID."""
     clauses = []
-    for term in terms.split():
+    for term in _search_words(text):
         match = (
             Q(first_name__icontains=term)
             | Q(last_name__icontains=term)
@@ -226,7 +244,7 @@ def _search(terms: str) -> Q:
         if term.isascii() and term.isdigit() and int(term) <= MAX_INT:
             match |= Q(user_id=int(term))
         clauses.append(match)
-    return Q(*clauses) if clauses else Q()
+    return Q(*clauses)
 
 
 async def visible_views(operator: tenancy.User) -> list[tenancy.View]:
@@ -275,7 +293,7 @@ class UserQueries:
                 query = query.filter(id=-1)  # unknown or foreign view: nobody
             else:
                 query = query.filter(id__in=Subquery(tenancy.users_in_view(view_pk).values("id")))
-        if where.search and where.search.strip():
+        if where.search is not None:
             query = query.filter(_search(where.search))
         rows, has_next, has_prev, total = await paginate(query, "user_id", first, after)
         return UserConnection(

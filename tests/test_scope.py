@@ -121,9 +121,9 @@ async def prove_item_users(api: Api, world: World) -> None:
     start = 'mutation ($id: ID!) { startBulkTransfer(input: {uploadId: $id, confirm: true}) { transfer { id } userErrors { code } } }'
     gid = (await api(start, world.admin, id=upload["id"]))["startBulkTransfer"]["transfer"]["id"]
     await api.wait_finished(world.admin, gid)
-    items = f"{{ items {{ edges {{ node {{ sourceUser {{ {USER_FIELDS} }} targetUser {{ {USER_FIELDS} }} }} }} }} }}"
+    items = f"{{ items(first: 10) {{ edges {{ node {{ sourceUser {{ {USER_FIELDS} }} targetUser {{ {USER_FIELDS} }} }} }} }} }}"
     assert (await api(f"query ($id: ID!) {{ transfer(id: $id) {items} }}", world.lead, id=gid))["transfer"] is None
-    listed = await api(f"{{ transfers {{ edges {{ node {items} }} }} }}", world.lead)
+    listed = await api(f"{{ transfers(first: 10) {{ edges {{ node {items} }} }} }}", world.lead)
     assert_reveals_nothing(world, listed)
     assert (await api("{ activeBulkTransfer { id } }", world.lead))["activeBulkTransfer"] is None
 

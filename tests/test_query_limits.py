@@ -1,0 +1,100 @@
+"""Query limits: any document is refused, before any expensive work, when it is over one of them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from graph import limits
+from models import settings
+from tests.support import Api, World
+
+
+async def send(api: Api, query: str, token: str | None = None, **variables: object) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(f"{api.base}/graphql", headers=headers, json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refusal(result: dict) -> str:
+    """The limit's code of a refused document; nothing ran."""
+    assert "data" not in result or result["data"] is None
+    (error,) = result["errors"]
+    return error["extensions"]["code"]
+
+
+def nested_fragments(levels: int) -> str:
+    """Each fragment spreads the next one twice: 2**levels spreads once expanded."""
+    spreads = "".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}\n" for i in range(levels))
+    return "query { ...F0 }\n" + spreads + f"fragment F{levels} on Query {{ __typename }}"
+
+
+def of_types(depth: int) -> str:
+    """A valid query `depth` fields deep: __schema, queryType, then ofType down to name."""
+    return "{ __schema { queryType { " + "ofType { " * (depth - 3) + "name" + " }" * (depth - 3) + " } } }"
+
+
+async def test_fragments_spreading_each_other_twice_are_refused_without_expanding_them(api: Api) -> None:
+    # 2**40 spreads: expanding them, as strawberry's depth and alias limiters did, would never end
+    assert refusal(await send(api, nested_fragments(40))) == "TOO_MANY_FRAGMENTS"
+    assert (await send(api, nested_fragments(3)))["data"] == {"__typename": "Query"}
+
+
+async def test_a_query_deeper_than_the_depth_limit_is_refused(api: Api) -> None:
+    assert (await send(api, of_types(limits.MAX_DEPTH)))["data"]["__schema"]["queryType"] == {"ofType": None}
+    assert refusal(await send(api, of_types(limits.MAX_DEPTH + 1))) == "QUERY_TOO_DEEP"
+
+
+async def test_depth_counts_through_fragments(api: Api) -> None:
+    inner = "ofType { " * (limits.MAX_DEPTH - 2) + "name" + " }" * (limits.MAX_DEPTH - 2)
+    query = "{ __schema { queryType { ...T } } } fragment T on __Type { " + inner + " }"
+    assert refusal(await send(api, query)) == "QUERY_TOO_DEEP"
+
+
+async def test_brackets_nested_past_the_limit_are_refused_before_parsing(api: Api) -> None:
+    query = "{ __typename(x: " + "[" * 5000 + "]" * 5000 + ") }"
+    assert refusal(await send(api, query)) == "QUERY_TOO_DEEP"
+
+
+async def test_a_document_over_the_token_limit_is_refused(api: Api) -> None:
+    fields = " ".join(["__typename"] * limits.MAX_TOKENS)
+    assert refusal(await send(api, "{ " + fields + " }")) == "QUERY_TOO_LARGE"
+
+
+async def test_a_document_over_the_size_limit_is_refused(api: Api) -> None:
+    comment = "# " + "x" * limits.MAX_QUERY_CHARS + "\n"
+    assert refusal(await send(api, comment + "{ __typename }")) == "QUERY_TOO_LARGE"
+
+
+async def test_aliases_count_once_fragments_are_expanded(api: Api) -> None:
+    sixteen = " ".join(f"a{i}: __typename" for i in range(16))
+    assert refusal(await send(api, "{ ...A ...A } fragment A on Query { " + sixteen + " }")) == "TOO_MANY_ALIASES"
+    assert "errors" not in await send(api, "{ ...A } fragment A on Query { " + sixteen + " }")
+
+
+async def test_a_query_that_could_select_too_many_rows_and_fields_is_refused(api: Api, world: World) -> None:
+    page = "users(first: 100) { edges { node { id userId displayName teams { name } data { count } } } }"
+    affordable = " ".join(f"u{i}: {page}" for i in range(5))
+    assert "errors" not in await send(api, "{ " + affordable + " }", world.admin)
+    costly = " ".join(f"u{i}: {page}" for i in range(25))
+    assert refusal(await send(api, "{ " + costly + " }", world.admin)) == "QUERY_TOO_COMPLEX"
+
+
+async def test_a_page_is_never_larger_than_the_page_size_cap(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "MAX_PAGE_SIZE", 5)
+    result = await send(api, "{ users(first: 1000) { edges { node { userId } } pageInfo { hasNextPage } } }", world.admin)
+    assert len(result["data"]["users"]["edges"]) == 5
+    assert result["data"]["users"]["pageInfo"]["hasNextPage"] is True
+
+
+async def test_graphiqls_introspection_query_is_within_every_limit(api: Api) -> None:
+    from graphql import get_introspection_query
+
+    query = get_introspection_query(
+        descriptions=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True, input_value_deprecation=True
+    )
+    result = await send(api, query)
+    assert "errors" not in result
+    assert result["data"]["__schema"]["queryType"]["name"] == "Query"
