@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types.execution import PreExecutionError
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
-from graph.errors import TRANSFERS, MaskUnexpectedErrors, log_errors
+from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
-from graph.limits import QueryLimits
+from graph.limits import QueryLimits, check_text
 from graph.relay import Node, from_global_id
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.users import User, UserQueries, View, show_user, visible_views
@@ -51,6 +53,22 @@ class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # strawberry's default logs every error, a refused token too, with a trace at ERROR
         log_errors(errors)
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        """WebSocket operations: a document over the text limits is refused before parsing.
+
+        On HTTP, QueryLimits refuses it in its parse hook; strawberry's streaming path
+        does not catch an error raised there, so the check comes first here."""
+        try:
+            check_text(query or "")
+        except ClientError as refusal:
+            return _refused(refusal)
+        return await super().stream(query, *args, **kwargs)
+
+
+async def _refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
+    log_errors([error])
+    yield PreExecutionError(data=None, errors=[error])
 
 
 schema = Schema(
