@@ -105,6 +105,17 @@ class Api:
                 await asyncio.sleep(0.1)
 
 
+async def run_pairs(transfer_id: int) -> None:
+    """Apply a queued transfer's pairs here and now, as a worker would (without publishing
+    its events), for tests that change the world between the start and the pairs."""
+    from models import lifecycle
+    from models.transfers import TransferItem
+
+    await lifecycle.begin(transfer_id)
+    for item_id in await TransferItem.filter(transfer_id=transfer_id).order_by("position").values_list("id", flat=True):
+        await lifecycle.process_item(item_id)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
