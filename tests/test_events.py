@@ -182,3 +182,28 @@ async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unrea
         received = [e.type.value async for e in stream]
     await unreachable.aclose()
     assert received == ["ITEM_SUCCEEDED", "SUCCEEDED"]
+
+
+async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
+    api: Api, world: World, redis_url: str, monkeypatch
+) -> None:
+    from redis.asyncio import Redis
+
+    from graph.relay import pk_of
+    from jobs import events
+    from models import settings
+
+    monkeypatch.setattr(settings, "EVENTS_TTL_SECONDS", 4321)  # UDT_EVENTS_TTL_SECONDS
+    started = await api("mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true}) { transfer { id } } }", world.admin)
+    gid = started["startTransfer"]["transfer"]["id"]
+    assert (await api.wait_finished(world.admin, gid))["status"] == "SUCCEEDED"
+    redis = Redis.from_url(redis_url)
+    key = events.stream_key(pk_of(gid, "Transfer"))
+    try:
+        async with asyncio.timeout(30):
+            while (ttl := await redis.ttl(key)) < 0:  # the terminal event is published just after its commit
+                await asyncio.sleep(0.05)
+        assert await redis.xlen(key) == 3  # STARTED, ITEM_SUCCEEDED, SUCCEEDED
+    finally:
+        await redis.aclose()
+    assert 4321 - 60 < ttl <= 4321
