@@ -104,8 +104,12 @@ async def test_dev_runs_everything_on_embedded_defaults_and_sigterm_stops_it_and
                 assert process.returncode is None, "".join(output)
                 await asyncio.sleep(0.1)
             printed = "".join(output)
-            token = re.search(r'"Bearer (udt_[^"]+)"', printed).group(1)  # type: ignore[union-attr]
             redis_url = re.search(r"Redis: (\S+)", printed).group(1)  # type: ignore[union-attr]
+            redis = Redis.from_url(redis_url)
+            redis_pid = (await redis.info("server"))["process_id"]  # first: stopped below whatever fails
+            await redis.aclose()
+            assert _running(redis_pid)
+            token = re.search(r'"Bearer (udt_[^"]+)"', printed).group(1)  # type: ignore[union-attr]
             assert (tmp_path / "udt.sqlite3").exists()
             async with httpx.AsyncClient() as client:
                 while True:
@@ -117,10 +121,6 @@ async def test_dev_runs_everything_on_embedded_defaults_and_sigterm_stops_it_and
             assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
             found = await api('{ users(filter: {search: "smith"}) { edges { node { userId displayName } } } }', token)
             assert {"userId": 19, "displayName": "John Smith"} in [e["node"] for e in found["users"]["edges"]]
-            redis = Redis.from_url(redis_url)
-            redis_pid = (await redis.info("server"))["process_id"]
-            await redis.aclose()
-            assert _running(redis_pid)
 
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
