@@ -64,7 +64,7 @@ ELSEWHERE = "https://elsewhere.example.com"
 
 
 @pytest.fixture
-async def strict_api(server: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+async def strict_api(database: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
     """A second API instance started with UDT_ALLOWED_ORIGINS=https://allowed.example.com."""
     from graph.app import create_app
 
