@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,12 +22,6 @@ async def until(predicate: Callable[[], bool | Awaitable[bool]], timeout: float)
             if await result if inspect.isawaitable(result) else result:
                 return
             await asyncio.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

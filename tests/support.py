@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import io
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from gql import Client, FileVar, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
@@ -20,6 +23,7 @@ from models.tenancy import ApiToken, Team, TeamMember, Tenant, User, View, ViewT
 from models.userdata import BY_KEY, OWNED, AgentSchedule, Evaluation, OwnedRecord
 
 _slugs = itertools.count(1)
+SUBSCRIPTION_TIMEOUT = 60  # seconds: a subscription that never completes fails instead of hanging
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # graphql-transport-ws
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # graphql-ws
 
@@ -57,10 +61,13 @@ class Api:
         result = await self(UPLOAD, token, upload=True, file=file)
         return result["uploadBulkTransferFile"]
 
-    def ws(self, token: str | None, protocol: str = TRANSPORT_WS, init: dict | None = None) -> Client:
+    def ws(
+        self, token: str | None, protocol: str = TRANSPORT_WS, init: dict | None = None, origin: str | None = None
+    ) -> Client:
         payload = init if init is not None else ({"Authorization": f"Bearer {token}"} if token else {})
         url = self.base.replace("http://", "ws://") + "/graphql"
-        return Client(transport=WebsocketsTransport(url=url, init_payload=payload, subprotocols=[protocol]))
+        headers = {"Origin": origin} if origin else None  # as a browser on that page sends it
+        return Client(transport=WebsocketsTransport(url=url, init_payload=payload, subprotocols=[protocol], headers=headers))
 
     async def events(
         self,
@@ -70,13 +77,20 @@ class Api:
         limit: int | None = None,
         protocol: str = TRANSPORT_WS,
         init: dict | None = None,
+        on_event: Callable[[dict], Awaitable[None]] | None = None,
+        timeout: float = SUBSCRIPTION_TIMEOUT,
     ) -> list[dict]:
-        """Every event of a subscription until it completes (or `limit` events)."""
+        """Every event of a subscription until it completes (or `limit` events), within `timeout`.
+
+        `on_event` runs after each event is received, while the subscription stays live.
+        """
         received: list[dict] = []
-        async with self.ws(token, protocol, init) as session:
+        async with asyncio.timeout(timeout), self.ws(token, protocol, init) as session:
             request = GraphQLRequest(EVENTS, variable_values={"id": transfer_id, "after": after})
             async for result in session.subscribe(request):
                 received.append(result["transferEvents"])
+                if on_event is not None:
+                    await on_event(received[-1])
                 if limit and len(received) >= limit:
                     break
         return received
@@ -89,6 +103,42 @@ class Api:
                 if found["status"] not in ("QUEUED", "RUNNING"):
                     return found
                 await asyncio.sleep(0.1)
+
+
+async def run_pairs(transfer_id: int) -> None:
+    """Apply a queued transfer's pairs here and now, as a worker would (without publishing
+    its events), for tests that change the world between the start and the pairs."""
+    from models import lifecycle
+    from models.transfers import TransferItem
+
+    await lifecycle.begin(transfer_id)
+    for item_id in await TransferItem.filter(transfer_id=transfer_id).order_by("position").values_list("id", flat=True):
+        await lifecycle.process_item(item_id)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def serving(app: object) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn on a free port, in this event loop; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 UPLOAD = """

@@ -7,13 +7,15 @@ import csv
 import io
 
 import httpx
+import pytest
 
+from graph.events import encode_cursor
 from graph.relay import pk_of, to_global_id
 from models import bulk, lifecycle, seed
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload, ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from models.userdata import DATA_TYPES, Policy
-from tests.support import START, TRANSFER, Api, World
+from tests.support import START, TRANSFER, Api, World, make_world, run_pairs
 
 START_BULK = """
 mutation ($id: ID!, $confirm: Boolean!) {
@@ -80,7 +82,9 @@ async def test_a_bulk_transfer_reports_every_pair_and_one_terminal_event(api: Ap
     for s in (10, 11, 12):
         await world.give(s, "CCR", 2)
     started = await upload_and_start(api, world.admin, "Source User ID,Target User ID\n10,20\n11,21\n12,22\n")
-    events = await asyncio.wait_for(api.events(world.admin, started["transfer"]["id"]), 60)
+    gid = started["transfer"]["id"]
+    # from the first event on: the worker may have applied a pair before this subscribes
+    events = await api.events(world.admin, gid, after=encode_cursor(pk_of(gid, "Transfer"), 0))
     types = [e["type"] for e in events]
     assert types.count("ITEM_SUCCEEDED") == 3 and types[-1] == "SUCCEEDED"
     assert [t for t in types if t in ("SUCCEEDED", "FAILED", "PARTIALLY_FAILED", "CANCELLED")] == ["SUCCEEDED"]
@@ -196,6 +200,41 @@ async def test_a_partial_failure_names_the_failed_users_in_the_audit_log_and_a_r
     assert await world.owned(21) == {"CCR": 1}
 
 
+async def test_a_retry_is_refused_while_a_failed_pair_would_still_fail(api: Api, world: World) -> None:
+    admin = world.users[1]
+    transfer, _ = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
+    world.users[21].tenant_admin = True  # after the start: the pair fails, and would fail again
+    await world.users[21].save()
+    await run_pairs(transfer.id)
+    gid = to_global_id("Transfer", transfer.id)
+    assert (await api(TRANSFER, world.admin, id=gid))["transfer"]["status"] == "PARTIALLY_FAILED"
+    refused = (await api(RETRY, world.admin, id=gid))["retryFailedTransfers"]
+    assert refused["transfer"] is None
+    assert [e["code"] for e in refused["userErrors"]] == ["TENANT_ADMIN"]
+    assert "(21)" in refused["userErrors"][0]["message"]
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 1
+
+
+async def test_a_transfer_still_queued_or_running_cannot_be_retried(api: Api, world: World) -> None:
+    admin = world.users[1]
+    queued, _ = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n"))
+    refused = (await api(RETRY, world.admin, id=to_global_id("Transfer", queued.id)))["retryFailedTransfers"]
+    assert refused["transfer"] is None
+    assert [e["code"] for e in refused["userErrors"]] == ["TRANSFER_NOT_FINISHED"]
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 1
+    await lifecycle.cancel(queued)
+
+
+async def test_an_upload_that_does_not_exist_or_is_another_tenants_is_not_found(api: Api, world: World) -> None:
+    other = await make_world()
+    theirs = (await api.upload(other.admin, "Source User ID,Target User ID\n10,20\n"))["upload"]["id"]
+    for missing in (theirs, to_global_id("BulkUpload", 10**9), to_global_id("Transfer", 1)):
+        refused = (await api(START_BULK, world.admin, id=missing, confirm=True))["startBulkTransfer"]
+        assert refused["transfer"] is None
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("UPLOAD_NOT_FOUND", ["input", "uploadId"])]
+    assert await Transfer.filter(tenant_id__in=[world.tenant.id, other.tenant.id]).count() == 0
+
+
 async def test_a_transfer_where_no_pair_succeeds_failed(world: World) -> None:
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
     await User.filter(id__in=[world.pk(20), world.pk(21)]).update(tenant_admin=True)
@@ -215,6 +254,7 @@ async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api
     gid = to_global_id("Transfer", transfer.id)
     result = (await api(CANCEL, world.admin, id=gid))["cancelTransfer"]
     assert result["userErrors"] == [] and result["transfer"]["status"] == "CANCELLED"
+    assert "1 of 3 pairs were applied before it stopped" in result["transfer"]["message"]
     statuses = await TransferItem.filter(transfer_id=transfer.id).order_by("position").values_list("status", flat=True)
     assert statuses == [ItemStatus.SUCCEEDED, ItemStatus.CANCELLED, ItemStatus.CANCELLED]
     assert await world.owned(20) == {"CCR": 1} and await world.owned(11) == {"CCR": 1}
@@ -226,6 +266,7 @@ async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api
     assert (await api(START, world.admin, s=11, t=21, confirm=True))["startTransfer"]["userErrors"] == []
 
 
+@pytest.mark.concurrent
 async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: World) -> None:
     content = "Source User ID,Target User ID\n" + "".join(f"{s},{s + 10}\n" for s in range(10, 20))
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", content.encode()))

@@ -1,19 +1,32 @@
-"""The `udt` command, as an operator runs it."""
+"""The `udt` command, as an operator runs it: the console script pip installed, in a process of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import signal
+import sqlite3
 import sys
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
 
 from models.tenancy import ApiToken
-from tests.support import World
+from tests.support import Api, World, free_port
+
+UDT = str(Path(sys.executable).with_name("udt"))  # installed beside this Python by `pip install -e .`
+
+
+def _env(**env: str) -> dict[str, str]:
+    return {**os.environ, "UDT_LOG_LEVEL": "WARNING", **env}
 
 
 async def udt(*args: str, database: str, **env: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "graph.cli", *args,
-        env={**os.environ, "DATABASE_URL": database, "UDT_LOG_LEVEL": "WARNING", **env},
+        UDT, *args, env=_env(DATABASE_URL=database, **env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
@@ -99,3 +112,79 @@ async def test_token_revoke_ends_a_token_at_once(world: World, database: str) ->
     assert code != 0 and "no live token" in out
     code, out = await udt("token", "revoke", "999999999", database=database)
     assert code != 0 and "no live token" in out
+
+
+async def test_migrate_then_seed_demo_on_a_fresh_sqlite_file_gives_the_demo_tenants(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.sqlite3"
+    database = f"sqlite://{path}"
+    assert await udt("migrate", database=database) == (0, "migrations applied\n")
+    assert await udt("seed", "--demo", database=database) == (0, "demo data loaded\n")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tenants = {slug for (slug,) in db.execute("SELECT slug FROM tenant")}
+        john = db.execute(
+            "SELECT first_name, last_name FROM app_user JOIN tenant ON tenant.id = app_user.tenant_id "
+            "WHERE tenant.slug = 'demo' AND user_id = 19"
+        ).fetchall()
+    assert tenants == {"demo", "acme"} and john == [("John", "Smith")]
+    assert await udt("seed", "--demo", database=database) == (0, "demo data already present\n")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting for a parent to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+async def test_dev_runs_everything_on_embedded_defaults_and_sigterm_stops_it_and_its_redis(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in _env(UDT_DATA_DIR=str(tmp_path)).items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    process = await asyncio.create_subprocess_exec(
+        UDT, "dev", "--port", str(port), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output: list[str] = []
+
+    async def read_output() -> None:  # keep the pipe drained, or the server blocks writing its log
+        async for line in process.stdout:  # type: ignore[union-attr]
+            output.append(line.decode())
+
+    reader = asyncio.create_task(read_output())
+    api = Api(f"http://127.0.0.1:{port}")
+    redis_pid = 0
+    try:
+        async with asyncio.timeout(90):
+            while not any("Redis: " in line for line in output):
+                assert process.returncode is None, "".join(output)
+                await asyncio.sleep(0.1)
+            printed = "".join(output)
+            redis_url = re.search(r"Redis: (\S+)", printed).group(1)  # type: ignore[union-attr]
+            redis = Redis.from_url(redis_url)
+            redis_pid = (await redis.info("server"))["process_id"]  # first: stopped below whatever fails
+            await redis.aclose()
+            assert _running(redis_pid)
+            token = re.search(r'"Bearer (udt_[^"]+)"', printed).group(1)  # type: ignore[union-attr]
+            assert (tmp_path / "udt.sqlite3").exists()
+            async with httpx.AsyncClient() as client:
+                while True:
+                    with contextlib.suppress(httpx.TransportError):
+                        ready = await client.get(f"{api.base}/readyz")
+                        if ready.status_code == 200:
+                            break
+                    await asyncio.sleep(0.2)
+            assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+            found = await api('{ users(filter: {search: "smith"}) { edges { node { userId displayName } } } }', token)
+            assert {"userId": 19, "displayName": "John Smith"} in [e["node"] for e in found["users"]["edges"]]
+
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+            while _running(redis_pid):  # its private redis-server stops with it
+                await asyncio.sleep(0.1)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        if redis_pid and _running(redis_pid):  # a failed run leaves no server behind
+            os.kill(redis_pid, signal.SIGKILL)
+        await reader

@@ -10,7 +10,7 @@ from models import engine, lifecycle
 from models.rules import check_pairs
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.support import World
+from tests.support import START, Api, World
 
 
 async def _start(world: World, source: int, target: int) -> Transfer:
@@ -225,3 +225,49 @@ async def test_the_rules_use_the_same_number_of_queries_for_one_pair_or_two_thou
     with QueryCounter() as many:
         await check_pairs(world.users[1], pairs)
     assert 0 < many.count == one.count
+
+
+STAGED_DEADLOCK = """
+CREATE SEQUENCE udt_test_deadlock;
+CREATE FUNCTION udt_test_deadlock() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Sequences are not rolled back: only the first attempt sees 1.
+    IF nextval('udt_test_deadlock') = 1 THEN
+        RAISE EXCEPTION 'deadlock staged by a test' USING ERRCODE = 'deadlock_detected';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER udt_test_deadlock BEFORE UPDATE ON owned_record
+    FOR EACH ROW WHEN (OLD.owner_id = {owner}) EXECUTE FUNCTION udt_test_deadlock();
+"""
+UNSTAGE = """
+DROP TRIGGER IF EXISTS udt_test_deadlock ON owned_record;
+DROP FUNCTION IF EXISTS udt_test_deadlock();
+DROP SEQUENCE IF EXISTS udt_test_deadlock;
+"""
+
+
+@pytest.mark.postgres
+async def test_a_pair_that_lost_a_deadlock_runs_again_and_is_applied_exactly_once(api: Api, world: World) -> None:
+    from tortoise import connections
+
+    from graph.events import encode_cursor
+    from graph.relay import pk_of
+
+    await world.give(10, "CCR", 1)  # one record: each attempt of the pair updates it once
+    db = connections.get("default")
+    await db.execute_script(STAGED_DEADLOCK.format(owner=world.pk(10)))
+    try:
+        started = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]
+        gid = started["transfer"]["id"]
+        done = await api.wait_finished(world.admin, gid)
+        _, (attempts,) = await db.execute_query("SELECT last_value FROM udt_test_deadlock")
+    finally:
+        await db.execute_script(UNSTAGE)
+    assert attempts["last_value"] == 2  # the first attempt hit the deadlock and rolled back; the second went through
+    assert (done["status"], done["processedPairs"], done["succeededPairs"], done["failedPairs"]) == ("SUCCEEDED", 1, 1, 0)
+    (item,) = [e["node"] for e in done["items"]["edges"]]
+    assert item["status"] == "SUCCEEDED" and item["moved"] == [{"dataType": {"key": "CCR"}, "count": 1}]
+    assert await world.owned(10) == {} and await world.owned(11) == {"CCR": 1}
+    events = await api.events(world.admin, gid, after=encode_cursor(pk_of(gid, "Transfer"), 0))
+    assert [e["type"] for e in events] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]

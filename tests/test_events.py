@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from gql import GraphQLRequest
-
 from graph.events import encode_cursor
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import lifecycle
 from models.transfers import Transfer
-from tests.support import EVENTS, LEGACY_WS, TRANSPORT_WS, Api, World
+from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
 
 async def _queued(world: World, source: int, target: int) -> Transfer:
@@ -24,16 +22,12 @@ async def _watch_live(api: Api, world: World, pool, protocol: str) -> list[dict]
     """Subscribe to a queued transfer, then let the worker run it: every event arrives live."""
     await world.give(10, "CCR", 2)
     transfer = await _queued(world, 10, 11)
-    gid = to_global_id("Transfer", transfer.id)
-    received: list[dict] = []
-    async with api.ws(world.admin, protocol) as session:
-        request = GraphQLRequest(EVENTS, variable_values={"id": gid})
-        async for result in session.subscribe(request):
-            event = result["transferEvents"]
-            received.append(event)
-            if event["type"] == "SNAPSHOT":
-                await transfer_jobs.enqueue(pool, transfer)
-    return received
+
+    async def run_it_once_subscribed(event: dict) -> None:
+        if event["type"] == "SNAPSHOT":
+            await transfer_jobs.enqueue(pool, transfer)
+
+    return await api.events(world.admin, to_global_id("Transfer", transfer.id), protocol=protocol, on_event=run_it_once_subscribed)
 
 
 async def test_events_stream_live_over_graphql_transport_ws(api: Api, world: World, pool) -> None:
@@ -85,20 +79,35 @@ async def test_a_cancelled_transfer_ends_with_cancelled(api: Api, world: World) 
     assert again["userErrors"] == [{"code": "TRANSFER_FINISHED"}]
 
 
-async def test_events_whose_publish_was_lost_come_from_the_record(api: Api, world: World, redis_url: str) -> None:
+async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the_record(
+    api: Api, world: World, redis_url: str, monkeypatch
+) -> None:
     from redis.asyncio import Redis
 
+    from graph import events as subscription
     from jobs import events
 
+    monkeypatch.setattr(subscription, "RECHECK_MS", 500)  # notice the silence sooner than in production
     transfer = await _queued(world, 10, 11)
-    await lifecycle.begin(transfer.id)
     (item_id,) = await transfer.items.all().values_list("id", flat=True)
-    await lifecycle.process_item(item_id)  # applied, but its events were never published
     redis = Redis.from_url(redis_url)
-    assert await redis.exists(events.stream_key(transfer.id)) == 0
-    await redis.aclose()
-    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id)), 30)
-    assert [(e["type"], e["processedPairs"]) for e in received] == [("SNAPSHOT", 1), ("SUCCEEDED", 1)]
+
+    async def lose_the_last_publish(event: dict) -> None:
+        if event["type"] == "SNAPSHOT":
+            await events.publish(redis, await lifecycle.begin(transfer.id))  # STARTED goes out live
+        if event["type"] == "STARTED":  # the subscriber is past its first read of the record
+            lost = await lifecycle.process_item(item_id)  # committed; its publish never happens
+            assert [e.type for e in lost] == ["ITEM_SUCCEEDED", "SUCCEEDED"]
+
+    try:
+        received = await api.events(world.admin, to_global_id("Transfer", transfer.id), on_event=lose_the_last_publish)
+        assert await redis.xlen(events.stream_key(transfer.id)) == 1  # only STARTED was ever published
+    finally:
+        await redis.aclose()
+    assert [(e["type"], e["processedPairs"]) for e in received] == [
+        ("SNAPSHOT", 0), ("STARTED", 0), ("ITEM_SUCCEEDED", 1), ("SUCCEEDED", 1)
+    ]
+    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in (1, 2, 3)]
 
 
 async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_lost(api: Api, world: World, redis_url: str) -> None:
@@ -111,17 +120,17 @@ async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_
     redis = Redis.from_url(redis_url)
     await events.publish(redis, await lifecycle.begin(transfer.id))
     first, second = await transfer.items.all().order_by("position").values_list("id", flat=True)
-    received: list[dict] = []
-    gid = to_global_id("Transfer", transfer.id)
-    async with api.ws(world.admin) as session:
-        async for result in session.subscribe(GraphQLRequest(EVENTS, variable_values={"id": gid})):
-            event = result["transferEvents"]
-            received.append(event)
-            if event["type"] == "SNAPSHOT":
-                lost = await lifecycle.process_item(first)  # committed; its publish never happens
-                await events.publish(redis, await lifecycle.process_item(second))
-                assert lost
-    await redis.aclose()
+
+    async def lose_the_first_publish(event: dict) -> None:
+        if event["type"] == "SNAPSHOT":
+            lost = await lifecycle.process_item(first)  # committed; its publish never happens
+            await events.publish(redis, await lifecycle.process_item(second))
+            assert lost
+
+    try:
+        received = await api.events(world.admin, to_global_id("Transfer", transfer.id), on_event=lose_the_first_publish)
+    finally:
+        await redis.aclose()
     assert [(e["type"], e["sourceUserId"]) for e in received] == [
         ("SNAPSHOT", None), ("ITEM_SUCCEEDED", 10), ("ITEM_SUCCEEDED", 11), ("SUCCEEDED", None)
     ]
@@ -166,8 +175,35 @@ async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unrea
     stream = subscription.watch(unreachable, transfer, None)
     assert (await anext(stream)).type.value == "SNAPSHOT"
     await lifecycle.begin(transfer.id)
+    assert (await anext(stream)).type.value == "STARTED"  # the subscriber is past its first read of the record
     (item_id,) = await transfer.items.all().values_list("id", flat=True)
     await lifecycle.process_item(item_id)
-    received = [e.type.value async for e in stream]
+    async with asyncio.timeout(30):
+        received = [e.type.value async for e in stream]
     await unreachable.aclose()
-    assert received == ["STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+    assert received == ["ITEM_SUCCEEDED", "SUCCEEDED"]
+
+
+async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
+    api: Api, world: World, redis_url: str, monkeypatch
+) -> None:
+    from redis.asyncio import Redis
+
+    from graph.relay import pk_of
+    from jobs import events
+    from models import settings
+
+    monkeypatch.setattr(settings, "EVENTS_TTL_SECONDS", 4321)  # UDT_EVENTS_TTL_SECONDS
+    started = await api("mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true}) { transfer { id } } }", world.admin)
+    gid = started["startTransfer"]["transfer"]["id"]
+    assert (await api.wait_finished(world.admin, gid))["status"] == "SUCCEEDED"
+    redis = Redis.from_url(redis_url)
+    key = events.stream_key(pk_of(gid, "Transfer"))
+    try:
+        async with asyncio.timeout(30):
+            while (ttl := await redis.ttl(key)) < 0:  # the terminal event is published just after its commit
+                await asyncio.sleep(0.05)
+        assert await redis.xlen(key) == 3  # STARTED, ITEM_SUCCEEDED, SUCCEEDED
+    finally:
+        await redis.aclose()
+    assert 4321 - 60 < ttl <= 4321

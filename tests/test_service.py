@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+from collections.abc import AsyncIterator
 
-from tests.support import Api
+import httpx
+import pytest
+import websockets
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportConnectionFailed
+
+from models import settings
+from tests.support import Api, World, serving
 
 
 async def test_graphiql_is_served_to_a_browser(api: Api) -> None:
@@ -49,3 +57,44 @@ async def test_a_query_with_too_many_aliases_is_refused_before_it_runs(api: Api)
     errors = refused.json()["errors"]
     assert "alias" in errors[0]["message"].lower()
     assert refused.json().get("data") is None
+
+
+ALLOWED = "https://allowed.example.com"
+ELSEWHERE = "https://elsewhere.example.com"
+
+
+@pytest.fixture
+async def strict_api(database: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
+    """A second API instance started with UDT_ALLOWED_ORIGINS=https://allowed.example.com."""
+    from graph.app import create_app
+
+    monkeypatch.setattr(settings, "ALLOWED_ORIGINS", [ALLOWED])
+    async with serving(create_app()) as base:
+        yield Api(base)
+
+
+async def test_with_listed_origins_only_those_get_cors_headers(strict_api: Api, world: World) -> None:
+    query = {"query": "{ viewer { user { userId } } }"}
+    auth = {"Authorization": f"Bearer {world.admin}"}
+    async with httpx.AsyncClient() as client:
+        allowed = await client.post(f"{strict_api.base}/graphql", json=query, headers={**auth, "Origin": ALLOWED})
+        other = await client.post(f"{strict_api.base}/graphql", json=query, headers={**auth, "Origin": ELSEWHERE})
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        allowed_pre = await client.options(f"{strict_api.base}/graphql", headers={**preflight, "Origin": ALLOWED})
+        other_pre = await client.options(f"{strict_api.base}/graphql", headers={**preflight, "Origin": ELSEWHERE})
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    assert allowed_pre.status_code == 200 and allowed_pre.headers["access-control-allow-origin"] == ALLOWED
+    assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-origin" not in other_pre.headers
+
+
+async def test_with_listed_origins_a_websocket_from_another_origin_is_refused(strict_api: Api, world: World) -> None:
+    query = GraphQLRequest("{ viewer { user { userId } } }")
+    async with asyncio.timeout(30):
+        async with strict_api.ws(world.admin, origin=ALLOWED) as session:
+            assert (await session.execute(query))["viewer"]["user"]["userId"] == 1
+        with pytest.raises(TransportConnectionFailed) as refused:
+            async with strict_api.ws(world.admin, origin=ELSEWHERE) as session:
+                await session.execute(query)
+    handshake = refused.value.__cause__
+    assert isinstance(handshake, websockets.exceptions.InvalidStatus) and handshake.response.status_code == 403

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from models import lifecycle
 from models.transfers import Transfer
-from tests.support import START, TRANSFER, Api, World
+from graph.relay import to_global_id
+from tests.support import START, TRANSFER, Api, World, run_pairs
 
 PLAN = """
 query ($s: Int!, $t: Int!) {
@@ -103,6 +104,8 @@ async def test_a_user_in_a_queued_transfer_is_busy(api: Api, world: World) -> No
     assert codes(await start(api, world.admin, 12, 10)) == ["USER_BUSY"]
     plan = (await api(PLAN, world.admin, s=11, t=13))["transferPlan"]
     assert codes(plan) == ["USER_BUSY"]
+    plan = (await api(PLAN, world.admin, s=13, t=10))["transferPlan"]  # busy as the target
+    assert codes(plan) == ["USER_BUSY"] and plan["errors"][0]["field"] == ["targetUserId"]
     await lifecycle.cancel(queued)
     assert (await start(api, world.admin, 12, 10))["userErrors"] == []
 
@@ -131,3 +134,17 @@ async def test_a_transfer_is_found_by_its_node_id(api: Api, world: World) -> Non
     assert found["node"] == {"kind": "SINGLE"}
     assert (await api(TRANSFER, world.admin, id=started))["transfer"]["id"] == started
     await api.wait_finished(world.admin, started)
+
+
+async def test_a_pair_fails_with_forbidden_when_its_operator_lost_the_permission(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    queued, problems = await lifecycle.start_single(world.users[2], 10, 11)  # the lead may transfer today
+    assert problems == []
+    world.users[2].can_transfer = False  # and no longer may, before the pair is applied
+    await world.users[2].save()
+    await run_pairs(queued.id)
+    done = (await api(TRANSFER, world.admin, id=to_global_id("Transfer", queued.id)))["transfer"]
+    assert (done["status"], done["failedPairs"], done["failedUserIds"]) == ("FAILED", 1, [10, 11])
+    (item,) = [e["node"] for e in done["items"]["edges"]]
+    assert (item["status"], item["errorCode"]) == ("FAILED", "FORBIDDEN")
+    assert await world.owned(10) == {"CCR": 2} and await world.owned(11) == {}

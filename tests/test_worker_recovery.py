@@ -22,8 +22,8 @@ from models import bulk, lifecycle, settings
 from models.leases import LaneRef
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.processes import RedisServer, Workers, enqueue, free_port, until, worker_env
-from tests.support import Api, World
+from tests.processes import RedisServer, Workers, enqueue, until, worker_env
+from tests.support import Api, World, free_port
 
 PAIRS = [(s, s + 10) for s in range(10, 20)]
 
@@ -172,12 +172,7 @@ async def test_redis_restarted_empty_mid_bulk_the_bulk_still_ends_with_every_pai
         await server.kill()
 
 
-POSTGRES_ONLY = pytest.mark.skipif(
-    not settings.DATABASE_URL.startswith("postgres"), reason="a server that outlives its clients is PostgreSQL's"
-)
-
-
-@POSTGRES_ONLY
+@pytest.mark.postgres
 async def test_a_worker_killed_inside_a_long_statement_does_not_hold_up_the_next_one(
     world: World, workers: Workers, monkeypatch
 ) -> None:
@@ -204,7 +199,7 @@ async def _count(db, query: str, expected: int) -> bool:  # type: ignore[no-unty
     return (await db.execute_query_dict(query))[0]["n"] == expected
 
 
-@POSTGRES_ONLY
+@pytest.mark.postgres
 async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_again(
     world: World, workers: Workers, monkeypatch
 ) -> None:
