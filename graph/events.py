@@ -98,7 +98,8 @@ def decode_cursor(cursor: str, transfer: Transfer) -> int:
     """The event number behind a cursor of `transfer`'s events; INVALID_CURSOR otherwise."""
     try:
         kind, transfer_id, seq = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        if kind == "TransferEvent" and int(transfer_id) == transfer.id and 0 <= int(seq) <= transfer.last_event:
+        exact = encode_cursor(transfer.id, int(seq)) == cursor  # only the canonical encoding, as for IDs
+        if exact and kind == "TransferEvent" and int(transfer_id) == transfer.id and 0 <= int(seq) <= transfer.last_event:
             return int(seq)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         pass

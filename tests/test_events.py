@@ -150,13 +150,22 @@ async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps
     assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
 
 
-async def test_a_cursor_of_another_transfer_or_from_the_future_is_refused(api: Api, world: World) -> None:
+async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_encoding_is_refused(api: Api, world: World) -> None:
     import pytest
     from gql.transport.exceptions import TransportQueryError
 
     first = await _queued(world, 10, 11)
     second = await _queued(world, 12, 13)
-    for bad in (encode_cursor(first.id, 0), encode_cursor(second.id, 99), "3", "not a cursor"):
+    import base64
+
+    exact = encode_cursor(second.id, 0)
+    loose = (  # the same event number, written otherwise: only the exact encoding is a cursor
+        exact + "\u200b",
+        exact.rstrip("=") if exact.endswith("=") else exact + "==",
+        base64.urlsafe_b64encode(f"TransferEvent:{second.id}:00".encode()).decode(),
+        base64.urlsafe_b64encode(f"TransferEvent:{second.id}: 0".encode()).decode(),
+    )
+    for bad in (encode_cursor(first.id, 0), encode_cursor(second.id, 99), "3", "not a cursor", *loose):
         with pytest.raises(TransportQueryError) as caught:
             await api.events(world.admin, to_global_id("Transfer", second.id), after=bad)
         assert caught.value.errors[0]["extensions"]["code"] == "INVALID_CURSOR"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
 
 from graph import limits
 from models import settings
-from tests.support import Api, World
+from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
 
 async def send(api: Api, query: str, token: str | None = None, **variables: object) -> dict:
@@ -98,3 +100,17 @@ async def test_graphiqls_introspection_query_is_within_every_limit(api: Api) -> 
     result = await send(api, query)
     assert "errors" not in result
     assert result["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_subscription_over_the_limits_is_refused_with_the_limits_code(api: Api, world: World, protocol: str) -> None:
+    too_nested = "subscription { transferEvents(transferId: " + "[" * 100 + "]" * 100 + ") { cursor } }"
+    too_long = 'subscription { transferEvents(transferId: "' + "x" * limits.MAX_QUERY_CHARS + '") { cursor } }'
+
+    too_many = "subscription { transferEvents(transferId: \"x\") { " + "a: cursor " * (limits.MAX_ALIASES + 1) + "} }"
+    for query, code in ((too_nested, "QUERY_TOO_DEEP"), (too_long, "QUERY_TOO_LARGE"), (too_many, "TOO_MANY_ALIASES")):
+        async with api.ws(world.admin, protocol) as session:
+            with pytest.raises(TransportQueryError) as refused:
+                async for _ in session.subscribe(GraphQLRequest(query)):
+                    pass
+        assert refused.value.errors[0]["extensions"]["code"] == code

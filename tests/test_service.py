@@ -98,3 +98,22 @@ async def test_with_listed_origins_a_websocket_from_another_origin_is_refused(st
                 await session.execute(query)
     handshake = refused.value.__cause__
     assert isinstance(handshake, websockets.exceptions.InvalidStatus) and handshake.response.status_code == 403
+
+
+async def test_readyz_says_redis_is_down_without_saying_why(database: str, tmp_path, monkeypatch) -> None:
+    from graph.app import create_app
+    from tests.processes import RedisServer
+    from tests.support import free_port
+
+    redis = RedisServer(free_port(), tmp_path)
+    await redis.start()
+    monkeypatch.setattr(settings, "REDIS_URL", redis.url)
+    try:
+        async with serving(create_app()) as base, httpx.AsyncClient() as client:
+            assert (await client.get(f"{base}/readyz")).status_code == 200
+            await redis.kill()
+            response = await client.get(f"{base}/readyz")
+    finally:
+        await redis.kill()
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "ok", "redis": "error"}
