@@ -1,0 +1,121 @@
+"""Hand-made mutants of the domain lines that matter most: does a test fail for each?
+
+Not part of the suite (it breaks the code on purpose, one line at a time). Run by
+hand before resolving an issue, against the PostgreSQL suite, where transactions
+really overlap:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/15 \\
+        .venv/bin/python -m tests.mutants [NAME ...]
+
+Each mutant replaces one exact piece of a file, runs the tests named for it, and
+puts the file back. A mutant that no test kills is reported as SURVIVED: add a
+test, or say why the line does not matter. When you change a guarded line, add
+its mutants here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    original: str
+    mutated: str
+    tests: tuple[str, ...]
+
+
+RECOVERY = "tests/test_worker_recovery.py"
+RECONCILE = "tests/test_reconcile.py"
+ENGINE = "tests/test_engine.py"
+MUTANTS = [
+    Mutant("claim without its PENDING filter", "models/lifecycle.py",
+           "claimed = await TransferItem.filter(id=item_id, status=ItemStatus.PENDING)",
+           "claimed = await TransferItem.filter(id=item_id)", (RECOVERY, ENGINE)),
+    Mutant("attempts not limited", "models/lifecycle.py",
+           "if attempt > settings.MAX_ATTEMPTS:", "if attempt > 10**9:", (ENGINE + "::test_a_pair_that_keeps",)),
+    Mutant("attempt limit off by one", "models/lifecycle.py",
+           "if attempt > settings.MAX_ATTEMPTS:", "if attempt >= settings.MAX_ATTEMPTS:",
+           (ENGINE + "::test_a_pair_that_keeps",)),
+    Mutant("attempts not counted for pending pairs only", "models/lifecycle.py",
+           "if not await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).update(attempts=",
+           "if not await TransferItem.filter(id=item_id).update(attempts=", (RECOVERY, ENGINE)),
+    Mutant("a passing failure is not retried", "models/lifecycle.py",
+           "            if is_transient(exc):\n", "            if False:\n", (RECOVERY, ENGINE)),
+    Mutant("cut connections are not transient", "models/db.py",
+           "isinstance(seen, (ConnectionError, TimeoutError, PgClientStateError))",
+           "isinstance(seen, (ConnectionError, TimeoutError))", (RECOVERY,)),
+    Mutant("deadlocks are not transient", "models/db.py",
+           '_RETRYABLE_SQLSTATES = {"40P01", "40001", "57P01", "57P02", "57P03"}',
+           '_RETRYABLE_SQLSTATES = {"40001", "57P01", "57P02", "57P03"}', (ENGINE,)),
+    Mutant("lease held by any generation", "models/leases.py",
+           "transfer_id=ref.transfer_id, lane=ref.lane, generation=ref.generation, finished=False",
+           "transfer_id=ref.transfer_id, lane=ref.lane, finished=False", (RECONCILE, RECOVERY)),
+    Mutant("live leases taken over", "models/leases.py",
+           "expired = await _open_lanes().filter(lease_until__lt=now())",
+           "expired = await _open_lanes().exclude(lease_until=None)", (RECONCILE, RECOVERY)),
+    Mutant("takeover not fenced", "models/leases.py",
+           "generation=F(\"generation\") + 1, lease_until=None, holder=None\n        ):",
+           "lease_until=None, holder=None\n        ):", (RECONCILE, RECOVERY)),
+    Mutant("no grace for young transfers", "models/leases.py",
+           ".filter(lease_until=None, transfer__created_at__lt=settled)", ".filter(lease_until=None)", (RECONCILE,)),
+    Mutant("lease never renewed", "jobs/transfer.py",
+           "            await asyncio.sleep(settings.LEASE_SECONDS / 3)\n",
+           "            await asyncio.sleep(3600)\n", (RECOVERY,)),
+    Mutant("no hand-over when others wait", "jobs/transfer.py",
+           "                if await _others_waiting(redis):", "                if False:",
+           ("tests/test_fairness.py",)),
+    Mutant("SIGTERM not heeded", "jobs/transfer.py",
+           "            if draining():", "            if False:", (RECOVERY + "::test_sigterm",)),
+    Mutant("stale job not dropped from the queue", "jobs/transfer.py",
+           "        await _drop(redis, old)\n", "", (RECONCILE,)),
+    Mutant("lost jobs not offered again", "jobs/transfer.py",
+           "        offered.append(ref)\n    await enqueue_lanes", "    await enqueue_lanes", (RECONCILE, RECOVERY)),
+    Mutant("worker ends with Redis", "jobs/worker.py",
+           "        except (RedisError, OSError) as exc:\n            log.warning(\"Redis is unavailable",
+           "        except ZeroDivisionError as exc:\n            log.warning(\"Redis is unavailable",
+           (RECOVERY + "::test_redis_restarted",)),
+    Mutant("dead clients' statements run on", "models/settings.py",
+           '"client_connection_check_interval": str(PG_CONNECTION_CHECK_MS),', "",
+           (RECOVERY + "::test_a_worker_killed_inside",)),
+    Mutant("counters from a stale read", "models/lifecycle.py",
+           "processed_pairs=F(\"processed_pairs\") + 1,",
+           "processed_pairs=transfer.processed_pairs + 1,", ("tests/test_bulk_transfer.py",)),
+]
+
+
+def run(mutant: Mutant) -> bool:
+    """True when a test failed (the mutant was killed)."""
+    path = ROOT / mutant.path
+    source = path.read_text()
+    assert source.count(mutant.original) == 1, f"{mutant.name}: the original text is not in {mutant.path} once"
+    path.write_text(source.replace(mutant.original, mutant.mutated))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--timeout=90", *mutant.tests],
+            cwd=ROOT, capture_output=True, text=True,
+        )
+    finally:
+        path.write_text(source)
+    return result.returncode != 0
+
+
+def main(names: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not names or m.name in names]
+    survived = 0
+    for mutant in chosen:
+        killed = run(mutant)
+        survived += not killed
+        print(f"{'killed  ' if killed else 'SURVIVED'}  {mutant.name}  ({mutant.path}; {', '.join(mutant.tests)})", flush=True)
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
