@@ -38,7 +38,7 @@ ENGINE = "tests/test_engine.py"
 MUTANTS = [
     Mutant("claim without its PENDING filter", "models/lifecycle.py",
            "claimed = await TransferItem.filter(id=item_id, status=ItemStatus.PENDING)",
-           "claimed = await TransferItem.filter(id=item_id)", (RECOVERY, ENGINE)),
+           "claimed = await TransferItem.filter(id=item_id)", (RECOVERY, ENGINE, "tests/test_bulk_transfer.py")),
     Mutant("attempts not limited", "models/lifecycle.py",
            "if attempt > settings.MAX_ATTEMPTS:", "if attempt > 10**9:", (ENGINE + "::test_a_pair_that_keeps",)),
     Mutant("attempt limit off by one", "models/lifecycle.py",

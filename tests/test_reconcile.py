@@ -56,7 +56,7 @@ async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, poo
     await lifecycle.cancel(queued)
 
 
-async def test_a_lane_whose_lease_ran_out_is_fenced_off_and_given_to_a_new_job(world: World, pool, monkeypatch) -> None:
+async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_and_given_to_a_new_job(world: World, pool, monkeypatch) -> None:
     from models import settings
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
@@ -65,6 +65,8 @@ async def test_a_lane_whose_lease_ran_out_is_fenced_off_and_given_to_a_new_job(w
     (old,) = await leases.of_transfer(stuck.id)
     await transfer_jobs.enqueue(pool, stuck)
     assert await leases.hold(old)  # a worker took the lane ...
+    await reconcile(pool)
+    assert await leases.of_transfer(stuck.id) == [old]  # a live lease is left alone
     await TransferLane.filter(transfer_id=stuck.id).update(lease_until=leases.now() - timedelta(seconds=1))  # ... and died
     assert await reconcile(pool) >= 1
     (new,) = await leases.of_transfer(stuck.id)
