@@ -30,23 +30,32 @@ log = logging.getLogger(__name__)
 # arq always applies a job timeout and cancels a job that reaches it; a lane's
 # liveness is its lease instead, so arq's is set beyond any real pair.
 JOB_TIMEOUT_SECONDS = 30 * 24 * 3600
+# How far ahead of the queue's tail a new transfer's lanes are put (see enqueue_lanes).
+NEW_WORK_AHEAD_SECONDS = 60
 
 
 def job_id(ref: LaneRef) -> str:
     return f"udt:transfer:{ref.transfer_id}:lane:{ref.lane}:{ref.generation}"
 
 
-async def enqueue_lanes(pool: ArqRedis, refs: Iterable[LaneRef]) -> None:
-    """Queue the lanes' jobs. arq refuses a job ID it already holds, so offering twice is harmless."""
+async def enqueue_lanes(pool: ArqRedis, refs: Iterable[LaneRef], *, first: bool = False) -> None:
+    """Queue the lanes' jobs. arq refuses a job ID it already holds, so offering twice is harmless.
+
+    `first`: the lanes of a transfer just started go ahead of the lanes that handed
+    over after a slice (arq takes jobs in score order), so a new transfer, a single
+    one above all, never waits behind the turns of running bulk transfers.
+    """
+    ahead = {"_defer_by": -NEW_WORK_AHEAD_SECONDS} if first else {}
     for ref in refs:
         await pool.enqueue_job(
-            "run_lane", ref.transfer_id, ref.lane, ref.generation, _job_id=job_id(ref), _queue_name=settings.QUEUE_NAME
+            "run_lane", ref.transfer_id, ref.lane, ref.generation,
+            _job_id=job_id(ref), _queue_name=settings.QUEUE_NAME, **ahead,
         )
 
 
 async def enqueue(pool: ArqRedis, transfer: Transfer) -> None:
-    """Queue every open lane of a transfer (after the commit that created it)."""
-    await enqueue_lanes(pool, await leases.of_transfer(transfer.id))
+    """Queue every open lane of a transfer (after the commit that started it)."""
+    await enqueue_lanes(pool, await leases.of_transfer(transfer.id), first=True)
 
 
 @contextlib.asynccontextmanager
@@ -74,9 +83,17 @@ async def _renewing(ref: LaneRef) -> AsyncIterator[asyncio.Event]:
 
 
 async def _others_waiting(redis: ArqRedis) -> bool:
-    """Whether jobs are ready in the queue with no worker slot free for them."""
+    """Whether a job is ready in the queue that no worker has started (arq keeps a
+    running job in the queue until it ends, marked by its in-progress key)."""
     try:
-        return bool(await redis.zcount(settings.QUEUE_NAME, "-inf", int(time.time() * 1000)))
+        ready = await redis.zrangebyscore(settings.QUEUE_NAME, "-inf", int(time.time() * 1000), start=0, num=100)
+        if not ready:
+            return False
+        async with redis.pipeline(transaction=False) as pipe:
+            for job in ready:
+                pipe.exists(in_progress_key_prefix + job.decode())
+            running = await pipe.execute()
+        return not all(running)
     except RedisError:
         return False  # Redis away: keep working, nobody can be waiting
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.relay import to_global_id
-from models import bulk, lifecycle, settings
-from models.transfers import Transfer
+from jobs import transfer as transfer_jobs
+from models import bulk, leases, lifecycle, settings
+from models.transfers import Transfer, TransferLane
 from tests.processes import Workers, enqueue, until, worker_env
 from tests.support import Api, World, make_world
 
@@ -41,15 +42,16 @@ async def test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs(
     )
     other = await make_world()
     try:
+        # Everything is in the database before the worker starts: on SQLite its
+        # transactions would otherwise hold the test's writes up.
         first = await _bulk(world, [(s, s + 15) for s in range(10, 25)])  # 15 pairs
-        await workers.start(SLOW_PAIR_SECONDS="0.3")
-        await enqueue(first)
-        await until(lambda: workers.pairs_begun() >= 2, 60)  # the first bulk fills both job slots
-
         await other.give(10, "CCR", 1)
         single, problems = await lifecycle.start_single(other.users[1], 10, 11)
         assert problems == []
         second = await _bulk(other, [(s, s + 5) for s in range(12, 17)])
+        await workers.start(SLOW_PAIR_SECONDS="0.3")
+        await enqueue(first)
+        await until(lambda: workers.pairs_begun() >= 2, 60)  # the first bulk fills both job slots
         await enqueue(single)
         await enqueue(second)
 
@@ -75,3 +77,36 @@ async def _finished(transfer: Transfer) -> bool:
 
 async def _progressed(transfer: Transfer) -> bool:
     return (await _status(transfer)).processed_pairs > 0
+
+
+async def test_a_lane_keeps_its_worker_slot_while_nobody_waits(
+    world: World, database: str, redis_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    queue = f"udt:test-fairness:{world.tenant.id}"
+    monkeypatch.setattr(settings, "QUEUE_NAME", queue)
+    monkeypatch.setattr(settings, "BULK_LANES", 2)
+    workers = Workers(worker_env(database, redis_url, queue, UDT_SLICE_SECONDS="0.1"), tmp_path / "pairs")
+    try:
+        alone = await _bulk(world, [(s, s + 10) for s in range(10, 18)])
+        await workers.start(SLOW_PAIR_SECONDS="0.1")
+        await enqueue(alone)
+        await until(lambda: _finished(alone), 60)
+    finally:
+        await workers.stop_all()
+    # Many slices went by, and no lane ever handed itself over.
+    assert set(await TransferLane.filter(transfer_id=alone.id).values_list("generation", flat=True)) == {1}
+
+
+async def test_a_new_transfers_lanes_go_ahead_of_lanes_waiting_for_their_turn(world: World, pool, monkeypatch) -> None:
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-order:{world.tenant.id}")  # no worker takes it
+    running = await _bulk(world, [(10, 20), (11, 21)])
+    (successor, *_) = await leases.of_transfer(running.id)
+    await transfer_jobs.enqueue_lanes(pool, [successor])  # a lane that handed over after its slice
+    await world.give(12, "CCR", 1)
+    single, _ = await lifecycle.start_single(world.users[1], 12, 13)
+    await transfer_jobs.enqueue(pool, single)
+    queued = [job.decode() for job in await pool.zrange(settings.QUEUE_NAME, 0, -1)]
+    (first_lane,) = await leases.of_transfer(single.id)
+    assert queued == [transfer_jobs.job_id(first_lane), transfer_jobs.job_id(successor)]
+    await lifecycle.cancel(single)
+    await lifecycle.cancel(running)
