@@ -13,8 +13,9 @@ tenant B (startTransfer -> `transfer(id)` polled every 25 ms until SUCCEEDED)
 with nothing else running (the baseline), then every --every seconds while
 tenant A's 2,000-pair bulk runs, and while tenant C's bulk (started
 --second-after seconds into A's) runs beside it; and again once both are done.
-Prints the latencies beside the baseline and both bulks' processed pairs
-every 2 s.
+Prints the latencies beside the baseline (with the median time queued and
+running, from the transfer's createdAt, startedAt and finishedAt) and both
+bulks' processed pairs every 2 s.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +42,7 @@ mutation ($s: Int!, $t: Int!) {
   startTransfer(input: {sourceUserId: $s, targetUserId: $t, confirm: true}) { transfer { id } userErrors { code message } }
 }"""
 STATUS = "query ($id: ID!) { transfer(id: $id) { status processedPairs totalPairs } }"
+TIMES = "query ($id: ID!) { transfer(id: $id) { createdAt startedAt finishedAt } }"
 UPLOAD = "mutation ($f: Upload!) { uploadBulkTransferFile(file: $f) { upload { id pairCount errorCount } } }"
 START_BULK = """
 mutation ($id: ID!) { startBulkTransfer(input: {uploadId: $id, confirm: true}) { transfer { id } userErrors { code message } } }"""
@@ -74,8 +78,14 @@ async def _seed(slug: str, users: int, records: int) -> Tenant:
     return Tenant(slug, ids, await ApiToken.issue(admin))
 
 
-async def _single(tenant: Tenant, pair: tuple[int, int]) -> float:
-    """startTransfer -> SUCCEEDED, as a client sees it."""
+@dataclass
+class Single:
+    latency: float  # startTransfer -> SUCCEEDED, as a client sees it
+    queued: float  # the server's createdAt -> startedAt: waiting for a worker slot
+    running: float  # startedAt -> finishedAt: the pair
+
+
+async def _single(tenant: Tenant, pair: tuple[int, int]) -> Single:
     started = time.perf_counter()
     result = await tenant.execute(START_SINGLE, s=pair[0], t=pair[1])
     payload = result["startTransfer"]
@@ -84,9 +94,15 @@ async def _single(tenant: Tenant, pair: tuple[int, int]) -> float:
     transfer_id = payload["transfer"]["id"]
     while (status := (await tenant.execute(STATUS, id=transfer_id))["transfer"]["status"]) not in FINISHED:
         await asyncio.sleep(0.025)
+    latency = time.perf_counter() - started
     if status != "SUCCEEDED":
         raise SystemExit(f"single transfer {transfer_id} ended {status}")
-    return time.perf_counter() - started
+    times = {k: datetime.fromisoformat(v) for k, v in (await tenant.execute(TIMES, id=transfer_id))["transfer"].items()}
+    return Single(
+        latency,
+        (times["startedAt"] - times["createdAt"]).total_seconds(),
+        (times["finishedAt"] - times["startedAt"]).total_seconds(),
+    )
 
 
 async def _start_bulk(tenant: Tenant, pairs: list[tuple[int, int]]) -> str:
@@ -102,11 +118,13 @@ async def _start_bulk(tenant: Tenant, pairs: list[tuple[int, int]]) -> str:
     return payload["transfer"]["id"]
 
 
-def _summary(latencies: list[float]) -> str:
+def _summary(singles: list[Single]) -> str:
+    latencies = [s.latency for s in singles]
     over = sum(x > TARGET_SECONDS for x in latencies)
     return (
         f"n={len(latencies)}, median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s, "
-        f"{over} over {TARGET_SECONDS:g} s"
+        f"{over} over {TARGET_SECONDS:g} s (median queued {statistics.median(s.queued for s in singles):.2f} s, "
+        f"running {statistics.median(s.running for s in singles):.2f} s)"
     )
 
 
@@ -157,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
 
         bulk_a = await _start_bulk(a, a.pairs()[: args.pairs])
         t0 = time.perf_counter()
-        during: dict[str, list[float]] = {"bulk A": [], "bulks A + C": []}
+        during: dict[str, list[Single]] = {"bulk A": [], "bulks A + C": []}
         progress: list[tuple[float, int, int]] = []
         state = {"c": None}
 
@@ -207,7 +225,7 @@ async def main(args: argparse.Namespace) -> None:
         if latencies:
             print(f"  while {phase} run{'s' if phase == 'bulk A' else ''}: {_summary(latencies)}")
     print(f"  baseline, nothing else running, after:  {_summary(after)}")
-    print(f"  every latency while bulks ran: {' '.join(f'{x:.2f}' for x in during['bulk A'] + during['bulks A + C'])}")
+    print(f"  every latency while bulks ran: {' '.join(f'{x.latency:.2f}' for x in during['bulk A'] + during['bulks A + C'])}")
     print(f"\nbulk A ({final_a['totalPairs']} pairs, {final_a['status']}) and bulk C ({final_c['totalPairs']} pairs, "
           f"{final_c['status']}), C started {args.second_after:g} s into A; processed pairs:")
     print(f"  {'t':>5}  {'A':>5}  {'C':>5}")
