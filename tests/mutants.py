@@ -68,7 +68,7 @@ MUTANTS = [
            ".filter(lease_until=None, transfer__created_at__lt=settled)", ".filter(lease_until=None)", (RECONCILE,)),
     Mutant("lease never renewed", "jobs/transfer.py",
            "            await asyncio.sleep(settings.LEASE_SECONDS / 3)\n",
-           "            await asyncio.sleep(3600)\n", (RECOVERY,)),
+           "            await asyncio.sleep(3600)\n", (RECOVERY + "::test_a_pair_that_outlasts",)),
     Mutant("no hand-over when others wait", "jobs/transfer.py",
            "                if await _others_waiting(redis):", "                if False:",
            ("tests/test_fairness.py",)),

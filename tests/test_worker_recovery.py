@@ -219,3 +219,18 @@ async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_
     await until(lambda: _finished(transfer), 60)
     await _assert_every_pair_applied_once(world, transfer, before)
     assert max(await TransferItem.filter(transfer_id=transfer.id).values_list("attempts", flat=True)) >= 2
+
+
+@pytest.mark.concurrent  # on SQLite a renewal waits for the pair's transaction, as every statement does
+async def test_a_pair_that_outlasts_its_lease_many_times_is_never_taken_over(world: World, workers: Workers) -> None:
+    await world.give(10, "CCR", 3)
+    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)
+    assert problems == []
+    await workers.start(SLOW_PAIR_SECONDS="4", UDT_LEASE_SECONDS="1", UDT_RECONCILE_SECONDS="0.2")
+    await enqueue(transfer)
+    await until(lambda: _finished(transfer), 60)
+    assert (await Transfer.get(id=transfer.id)).status.value == "SUCCEEDED"
+    (item,) = await TransferItem.filter(transfer_id=transfer.id)
+    assert item.attempts == 1  # renewed, not cut short and not run twice
+    assert (await TransferLane.get(transfer_id=transfer.id)).generation == 1
+    assert await world.owned(11) == {"CCR": 3}
