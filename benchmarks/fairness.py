@@ -135,7 +135,7 @@ async def main(args: argparse.Namespace) -> None:
     from graph.cli import apply_migrations
     from models import settings
     from models.db import close_db, open_db
-    from tests.processes import free_port
+    from tests.support import free_port
 
     queue = f"udt:bench-fairness:{os.getpid()}"
     stamp = int(time.time())
