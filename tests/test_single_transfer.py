@@ -41,6 +41,7 @@ async def test_the_plan_shows_moves_and_overwrite_deletes_per_data_type_and_chan
 
 
 async def test_without_confirm_nothing_is_queued(api: Api, world: World) -> None:
+    await world.stock(10)
     result = await start(api, world.admin, 10, 11, confirm=False)
     assert result["transfer"] is None
     assert codes(result) == ["CONFIRMATION_REQUIRED"]
@@ -72,6 +73,7 @@ async def test_a_user_id_that_is_not_positive_is_invalid(api: Api, world: World)
 
 
 async def test_an_unknown_user_is_not_found(api: Api, world: World) -> None:
+    await world.stock(10)
     result = await start(api, world.admin, 10, 999)
     assert codes(result) == ["USER_NOT_FOUND"]
     assert result["userErrors"][0]["field"] == ["input", "targetUserId"]
@@ -82,11 +84,13 @@ async def test_a_user_outside_the_operators_view_is_refused(api: Api, world: Wor
 
 
 async def test_tenant_admins_can_never_be_source_or_target(api: Api, world: World) -> None:
+    await world.stock(4, 11)
     assert codes(await start(api, world.admin, 4, 11)) == ["TENANT_ADMIN"]
     assert codes(await start(api, world.admin, 11, 4)) == ["TENANT_ADMIN"]
 
 
 async def test_source_and_target_must_differ(api: Api, world: World) -> None:
+    await world.stock(11)
     assert codes(await start(api, world.admin, 11, 11)) == ["SAME_USER"]
 
 
@@ -99,6 +103,7 @@ async def test_inactive_users_may_take_part(api: Api, world: World) -> None:
 
 
 async def test_a_user_in_a_queued_transfer_is_busy(api: Api, world: World) -> None:
+    await world.stock(10, 11, 12, 13)
     # Started without a worker job: it stays QUEUED while the test runs.
     queued, _ = await lifecycle.start_single(world.users[1], 10, 11)
     assert codes(await start(api, world.admin, 12, 10)) == ["USER_BUSY"]
@@ -111,11 +116,13 @@ async def test_a_user_in_a_queued_transfer_is_busy(api: Api, world: World) -> No
 
 
 async def test_every_problem_of_a_pair_is_reported(api: Api, world: World) -> None:
+    await world.stock(4)
     result = await start(api, world.lead, 4, 30)
     assert sorted(codes(result)) == ["TENANT_ADMIN", "USER_OUTSIDE_VIEW"]
 
 
 async def test_transfers_are_listed_newest_first_with_filters(api: Api, world: World) -> None:
+    await world.stock(10, 12)
     first = (await start(api, world.admin, 10, 11))["transfer"]["id"]
     await api.wait_finished(world.admin, first)
     second = (await start(api, world.admin, 12, 13))["transfer"]["id"]
@@ -129,6 +136,7 @@ async def test_transfers_are_listed_newest_first_with_filters(api: Api, world: W
 
 
 async def test_a_transfer_is_found_by_its_node_id(api: Api, world: World) -> None:
+    await world.stock(10)
     started = (await start(api, world.admin, 10, 11))["transfer"]["id"]
     found = await api("query ($id: ID!) { node(id: $id) { ... on Transfer { kind } } }", world.admin, id=started)
     assert found["node"] == {"kind": "SINGLE"}
