@@ -285,3 +285,49 @@ async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: 
     assert done.status is TransferStatus.PARTIALLY_FAILED
     terminal = [e for events in results for e in events if e.terminal]
     assert len(terminal) == 1
+
+
+async def test_a_source_emptied_between_upload_and_start_refuses_the_start_with_the_error_at_its_line(
+    api: Api, world: World
+) -> None:
+    from models.userdata import OwnedRecord
+
+    await world.stock(10, 11)
+    await world.give(21, "PROJECT", 2)
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,20\n11,21\n"))["upload"]
+    assert upload["errorCount"] == 0
+    await OwnedRecord.filter(owner_id=world.pk(11)).delete()
+    refused = (await api(START_BULK, world.admin, id=upload["id"], confirm=True))["startBulkTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["UPLOAD_HAS_ERRORS"]
+    preview = await api(
+        "query ($id: ID!) { bulkUpload(id: $id) { errorCount rows(onlyErrors: true) { edges { node { rowNumber errors { code } } } } } }",
+        world.admin,
+        id=upload["id"],
+    )
+    assert preview["bulkUpload"]["errorCount"] == 1
+    assert [e["node"] for e in preview["bulkUpload"]["rows"]["edges"]] == [{"rowNumber": 3, "errors": [{"code": "NOTHING_TO_TRANSFER"}]}]
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 0
+    assert await world.owned(21) == {"PROJECT": 2}
+
+
+async def test_a_source_emptied_between_start_and_its_pair_fails_that_pair_alone_and_changes_nothing(
+    api: Api, world: World
+) -> None:
+    from models.userdata import OwnedRecord
+
+    await world.give(10, "PROJECT", 1)
+    await world.give(11, "PROJECT", 1)
+    await world.give(20, "PROJECT", 4)
+    await world.give(21, "PROJECT", 5)
+    admin = world.users[1]
+    transfer, problems = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
+    assert problems == []
+    await OwnedRecord.filter(owner_id=world.pk(11)).delete()  # emptied after the start's check
+    await run_pairs(transfer.id)
+    done = (await api(TRANSFER, world.admin, id=to_global_id("Transfer", transfer.id)))["transfer"]
+    assert (done["status"], done["failedUserIds"]) == ("PARTIALLY_FAILED", [11, 21])
+    items = {e["node"]["rowNumber"]: e["node"] for e in done["items"]["edges"]}
+    assert (items[2]["status"], items[3]["status"], items[3]["errorCode"]) == ("SUCCEEDED", "FAILED", "NOTHING_TO_TRANSFER")
+    assert await world.owned(20) == {"PROJECT": 1} and await world.owned(21) == {"PROJECT": 5}
+    log = await audit(api, world.admin, done["auditLogUrl"])
+    assert [r[:7] for r in log[1:]] == [["3", "11", "Agent11 Number11", "21", "Agent21 Number21", "FAILED", "NOTHING_TO_TRANSFER"]]

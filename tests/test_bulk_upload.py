@@ -242,3 +242,14 @@ async def test_a_user_in_a_queued_transfer_is_busy_in_the_preview_as_source_or_t
     assert [(e["code"], e["field"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"])]
     assert rows[4] == [] and upload["errorCount"] == 2
     await lifecycle.cancel(queued)
+
+
+async def test_a_row_whose_source_owns_nothing_is_an_error_at_its_line_naming_the_source(api: Api, world: World) -> None:
+    await world.stock(19)
+    upload = (await api.upload(world.admin, people_file({21: 19, 22: 20})))["upload"]  # 20 owns nothing
+    rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
+    assert rows[2] == []
+    (error,) = rows[3]
+    assert (error["code"], error["field"]) == ("NOTHING_TO_TRANSFER", ["toUserId"])  # the To cell names the source
+    assert "Agent20 Number20 (20)" in error["message"]
+    assert upload["errorCount"] == 1
