@@ -275,6 +275,7 @@ async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api
 
 @pytest.mark.concurrent
 async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: World) -> None:
+    await world.stock(*range(10, 20))
     content = "Source User ID,Target User ID\n" + "".join(f"{s},{s + 10}\n" for s in range(10, 20))
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", content.encode()))
     items = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
