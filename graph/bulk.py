@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from starlette.datastructures import UploadFile
@@ -12,6 +13,7 @@ from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.transfers import (
     CONFIRMATION_REQUIRED,
+    IDEMPOTENCY_KEY_DESCRIPTION,
     DataTypeImpact,
     StartTransferPayload,
     Transfer,
@@ -152,6 +154,7 @@ class UploadBulkTransferFilePayload:
 class StartBulkTransferInput:
     upload_id: strawberry.ID
     confirm: bool
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_DESCRIPTION)
 
 
 async def find_upload(operator: UserModel, global_id: str) -> UploadModel | None:
@@ -200,9 +203,9 @@ class BulkMutations:
             return StartTransferPayload(transfer=None, user_errors=[missing])
         if not input.confirm:
             return StartTransferPayload(transfer=None, user_errors=user_errors([CONFIRMATION_REQUIRED]))
-        transfer, problems = await bulk.start(op, upload)
+        transfer, problems = await bulk.start(op, upload, input.idempotency_key)
         if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems))
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, {"key": ["input", "idempotencyKey"]}))
         await queue(info, transfer)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
 
@@ -211,7 +214,11 @@ class BulkMutations:
         description="Start a new BULK transfer with only the failed pairs of a finished transfer. Needs confirm: true.",
     )
     async def retry_failed_transfers(
-        self, info: strawberry.Info, transfer_id: strawberry.ID, confirm: bool
+        self,
+        info: strawberry.Info,
+        transfer_id: strawberry.ID,
+        confirm: bool,
+        idempotency_key: Annotated[str | None, strawberry.argument(description=IDEMPOTENCY_KEY_DESCRIPTION)] = None,
     ) -> StartTransferPayload:
         op = await info.context.operator()
         previous = await find_transfer(op, transfer_id)
@@ -222,8 +229,8 @@ class BulkMutations:
             )
         if not confirm:
             return StartTransferPayload(transfer=None, user_errors=user_errors([CONFIRMATION_REQUIRED]))
-        transfer, problems = await bulk.retry(op, previous)
+        transfer, problems = await bulk.retry(op, previous, idempotency_key)
         if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems))
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, {"key": ["idempotencyKey"]}))
         await queue(info, transfer)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])

@@ -27,7 +27,16 @@ TransferKind = strawberry.enum(transfers.TransferKind, name="TransferKind")
 TransferStatus = strawberry.enum(transfers.TransferStatus, name="TransferStatus")
 TransferItemStatus = strawberry.enum(transfers.ItemStatus, name="TransferItemStatus")
 
-SINGLE_FIELDS = {"source": ["input", "sourceUserId"], "target": ["input", "targetUserId"]}
+SINGLE_FIELDS = {
+    "source": ["input", "sourceUserId"],
+    "target": ["input", "targetUserId"],
+    "key": ["input", "idempotencyKey"],
+}
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Makes a resent request safe: the same operator sending the same key within 24 hours gets the "
+    "transfer the first request created, whatever its status, and nothing new starts; the same key "
+    "with another input is IDEMPOTENCY_KEY_REUSED. 1 to 255 printable characters."
+)
 CONFIRMATION_REQUIRED = Problem(
     "CONFIRMATION_REQUIRED", "A transfer is permanent: send confirm: true to start it."
 )
@@ -187,6 +196,7 @@ class StartTransferInput:
     source_user_id: int
     target_user_id: int
     confirm: bool
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_DESCRIPTION)
 
 
 @strawberry.type
@@ -211,7 +221,9 @@ async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transf
 
 async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
     """Enqueue after the commit. If Redis is down the transfer stays QUEUED and the
-    workers' reconciler enqueues it when they can."""
+    workers' reconciler enqueues it when they can. Offering a transfer again (a start
+    resent with its idempotency key) queues nothing new: arq refuses a job ID it holds,
+    and a finished lane is not offered."""
     try:
         await transfer_jobs.enqueue(info.context.pool, transfer)
     except (RedisError, ConnectionError, OSError):
@@ -280,10 +292,12 @@ class TransferMutations:
             (check,) = await check_pairs(op, [(input.source_user_id, input.target_user_id, None)])
             problems = [*check.problems, CONFIRMATION_REQUIRED]
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        transfer, problems = await lifecycle.start_single(op, input.source_user_id, input.target_user_id)
+        transfer, problems = await lifecycle.start_single(
+            op, input.source_user_id, input.target_user_id, input.idempotency_key
+        )
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        await queue(info, transfer)
+        await queue(info, transfer)  # a resent start offers its transfer again: harmless (see queue)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
 
     @strawberry.mutation(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from models import settings
+from models import idempotency, settings
 from models.csvfile import parse_upload, source_and_target
 from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs
@@ -90,8 +90,13 @@ async def _recheck(operator: User, upload: BulkUpload) -> list[PairCheck]:
     return checks
 
 
-async def start(operator: User, upload: BulkUpload) -> tuple[Transfer | None, list[Problem]]:
+async def start(
+    operator: User, upload: BulkUpload, idempotency_key: str | None = None
+) -> tuple[Transfer | None, list[Problem]]:
     """Queue one BULK transfer with every pair of a clean upload, re-validated now."""
+    request, answered = await idempotency.prior(operator, idempotency_key, "startBulkTransfer", uploadId=upload.id)
+    if answered is not None:
+        return answered
     if upload.errors:
         return None, [_has_errors(len(upload.errors))]
     if await Transfer.exists(upload_id=upload.id):
@@ -102,11 +107,16 @@ async def start(operator: User, upload: BulkUpload) -> tuple[Transfer | None, li
     failing = sum(not c.ok for c in checks)
     if failing:
         return None, [_has_errors(failing)]
-    return await create_transfer(operator, TransferKind.BULK, checks, upload=upload)
+    return await create_transfer(operator, TransferKind.BULK, checks, request, upload=upload)
 
 
-async def retry(operator: User, transfer: Transfer) -> tuple[Transfer | None, list[Problem]]:
+async def retry(
+    operator: User, transfer: Transfer, idempotency_key: str | None = None
+) -> tuple[Transfer | None, list[Problem]]:
     """A new BULK transfer with only the failed pairs of a finished transfer."""
+    request, answered = await idempotency.prior(operator, idempotency_key, "retryFailedTransfers", transferId=transfer.id)
+    if answered is not None:
+        return answered
     if not transfer.status.finished:
         return None, [Problem("TRANSFER_NOT_FINISHED", "The transfer is still queued or running.")]
     if await Transfer.exists(retry_of=transfer):
@@ -122,7 +132,7 @@ async def retry(operator: User, transfer: Transfer) -> tuple[Transfer | None, li
     problems = [p for c in checks for p in c.problems]
     if problems:
         return None, problems
-    return await create_transfer(operator, TransferKind.BULK, checks, retry_of=transfer)
+    return await create_transfer(operator, TransferKind.BULK, checks, request, retry_of=transfer)
 
 
 def _has_errors(count: int) -> Problem:

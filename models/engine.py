@@ -3,6 +3,10 @@
 Set-based: per storage table, one grouped count, one DELETE for OVERWRITE
 types and one UPDATE per owner column, whatever the number of records. The
 caller owns the transaction.
+
+An OVERWRITE replaces, it never erases for nothing: the target's records of
+an OVERWRITE type are deleted only when the source has records of that type
+to put in their place (SPEC.md section 3).
 """
 
 from __future__ import annotations
@@ -44,11 +48,16 @@ async def _counts(storage: Storage, types: list[DataType], user_pk: int, db: Bas
 
 def combine(source: dict[str, int], target: dict[str, int]) -> list[Impact]:
     """The impact of a pair from what each side owns: every source record moves; an
-    OVERWRITE type also deletes every target record."""
+    OVERWRITE type the source has also deletes every target record of that type."""
     return [
-        Impact(dt, source.get(dt.key, 0), target.get(dt.key, 0) if dt.policy is Policy.OVERWRITE else 0)
+        Impact(dt, source.get(dt.key, 0), target.get(dt.key, 0) if replaces(dt, source) else 0)
         for dt in DATA_TYPES
     ]
+
+
+def replaces(dt: DataType, source: dict[str, int]) -> bool:
+    """Whether the target's records of `dt` are deleted: OVERWRITE, and the source has some to put in their place."""
+    return dt.policy is Policy.OVERWRITE and source.get(dt.key, 0) > 0
 
 
 async def impact(source_pk: int, target_pk: int) -> list[Impact]:
@@ -61,20 +70,24 @@ async def apply_pair(source_pk: int, target_pk: int, db: BaseDBAsyncClient) -> l
     """Move every record of the source onto the target; returns what was moved and deleted.
 
     Must run inside the caller's transaction (`db`), so that all data types move or none.
-    A table holding one data type is counted by its DELETE and UPDATE themselves; a
-    shared table needs one grouped count per side to tell its types apart.
+    A table holding one data type is counted by its DELETE and UPDATE themselves (an
+    OVERWRITE one asks first whether the source has a record); a shared table needs
+    one grouped count per side to tell its types apart, and the source's count says
+    which OVERWRITE types replace the target's.
     """
     moves: dict[str, int] = {}
     deletes: dict[str, int] = {}
     for storage, types in storages().items():
-        overwrite = [t for t in types if t.policy is Policy.OVERWRITE]
         if storage.type_column is None:
             (only,) = types  # a table without a type column holds exactly one data type
-            if overwrite:
+            if only.policy is Policy.OVERWRITE and await storage.model.filter(
+                _owned_by(storage, source_pk)
+            ).using_db(db).exists():
                 deletes[only.key] = await storage.model.filter(_owned_by(storage, target_pk)).using_db(db).delete()
             moves[only.key] = await _reassign(storage, source_pk, target_pk, db)
             continue
         moves |= await _counts(storage, types, source_pk, db)
+        overwrite = [t for t in types if replaces(t, moves)]
         if overwrite:
             deletes |= await _counts(storage, overwrite, target_pk, db)
             keys = {f"{storage.type_column}__in": [t.key for t in overwrite]}
@@ -130,3 +143,17 @@ async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
             for row in await same.annotate(n=Count("id")).group_by(first).values(first, "n"):
                 add(row[first], only.key, -row["n"])
     return counts
+
+
+async def owners(user_pks: list[int], db: BaseDBAsyncClient | None = None) -> set[int]:
+    """Which of `user_pks` own at least one record of any data type.
+
+    One query per owner column, whatever the number of users (the rules ask this of
+    every source of a file at once); cheaper than counting, since it only needs to know.
+    """
+    found: set[int] = set()
+    for storage in storages():
+        for column in storage.owner_columns:
+            query = storage.model.filter(**{f"{column}__in": user_pks}).using_db(db)
+            found.update(await query.distinct().values_list(column, flat=True))
+    return found

@@ -20,9 +20,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine, leases, settings
+from models import engine, idempotency, leases, settings
 from models.db import is_transient
-from models.rules import PairCheck, Problem, check_pairs, describe
+from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
 from models.tenancy import User
 from models.transfers import (
     ACTIVE_STATUSES,
@@ -117,13 +117,15 @@ async def create_transfer(
     operator: User,
     kind: TransferKind,
     pairs: Sequence[PairCheck],
+    request: idempotency.Request | None = None,
     **fields: object,
 ) -> tuple[Transfer | None, list[Problem]]:
-    """Insert the transfer, its items and its lock rows in one transaction.
+    """Insert the transfer, its idempotency key, its items and its lock rows in one transaction.
 
-    The lock rows' unique constraints decide races: a user already in a queued
-    or running transfer, or a second bulk transfer of the tenant, fails the
-    insert, and nothing is created.
+    The unique constraints decide races: a request whose key another request with
+    the key has just used gets that request's transfer; a user already in a queued
+    or running transfer, or a second bulk transfer of the tenant, fails the insert,
+    and nothing is created.
     """
     # Always taken in the same order (bulk first, then users by key), so two
     # racing starts collide on a unique constraint instead of deadlocking.
@@ -141,6 +143,8 @@ async def create_transfer(
                 using_db=db,
                 **fields,
             )
+            if request is not None:  # first: racing requests with one key meet here, before the locks
+                await idempotency.remember(operator, request, transfer, db)
             await leases.create(transfer.id, lanes, db)
             await TransferItem.bulk_create(
                 [
@@ -163,6 +167,8 @@ async def create_transfer(
                 using_db=db,
             )
     except IntegrityError:
+        if request is not None and (answered := await idempotency.replay(operator, request)) is not None:
+            return answered  # the same request, sent twice at once: both get the one transfer
         return None, await _lost_race(operator, locks, fields.get("upload"), fields.get("retry_of"))
     return transfer, []
 
@@ -190,11 +196,18 @@ def _lock_pks(keys: set[str]) -> list[int]:
     return [int(k.split(":", 1)[1]) for k in keys if k.startswith("user:")]
 
 
-async def start_single(operator: User, source_user_id: int, target_user_id: int) -> tuple[Transfer | None, list[Problem]]:
+async def start_single(
+    operator: User, source_user_id: int, target_user_id: int, idempotency_key: str | None = None
+) -> tuple[Transfer | None, list[Problem]]:
+    request, answered = await idempotency.prior(
+        operator, idempotency_key, "startTransfer", sourceUserId=source_user_id, targetUserId=target_user_id
+    )
+    if answered is not None:
+        return answered
     (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
     if not check.ok:
         return None, check.problems
-    return await create_transfer(operator, TransferKind.SINGLE, [check])
+    return await create_transfer(operator, TransferKind.SINGLE, [check], request)
 
 
 # --- run -----------------------------------------------------------------
@@ -275,9 +288,16 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
         item.error_message = " ".join(p.message for p in problems)
     else:
         done = await engine.apply_pair(item.source_id, item.target_id, db)
-        item.status = ItemStatus.SUCCEEDED
         item.moved = {i.data_type.key: i.moves for i in done if i.moves}
         item.overwritten = {i.data_type.key: i.deletes for i in done if i.deletes}
+        if item.moved:
+            item.status = ItemStatus.SUCCEEDED
+        else:
+            # The source was emptied since the start. An empty source changes nothing
+            # (an OVERWRITE only replaces), so the engine's outcome is the re-check of
+            # NOTHING_TO_TRANSFER, in this transaction, without queries of its own.
+            problem = nothing_to_transfer(item.source)
+            item.error_code, item.error_message = problem.code, problem.message
     await item.save(using_db=db, update_fields=["status", "error_code", "error_message", "moved", "overwritten"])
     ok = item.status is ItemStatus.SUCCEEDED
     await Transfer.filter(id=transfer.id).using_db(db).update(
@@ -312,6 +332,7 @@ async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient
         [(item.source.user_id, item.target.user_id, item.row_number)],
         ignore_locks_of=transfer.id,
         using_db=db,
+        sources_checked_by_engine=True,  # see _process
     )
     return check.problems
 

@@ -14,11 +14,13 @@ from typing import Literal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from models import engine
 from models.db import MAX_INT
 from models.tenancy import User, scope
 from models.transfers import TransferLock
 
-Role = Literal["source", "target"]
+# Which part of the request a problem is about: a side of the pair, or the idempotency key.
+Role = Literal["source", "target", "key"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,15 @@ def describe(user: User) -> str:
     return f"{user.display_name} ({user.user_id})"
 
 
+def nothing_to_transfer(source: User) -> Problem:
+    return Problem(
+        "NOTHING_TO_TRANSFER",
+        f"Source user {describe(source)} owns no records of the data types being transferred: "
+        "there is nothing to transfer.",
+        "source",
+    )
+
+
 def _lines(rows: list[int | None]) -> str:
     numbers = [str(r) for r in rows if r is not None]
     return f" (lines {', '.join(numbers)})" if numbers else ""
@@ -72,11 +83,15 @@ async def check_pairs(
     *,
     ignore_locks_of: int | None = None,
     using_db: BaseDBAsyncClient | None = None,
+    sources_checked_by_engine: bool = False,
 ) -> list[PairCheck]:
     """Check (source, target, row_number) pairs; returns one PairCheck per pair, in order.
 
-    Three queries whatever the number of pairs: the users, the scope, the locks.
+    A constant number of queries whatever the number of pairs: the users, the scope,
+    the locks, and which sources own any record (one per owner column).
     `ignore_locks_of` is the transfer the pairs belong to, when re-checking its own items.
+    `sources_checked_by_engine` skips NOTHING_TO_TRANSFER where the caller applies the
+    pair in the same transaction and refuses it when it moved nothing (lifecycle).
     """
     checks = [PairCheck(s, t, row) for s, t, row in pairs]
     ids = {
@@ -88,6 +103,7 @@ async def check_pairs(
     users: dict[int, User] = {}
     visible: set[int] = set()
     busy: set[str] = set()
+    owning: set[int] = set()
     ids = {uid for uid in ids if uid <= MAX_INT}
     if ids:
         found = await User.filter(tenant_id=operator.tenant_id, user_id__in=ids).using_db(using_db)
@@ -103,6 +119,9 @@ async def check_pairs(
             if ignore_locks_of is not None:
                 locks = locks.exclude(transfer_id=ignore_locks_of)
             busy = set(await locks.values_list("key", flat=True))
+            if not sources_checked_by_engine:
+                sources = {parse_user_id(c.source_ref) for c in checks}
+                owning = await engine.owners([u.id for u in found if u.user_id in sources], using_db)
 
     for check in checks:
         for role, ref in (("source", check.source_ref), ("target", check.target_ref)):
@@ -137,6 +156,8 @@ async def check_pairs(
                 check.problems.append(
                     Problem("USER_BUSY", f"{label} user {describe(user)} is in a transfer that is queued or running.", role)
                 )
+            if role == "source" and not sources_checked_by_engine and user.id not in owning:
+                check.problems.append(nothing_to_transfer(user))
         src, tgt = parse_user_id(check.source_ref), parse_user_id(check.target_ref)
         if src is not None and src == tgt:
             check.problems.append(Problem("SAME_USER", f"Source and target are the same user ({src})."))

@@ -62,7 +62,7 @@ QUEUE_NAME: str = os.environ.get("UDT_QUEUE_NAME", "udt:queue")
 # Safe as "*": auth is a bearer header, never a cookie.
 ALLOWED_ORIGINS: list[str] = [o.strip() for o in os.environ.get("UDT_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
 
-MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers"]
+MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers", "models.idempotency"]
 
 
 # What this process is (api, worker, dev, cli), set by its `udt` command: PostgreSQL

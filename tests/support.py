@@ -217,6 +217,12 @@ class World:
             assert count == 1, "one schedule per user"
             await AgentSchedule.create(user_id=pk)
 
+    async def stock(self, *user_ids: int) -> None:
+        """One CCR record each, for tests about something else: a source that owns
+        nothing is refused with NOTHING_TO_TRANSFER."""
+        for user_id in user_ids:
+            await self.give(user_id, "CCR")
+
     async def owned(self, user_id: int) -> dict[str, int]:
         from models.engine import owned_counts
 

@@ -49,6 +49,7 @@ async def test_another_tenants_users_are_not_found(api: Api, world: World) -> No
 
 async def test_another_tenants_transfer_behaves_as_unknown(api: Api, world: World) -> None:
     other = await make_world()
+    await other.stock(10)
     started = (await api(START, other.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]
     assert (await api("query ($id: ID!) { transfer(id: $id) { id } }", world.admin, id=started["id"]))["transfer"] is None
     cancel = "mutation ($id: ID!) { cancelTransfer(id: $id) { transfer { id } userErrors { code } } }"
@@ -57,6 +58,7 @@ async def test_another_tenants_transfer_behaves_as_unknown(api: Api, world: Worl
 
 
 async def test_a_websocket_accepts_the_token_as_token_too(api: Api, world: World) -> None:
+    await world.stock(10)
     started = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]
     await api.wait_finished(world.admin, started["id"])
     received = await api.events("", started["id"], init={"token": world.admin})
@@ -67,6 +69,7 @@ async def test_an_operator_with_a_view_does_not_see_transfers_of_users_outside_i
     import httpx
     from gql.transport.exceptions import TransportQueryError
 
+    await world.stock(30, 10)
     west = (await api(START, world.admin, s=30, t=31, confirm=True))["startTransfer"]["transfer"]["id"]
     east = (await api(START, world.lead, s=10, t=11, confirm=True))["startTransfer"]["transfer"]["id"]
     await api.wait_finished(world.admin, west)

@@ -14,7 +14,7 @@ from graph.relay import pk_of, to_global_id
 from models import bulk, lifecycle, seed
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload, ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
-from models.userdata import DATA_TYPES, Policy
+from models.userdata import DATA_TYPES, OwnedRecord
 from tests.support import START, TRANSFER, Api, World, make_world, run_pairs
 
 START_BULK = """
@@ -59,7 +59,7 @@ async def test_the_vendor_pages_worked_example_moves_data_in_the_right_direction
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     pk = {u.user_id: u.id for u in await User.filter(tenant__slug="demo", user_id__in=[19, 20, 21, 22])}
-    from models.engine import owned_counts
+    from models.engine import owned_counts, replaces
 
     before = await owned_counts(list(pk.values()))
     upload = (await api.upload(token, buffer.getvalue()))["upload"]
@@ -74,7 +74,7 @@ async def test_the_vendor_pages_worked_example_moves_data_in_the_right_direction
         assert after[pk[source]] == {}
         src, tgt = before[pk[source]], before[pk[target]]
         for dt in DATA_TYPES:
-            kept = tgt.get(dt.key, 0) if dt.policy is Policy.COMBINE else 0
+            kept = 0 if replaces(dt, src) else tgt.get(dt.key, 0)  # an OVERWRITE only replaces
             assert after[pk[target]].get(dt.key, 0) == kept + src.get(dt.key, 0), dt.key
 
 
@@ -107,6 +107,7 @@ async def test_start_needs_confirm_and_a_clean_upload(api: Api, world: World) ->
 
 
 async def test_start_revalidates_against_todays_data(api: Api, world: World) -> None:
+    await world.stock(10)
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,20\n"))["upload"]
     world.users[20].tenant_admin = True
     await world.users[20].save()
@@ -118,6 +119,7 @@ async def test_start_revalidates_against_todays_data(api: Api, world: World) -> 
 
 
 async def test_an_upload_starts_at_most_one_transfer(api: Api, world: World) -> None:
+    await world.stock(10)
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,20\n"))["upload"]
     first = (await api(START_BULK, world.admin, id=upload["id"], confirm=True))["startBulkTransfer"]
     await api.wait_finished(world.admin, first["transfer"]["id"])
@@ -131,7 +133,8 @@ async def test_twenty_concurrent_starts_give_exactly_one_bulk_transfer(world: Wo
     admin = world.users[1]
     uploads = []
     for i in range(20):  # twenty different valid uploads, each with a pair of its own
-        await User.create(tenant=world.tenant, user_id=100 + 2 * i, first_name="S", last_name=str(i), username=f"s{i}")
+        source = await User.create(tenant=world.tenant, user_id=100 + 2 * i, first_name="S", last_name=str(i), username=f"s{i}")
+        await OwnedRecord.create(data_type="CCR", owner=source)
         await User.create(tenant=world.tenant, user_id=101 + 2 * i, first_name="T", last_name=str(i), username=f"t{i}")
         uploads.append(await bulk.create_upload(admin, "f.csv", f"Source User ID,Target User ID\n{100 + 2 * i},{101 + 2 * i}\n".encode()))
     results = await asyncio.gather(*(bulk.start(admin, u) for u in uploads))
@@ -142,6 +145,7 @@ async def test_twenty_concurrent_starts_give_exactly_one_bulk_transfer(world: Wo
 
 
 async def test_a_second_bulk_transfer_waits_for_the_first(api: Api, world: World) -> None:
+    await world.stock(10, 11)
     queued, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n"))
     refused = await upload_and_start(api, world.admin, "Source User ID,Target User ID\n11,21\n")
     assert [e["code"] for e in refused["userErrors"]] == ["BULK_TRANSFER_IN_PROGRESS"]
@@ -201,6 +205,7 @@ async def test_a_partial_failure_names_the_failed_users_in_the_audit_log_and_a_r
 
 
 async def test_a_retry_is_refused_while_a_failed_pair_would_still_fail(api: Api, world: World) -> None:
+    await world.stock(10, 11)
     admin = world.users[1]
     transfer, _ = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
     world.users[21].tenant_admin = True  # after the start: the pair fails, and would fail again
@@ -216,6 +221,7 @@ async def test_a_retry_is_refused_while_a_failed_pair_would_still_fail(api: Api,
 
 
 async def test_a_transfer_still_queued_or_running_cannot_be_retried(api: Api, world: World) -> None:
+    await world.stock(10)
     admin = world.users[1]
     queued, _ = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n"))
     refused = (await api(RETRY, world.admin, id=to_global_id("Transfer", queued.id)))["retryFailedTransfers"]
@@ -236,6 +242,7 @@ async def test_an_upload_that_does_not_exist_or_is_another_tenants_is_not_found(
 
 
 async def test_a_transfer_where_no_pair_succeeds_failed(world: World) -> None:
+    await world.stock(10, 11)
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
     await User.filter(id__in=[world.pk(20), world.pk(21)]).update(tenant_admin=True)
     for item_id in await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True):
@@ -268,6 +275,7 @@ async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api
 
 @pytest.mark.concurrent
 async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: World) -> None:
+    await world.stock(*range(10, 20))
     content = "Source User ID,Target User ID\n" + "".join(f"{s},{s + 10}\n" for s in range(10, 20))
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", content.encode()))
     items = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
@@ -278,3 +286,49 @@ async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: 
     assert done.status is TransferStatus.PARTIALLY_FAILED
     terminal = [e for events in results for e in events if e.terminal]
     assert len(terminal) == 1
+
+
+async def test_a_source_emptied_between_upload_and_start_refuses_the_start_with_the_error_at_its_line(
+    api: Api, world: World
+) -> None:
+    from models.userdata import OwnedRecord
+
+    await world.stock(10, 11)
+    await world.give(21, "PROJECT", 2)
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,20\n11,21\n"))["upload"]
+    assert upload["errorCount"] == 0
+    await OwnedRecord.filter(owner_id=world.pk(11)).delete()
+    refused = (await api(START_BULK, world.admin, id=upload["id"], confirm=True))["startBulkTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["UPLOAD_HAS_ERRORS"]
+    preview = await api(
+        "query ($id: ID!) { bulkUpload(id: $id) { errorCount rows(onlyErrors: true) { edges { node { rowNumber errors { code } } } } } }",
+        world.admin,
+        id=upload["id"],
+    )
+    assert preview["bulkUpload"]["errorCount"] == 1
+    assert [e["node"] for e in preview["bulkUpload"]["rows"]["edges"]] == [{"rowNumber": 3, "errors": [{"code": "NOTHING_TO_TRANSFER"}]}]
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 0
+    assert await world.owned(21) == {"PROJECT": 2}
+
+
+async def test_a_source_emptied_between_start_and_its_pair_fails_that_pair_alone_and_changes_nothing(
+    api: Api, world: World
+) -> None:
+    from models.userdata import OwnedRecord
+
+    await world.give(10, "PROJECT", 1)
+    await world.give(11, "PROJECT", 1)
+    await world.give(20, "PROJECT", 4)
+    await world.give(21, "PROJECT", 5)
+    admin = world.users[1]
+    transfer, problems = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
+    assert problems == []
+    await OwnedRecord.filter(owner_id=world.pk(11)).delete()  # emptied after the start's check
+    await run_pairs(transfer.id)
+    done = (await api(TRANSFER, world.admin, id=to_global_id("Transfer", transfer.id)))["transfer"]
+    assert (done["status"], done["failedUserIds"]) == ("PARTIALLY_FAILED", [11, 21])
+    items = {e["node"]["rowNumber"]: e["node"] for e in done["items"]["edges"]}
+    assert (items[2]["status"], items[3]["status"], items[3]["errorCode"]) == ("SUCCEEDED", "FAILED", "NOTHING_TO_TRANSFER")
+    assert await world.owned(20) == {"PROJECT": 1} and await world.owned(21) == {"PROJECT": 5}
+    log = await audit(api, world.admin, done["auditLogUrl"])
+    assert [r[:7] for r in log[1:]] == [["3", "11", "Agent11 Number11", "21", "Agent21 Number21", "FAILED", "NOTHING_TO_TRANSFER"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models import lifecycle, settings
 from models.tenancy import User
 from models.transfers import Transfer
+from models.userdata import OwnedRecord
 from tests.support import Api, QueryCounter, World
 
 PEOPLE = "From User ID,To User ID,First Name,Last Name\n"
@@ -16,6 +17,12 @@ def people_file(filled: dict[int, object], others: list[int] = ()) -> str:
     return PEOPLE + "".join(f"{uid},{filled.get(uid, '')},First{uid},Last{uid}\n" for uid in ids)
 
 
+async def stock_range(world: World, user_ids: range) -> None:
+    """One CCR record for each of many users created in bulk (not in `world.users`)."""
+    pks = await User.filter(tenant=world.tenant, user_id__in=list(user_ids)).values_list("id", flat=True)
+    await OwnedRecord.bulk_create([OwnedRecord(data_type="CCR", owner_id=pk) for pk in pks], batch_size=1000)
+
+
 def errors_by_line(upload: dict) -> dict[int, list[str]]:
     return {
         e["node"]["rowNumber"]: sorted(err["code"] for err in e["node"]["errors"])
@@ -25,6 +32,7 @@ def errors_by_line(upload: dict) -> dict[int, list[str]]:
 
 
 async def test_a_row_names_the_user_who_receives_the_data_of_the_user_in_its_to_cell(api: Api, world: World) -> None:
+    await world.stock(19)
     # "From 21, To 19" means: 19's data goes to 21.
     result = await api.upload(world.admin, people_file({21: 19}, others=[10, 19, 20]))
     upload = result["upload"]
@@ -43,6 +51,7 @@ async def test_the_source_target_header_means_what_it_says(api: Api, world: Worl
 
 
 async def test_a_utf8_bom_and_crlf_line_ends_are_fine(api: Api, world: World) -> None:
+    await world.stock(19)
     content = "\ufeff" + people_file({21: 19}).replace("\n", "\r\n")
     upload = (await api.upload(world.admin, content.encode("utf-8")))["upload"]
     assert upload["errorCount"] == 0 and upload["pairCount"] == 1
@@ -82,6 +91,7 @@ async def test_two_thousand_pairs_are_accepted_and_two_thousand_and_one_are_too_
     await User.bulk_create(
         [User(tenant=world.tenant, user_id=uid, first_name="P", last_name=str(uid), username=f"p{uid}") for uid in range(5000, 9002)]
     )
+    await stock_range(world, range(5000, 9001, 2))
     pairs = "Source User ID,Target User ID\n" + "".join(f"{5000 + 2 * i},{5001 + 2 * i}\n" for i in range(2000))
     ok = await api.upload(world.admin, pairs)
     assert ok["userErrors"] == [] and ok["upload"]["pairCount"] == 2000
@@ -93,6 +103,9 @@ async def test_two_thousand_pairs_are_accepted_and_two_thousand_and_one_are_too_
 
 
 async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -> None:
+    # In the people form the To cell names the source; 30 owns nothing, but is outside the
+    # lead's view: that is all the lead learns of it.
+    await world.stock(4, 15, 20, 21, 22, 24, 25, 27)
     content = (
         "From User ID,To User ID\n"
         "11,abc\n"  # 2: INVALID_USER_ID
@@ -107,6 +120,7 @@ async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -
         "23,24\n"  # 11: 24 is a source here and a target on line 12
         "24,25\n"  # 12: USER_IN_TWO_ROLES
         "26,27\n"  # 13: fine
+        "28,29\n"  # 14: NOTHING_TO_TRANSFER: 29 owns no record
     )
     upload = (await api.upload(world.lead, content))["upload"]
     found = errors_by_line(upload)
@@ -122,11 +136,13 @@ async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -
         10: ["TARGET_USED_TWICE"],
         11: ["USER_IN_TWO_ROLES"],
         12: ["USER_IN_TWO_ROLES"],
+        14: ["NOTHING_TO_TRANSFER"],
     }
-    assert upload["errorCount"] == 11 and upload["pairCount"] == 12
+    assert upload["errorCount"] == 12 and upload["pairCount"] == 13
 
 
 async def test_source_used_twice_is_rejected_with_its_row_number(api: Api, world: World) -> None:
+    await world.stock(10)
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,11\n10,12\n"))["upload"]
     messages = [e["node"]["errors"][0]["message"] for e in upload["rows"]["edges"]]
     assert all("lines 2, 3" in m for m in messages)
@@ -141,6 +157,7 @@ async def test_a_row_shows_all_of_its_errors_and_the_cell_they_are_about(api: Ap
 
 
 async def test_the_preview_pages_through_rows_and_can_show_only_errors(api: Api, world: World) -> None:
+    await world.stock(10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
     content = "Source User ID,Target User ID\n" + "".join(f"{s},{s + 10}\n" for s in range(10, 20)) + "11,999\n"
     upload_id = (await api.upload(world.admin, content))["upload"]["id"]
     query = """query ($id: ID!, $after: String, $only: Boolean) { bulkUpload(id: $id) {
@@ -166,6 +183,8 @@ async def test_validation_costs_the_same_queries_for_ten_or_two_thousand_filled_
         [User(tenant=world.tenant, user_id=uid, first_name="P", last_name=str(uid), username=f"p{uid}") for uid in range(5000, 9000)]
     )
 
+    await stock_range(world, range(5000, 9000, 2))
+
     def huge(filled: int) -> bytes:
         """100,000 people rows; `filled` of them give user u the data of user u - 1."""
         lines = [PEOPLE] + [f"{uid},,F,L\n" for uid in range(1, 100_001)]
@@ -183,6 +202,7 @@ async def test_validation_costs_the_same_queries_for_ten_or_two_thousand_filled_
 
 
 async def test_a_user_id_too_large_for_any_user_is_not_found_at_its_line(api: Api, world: World) -> None:
+    await world.stock(19)
     upload = (await api.upload(world.admin, "From User ID,To User ID\n21,99999999999999999999\n,19\n"))["upload"]
     rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
     assert [e["code"] for e in rows[2]] == ["USER_NOT_FOUND"]
@@ -214,6 +234,7 @@ async def test_the_preview_shows_what_each_pair_would_move_and_delete(api: Api, 
 
 
 async def test_a_user_in_a_queued_transfer_is_busy_in_the_preview_as_source_or_target(api: Api, world: World) -> None:
+    await world.stock(10, 11, 12, 14)
     queued, _ = await lifecycle.start_single(world.users[1], 10, 11)  # no worker job: it stays QUEUED
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n12,10\n11,13\n14,15\n"))["upload"]
     rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
@@ -221,3 +242,14 @@ async def test_a_user_in_a_queued_transfer_is_busy_in_the_preview_as_source_or_t
     assert [(e["code"], e["field"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"])]
     assert rows[4] == [] and upload["errorCount"] == 2
     await lifecycle.cancel(queued)
+
+
+async def test_a_row_whose_source_owns_nothing_is_an_error_at_its_line_naming_the_source(api: Api, world: World) -> None:
+    await world.stock(19)
+    upload = (await api.upload(world.admin, people_file({21: 19, 22: 20})))["upload"]  # 20 owns nothing
+    rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
+    assert rows[2] == []
+    (error,) = rows[3]
+    assert (error["code"], error["field"]) == ("NOTHING_TO_TRANSFER", ["toUserId"])  # the To cell names the source
+    assert "Agent20 Number20 (20)" in error["message"]
+    assert upload["errorCount"] == 1

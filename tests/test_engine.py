@@ -44,10 +44,20 @@ async def test_overwrite_deletes_the_targets_records_then_reassigns_the_sources(
     assert await OwnedRecord.filter(id__in=target_rows).count() == 0
 
 
-async def test_overwrite_with_an_empty_source_still_clears_the_target(world: World) -> None:
-    await world.give(11, "PROJECT", 3)
-    await _run(await _start(world, 10, 11))
-    assert (await world.owned(11)).get("PROJECT", 0) == 0
+async def test_overwrite_replaces_only_the_types_the_source_has_and_the_target_keeps_the_others(world: World) -> None:
+    await world.give(10, "SKILL_MAPPING", 1)
+    await world.give(10, "CCR", 1)
+    await world.give(11, "SKILL_MAPPING", 2)
+    await world.give(11, "PROJECT", 3)  # the source has no PROJECT...
+    await world.give(11, "AGENT_SCHEDULE")  # ...and no schedule
+    own_schedule = await AgentSchedule.get(user_id=world.pk(11))
+    plan = {i.data_type.key: (i.moves, i.deletes) for i in await engine.impact(world.pk(10), world.pk(11))}
+    assert (plan["SKILL_MAPPING"], plan["PROJECT"], plan["AGENT_SCHEDULE"]) == ((1, 2), (0, 0), (0, 0))
+    transfer = await _run_and_get(world, 10, 11)
+    assert await world.owned(11) == {"SKILL_MAPPING": 1, "CCR": 1, "PROJECT": 3, "AGENT_SCHEDULE": 1}
+    assert (await AgentSchedule.get(user_id=world.pk(11))).id == own_schedule.id
+    item = await TransferItem.get(transfer_id=transfer.id)
+    assert item.overwritten == {"SKILL_MAPPING": 2}
 
 
 async def test_evaluations_move_as_evaluator_and_as_approver(world: World) -> None:
@@ -206,6 +216,7 @@ async def test_a_pair_that_keeps_failing_for_a_passing_reason_fails_after_the_at
 async def test_two_starts_racing_for_the_same_user_give_one_transfer(world: World) -> None:
     import asyncio
 
+    await world.stock(10)
     results = await asyncio.gather(
         *(lifecycle.start_single(world.users[1], 10, target) for target in range(11, 21))
     )

@@ -13,6 +13,8 @@ from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
 
 async def _queued(world: World, source: int, target: int) -> Transfer:
+    if not await world.owned(source):
+        await world.stock(source)
     transfer, problems = await lifecycle.start_single(world.users[1], source, target)
     assert problems == []
     return transfer
@@ -49,6 +51,7 @@ async def test_events_stream_live_over_the_older_graphql_ws_protocol(api: Api, w
 
 
 async def test_a_finished_transfer_yields_its_snapshot_and_terminal_event_and_completes(api: Api, world: World) -> None:
+    await world.stock(10)
     started = (await api("mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true}) { transfer { id } } }", world.admin))
     gid = started["startTransfer"]["transfer"]["id"]
     await api.wait_finished(world.admin, gid)
@@ -116,6 +119,7 @@ async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_
     from jobs import events
     from models import bulk
 
+    await world.stock(10, 11)
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
     redis = Redis.from_url(redis_url)
     await events.publish(redis, await lifecycle.begin(transfer.id))
@@ -203,6 +207,7 @@ async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
     from models import settings
 
     monkeypatch.setattr(settings, "EVENTS_TTL_SECONDS", 4321)  # UDT_EVENTS_TTL_SECONDS
+    await world.stock(10)
     started = await api("mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true}) { transfer { id } } }", world.admin)
     gid = started["startTransfer"]["transfer"]["id"]
     assert (await api.wait_finished(world.admin, gid))["status"] == "SUCCEEDED"

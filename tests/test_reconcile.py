@@ -36,6 +36,7 @@ async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api:
 
 
 async def test_a_young_transfer_is_left_to_the_enqueue_after_its_start(world: World, pool) -> None:
+    await world.stock(12)
     young, _ = await lifecycle.start_single(world.users[1], 12, 13)
     (lane,) = await leases.of_transfer(young.id)
     await reconcile(pool)
@@ -46,6 +47,7 @@ async def test_a_young_transfer_is_left_to_the_enqueue_after_its_start(world: Wo
 async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, pool, monkeypatch) -> None:
     from models import settings
 
+    await world.stock(14)
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
     queued, _ = await lifecycle.start_single(world.users[1], 14, 15)
     await transfer_jobs.enqueue(pool, queued)

@@ -47,6 +47,8 @@ def assert_reveals_nothing(world: World, result: object) -> None:
 
 
 async def _admin_transfer(api: Api, world: World, source: int, target: int) -> str:
+    if not await world.owned(source):
+        await world.stock(source)
     started = (await api(START, world.admin, s=source, t=target, confirm=True))["startTransfer"]
     assert started["userErrors"] == []
     await api.wait_finished(world.admin, started["transfer"]["id"])
@@ -110,6 +112,7 @@ async def prove_requested_by(api: Api, world: World) -> None:
     assert [e["node"] for e in listed["transfers"]["edges"]] == [{"id": gid, "requestedBy": None}]
     assert (await api(one, world.admin, id=gid))["transfer"]["requestedBy"]["username"] == "admin"
     # His own transfers name him: an operator always sees himself.
+    await world.stock(12)
     own = (await api(START, world.lead, s=12, t=13, confirm=True))["startTransfer"]["transfer"]["id"]
     await api.wait_finished(world.lead, own)
     assert (await api(one, world.lead, id=own))["transfer"]["requestedBy"]["username"] == "lead"
@@ -117,6 +120,7 @@ async def prove_requested_by(api: Api, world: World) -> None:
 
 async def prove_item_users(api: Api, world: World) -> None:
     # A transfer with any pair outside the view is not shown at all, so neither are its items.
+    await world.stock(14, 30)
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n14,15\n30,31\n"))["upload"]
     start = 'mutation ($id: ID!) { startBulkTransfer(input: {uploadId: $id, confirm: true}) { transfer { id } userErrors { code } } }'
     gid = (await api(start, world.admin, id=upload["id"]))["startBulkTransfer"]["transfer"]["id"]
@@ -198,6 +202,7 @@ async def test_a_user_outside_the_view_reached_by_a_non_null_field_is_shown_by_u
 
 
 async def test_the_audit_log_names_only_users_the_operator_may_see(api: Api, world: World) -> None:
+    await world.stock(10)
     gid = await _admin_transfer(api, world, 10, 11)
     async with httpx.AsyncClient() as client:
         seen = await client.get(f"{api.base}/transfers/{gid}/audit.csv?all=1", headers={"Authorization": f"Bearer {world.lead}"})

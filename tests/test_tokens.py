@@ -95,6 +95,7 @@ async def _watch_until_refused(
 ) -> tuple[list[str], dict]:
     """Subscribe to a queued transfer that will not run, end access after the SNAPSHOT, and
     return the event types received and the error that ended the subscription."""
+    await world.stock(10)
     transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)  # queued, never enqueued
     assert problems == []
     received: list[str] = []
@@ -156,6 +157,7 @@ async def test_an_open_subscription_ends_when_the_transfer_leaves_the_operators_
 async def test_a_subscription_with_a_live_token_runs_to_its_end_through_the_access_checks(
     api: Api, world: World, quick_checks: None, pool
 ) -> None:
+    await world.stock(10)
     transfer, _ = await lifecycle.start_single(world.users[1], 10, 11)
     received: list[str] = []
     async with api.ws(world.lead) as session:
@@ -169,6 +171,7 @@ async def test_a_subscription_with_a_live_token_runs_to_its_end_through_the_acce
 
 
 async def test_a_revoked_token_starts_no_new_subscription_on_a_connection_opened_before(api: Api, world: World) -> None:
+    await world.stock(10)
     transfer, _ = await lifecycle.start_single(world.users[1], 10, 11)
     await lifecycle.cancel(transfer)
     request = GraphQLRequest(EVENTS, variable_values={"id": to_global_id("Transfer", transfer.id)})

@@ -103,6 +103,7 @@ async def test_a_live_token_is_acknowledged_on_both_protocols_in_either_form(api
 
 
 async def test_the_gql_client_fails_to_connect_with_a_bad_token_and_subscribes_with_a_good_one(api: Api, world: World) -> None:
+    await world.stock(10)
     started = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]
     await api.wait_finished(world.admin, started["id"])
     for protocol in (TRANSPORT_WS, LEGACY_WS):
