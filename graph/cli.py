@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import signal
@@ -140,7 +139,14 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
 
     from graph.app import create_app
 
-    uvicorn.run(create_app(run_worker=run_worker), host=host, port=port, log_level="info", ws="websockets-sansio")
+    from jobs import metrics
+
+    if metrics.ENABLED and metrics.PORT is not None:
+        metrics.serve(metrics.PORT)  # else the app serves /metrics on its own port
+    # log_config=None: uvicorn's lines go through our handler too (JSON, request IDs).
+    uvicorn.run(
+        create_app(run_worker=run_worker), host=host, port=port, log_level="info", log_config=None, ws="websockets-sansio"
+    )
 
 
 def _require_redis(command: str) -> None:
@@ -156,10 +162,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
+    from jobs import metrics
     from jobs.worker import make_worker, run
 
     _require_redis("worker")
     settings.ROLE = "worker"
+    if metrics.ENABLED:
+        metrics.serve(metrics.PORT or metrics.WORKER_DEFAULT_PORT)
     run(make_worker())
 
 
@@ -241,8 +250,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("UDT_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    from graph import logs
+
+    logs.configure()
     args = parser().parse_args(argv)
     args.func(args)
 

@@ -14,6 +14,7 @@ from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_error
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
 from graph.relay import Node, from_global_id
+from graph.telemetry import RequestMetrics
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.users import User, UserQueries, View, show_user, visible_views
 
@@ -76,5 +77,5 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[QueryLimits, MaskUnexpectedErrors],
+    extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
 )

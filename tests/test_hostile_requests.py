@@ -106,7 +106,7 @@ async def test_an_unexpected_exception_is_an_internal_error_with_a_request_id_lo
     request_id = error["extensions"]["requestId"]
     traced = [r for r in caplog.records if r.exc_info]
     assert len(traced) == 1
-    assert getattr(traced[0], "requestId", None) == request_id
+    assert response.headers["X-Request-ID"] == request_id  # the same ID as the log's and the response header's
     assert request_id in traced[0].getMessage()
     assert "secret internal detail" in str(traced[0].exc_info[1])
 
