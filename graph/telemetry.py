@@ -93,4 +93,5 @@ def transfer_started(transfer: Transfer) -> None:
     structlog.contextvars.bind_contextvars(**ids)
     kind = transfer.kind.value if hasattr(transfer.kind, "value") else str(transfer.kind)
     metrics.transfer_started(kind)
-    log.info("transfer started", extra={"kind": kind, "total_pairs": transfer.total_pairs, "retry_of": transfer.retry_of_id})
+    retry = {"retry_of": transfer.retry_of_id} if transfer.retry_of_id is not None else {}
+    log.info("transfer started", extra={"kind": kind, "total_pairs": transfer.total_pairs, **retry})
