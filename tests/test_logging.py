@@ -110,6 +110,8 @@ async def test_json_logs_follow_a_bulk_transfer_from_upload_to_its_last_pair_acr
             started = await post(base, world.admin, "start-trace-1", json={"query": START_BULK, "variables": {"id": upload_id}})
             assert started.json()["data"]["startBulkTransfer"]["userErrors"] == []
             transfer = await Transfer.filter(upload__tenant_id=world.tenant.id).get()
+            refused = {"query": '{ viewer { canTransfer } users(filter: {search: "\\u0001"}) { totalCount } }'}
+            assert "INVALID_SEARCH" in (await post(base, world.admin, "refused-1", json=refused)).text
 
             async def finished() -> bool:
                 return (await Transfer.get(id=transfer.id)).status.finished
@@ -125,6 +127,9 @@ async def test_json_logs_follow_a_bulk_transfer_from_upload_to_its_last_pair_acr
     assert upload_line.items() >= {**who, "request_id": "upload-trace-1", "pairs": 2}.items()
     (start_line,) = [line for line in api_lines if line["event"] == "transfer started"]
     assert start_line.items() >= {**who, "request_id": "start-trace-1", "transfer_id": transfer.id, "kind": "BULK"}.items()
+    # A caller's mistake is logged in the request's own task: it names the operator too.
+    (refusal,) = [line for line in api_lines if line["event"].startswith("INVALID_SEARCH")]
+    assert refusal.items() >= {"request_id": "refused-1", "operator": "admin", "tenant": world.tenant.slug}.items()
     access = [line for line in api_lines if line.get("logger") == "uvicorn.access" and line.get("request_id") == "start-trace-1"]
     assert len(access) == 1 and access[0]["transfer_id"] == transfer.id
 

@@ -200,3 +200,39 @@ async def test_a_worker_process_serves_its_own_metrics_on_its_port(
         assert ("udt_oldest_pending_pair_age_seconds", frozenset()) in samples
     finally:
         await workers.stop_all()
+
+
+async def test_udt_serve_moves_metrics_to_their_port_and_a_worker_whose_port_is_taken_works_on(
+    world: World, database: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from tests.test_logging import udt_serve
+
+    queue = f"udt:test-metrics-ports:{world.tenant.id}"
+    monkeypatch.setattr(settings, "QUEUE_NAME", queue)
+    port = free_port()
+    async with udt_serve(worker_env(database, redis_url, queue, UDT_METRICS_PORT=str(port)), tmp_path / "api.log") as base:
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{base}/metrics")).status_code == 404
+        assert ("udt_queue_jobs", frozenset()) in await scrape(f"http://127.0.0.1:{port}")
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        env = worker_env(database, redis_url, queue, UDT_METRICS_PORT=str(busy), UDT_METRICS_HOST="127.0.0.1")
+        workers = Workers(env, tmp_path / "pairs")
+        transfer, _ = await lifecycle.start_single(world.users[1], 10, 20)
+        try:
+            await workers.start()
+            await enqueue(transfer)
+
+            async def finished() -> bool:
+                return (await Transfer.get(id=transfer.id)).status.finished
+
+            await until(finished, 60)
+        finally:
+            await workers.stop_all()
+    assert (await Transfer.get(id=transfer.id)).status.value == "SUCCEEDED"
+    assert "cannot listen on 127.0.0.1:" in (tmp_path / "worker-0.log").read_text()
