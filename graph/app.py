@@ -6,17 +6,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette import exceptions as starlette_exceptions
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -25,10 +27,11 @@ from strawberry.types.unset import UNSET, UnsetType
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from tortoise import connections
 
-from graph import downloads
+from graph import downloads, logs
 from graph.context import Context
+from graph.errors import current_request_id
 from graph.schema import schema
-from jobs import connection
+from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
 from models.db import close_db, open_db
@@ -120,8 +123,8 @@ class GraphQLApp(GraphQL):
         except starlette_exceptions.HTTPException as exc:  # Starlette's multipart parser
             response = error_response(exc.status_code, exc.detail, _CODES.get(exc.status_code, "BAD_REQUEST"))
         except Exception:
-            found = uuid.uuid4().hex
-            log.exception("Unexpected error, requestId=%s", found, extra={"requestId": found})
+            found = current_request_id()
+            log.exception("Unexpected error, requestId=%s", found)
             response = error_response(500, "Internal server error.", "INTERNAL_ERROR", requestId=found)
         await response(scope, receive, send)
 
@@ -213,6 +216,20 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503)
 
 
+async def metrics_page(request: Request) -> Response:
+    """Prometheus's text format; collected on a thread, since the backlog is read on this loop."""
+    return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
+
+
+def _observability() -> tuple[list[Route], list[Middleware]]:
+    """/metrics here unless switched off or given a port of its own; X-Request-ID on every request."""
+    routes = [Route("/metrics", metrics_page)] if metrics.ENABLED and metrics.PORT is None else []
+    request_ids = Middleware(
+        CorrelationIdMiddleware, header_name=logs.REQUEST_ID_HEADER, validator=logs.acceptable_request_id
+    )
+    return routes, [request_ids]
+
+
 def create_app(*, run_worker: bool = False) -> Starlette:
     """The API; with `run_worker`, an arq worker runs in the same event loop (udt dev)."""
 
@@ -220,6 +237,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owns_db = await open_db()
         app.state.pool = await connection.arq_pool()
+        metrics.watch_backlog(app.state.pool)
         worker = make_worker(handle_signals=False) if run_worker else None
         task = asyncio.create_task(keep_running(worker)) if worker else None
         try:
@@ -243,8 +261,10 @@ def create_app(*, run_worker: bool = False) -> Starlette:
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", logs.REQUEST_ID_HEADER],
+        expose_headers=[logs.REQUEST_ID_HEADER],
     )
+    observe_routes, observe_middleware = _observability()
     return Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -252,7 +272,8 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             *downloads.routes,
             Route("/graphql", gql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gql),
+            *observe_routes,
         ],
-        middleware=[cors],
+        middleware=[*observe_middleware, cors],
         lifespan=lifespan,
     )

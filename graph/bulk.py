@@ -9,6 +9,7 @@ import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
+from graph import telemetry
 from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.transfers import (
@@ -188,7 +189,9 @@ class BulkMutations:
             problem = Problem("INVALID_FILE", "Send the file as a multipart file part (GraphQL multipart request).")
             return UploadBulkTransferFilePayload(upload=None, user_errors=user_errors([problem]))
         data = await file.read(settings.MAX_UPLOAD_BYTES + 1)
-        upload = BulkUpload.of(await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data))
+        stored = await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data)
+        telemetry.upload_checked(stored)
+        upload = BulkUpload.of(stored)
         return UploadBulkTransferFilePayload(upload=upload, user_errors=upload.errors)
 
     @strawberry.mutation(

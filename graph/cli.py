@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import signal
@@ -15,6 +14,7 @@ from typing import Any
 
 from models import settings
 from models.tenancy import DEFAULT_TOKEN_LIFETIME
+from models.transfers import TransferStatus
 
 
 def _run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
@@ -115,10 +115,7 @@ def cmd_token_list(args: argparse.Namespace) -> None:
     rows = _run(lambda: _tokens(args.tenant))
     if rows is None:
         sys.exit(f"no tenant {args.tenant!r}")
-    table = [["ID", "USER", "CREATED", "EXPIRES", "LAST USED", "STATUS"], *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _table([["ID", "USER", "CREATED", "EXPIRES", "LAST USED", "STATUS"], *rows])
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> None:
@@ -127,6 +124,97 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
     if not _run(lambda: ApiToken.revoke(args.id)):
         sys.exit(f"no live token {args.id} (unknown, or revoked already)")
     print(f"token {args.id} revoked: it no longer authenticates, and its open subscriptions end within a minute")
+
+
+def _format(rows: list[list[str]]) -> list[str]:
+    """Plain columns, as wide as their widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def _table(rows: list[list[str]]) -> None:
+    print("\n".join(_format(rows)))
+
+
+async def _transfers(tenant: str | None, status: str | None, limit: int) -> list[list[str]] | None:
+    from models.tenancy import Tenant
+    from models.transfers import Transfer
+
+    if tenant is not None and not await Tenant.exists(slug=tenant):
+        return None
+    query = Transfer.all().select_related("tenant", "requested_by")
+    if tenant is not None:
+        query = query.filter(tenant__slug=tenant)
+    if status is not None:
+        query = query.filter(status=status)
+    return [
+        [
+            str(t.id), t.tenant.slug, t.kind.value, t.status.value, f"{t.processed_pairs}/{t.total_pairs}",
+            str(t.succeeded_pairs), str(t.failed_pairs), t.requested_by.username if t.requested_by else "-",
+            _when(t.created_at, "-"), _when(t.finished_at, "-"),
+        ]
+        for t in await query.order_by("-id").limit(limit)
+    ]
+
+
+def cmd_transfers_list(args: argparse.Namespace) -> None:
+    rows = _run(lambda: _transfers(args.tenant, args.status, args.limit))
+    if rows is None:
+        sys.exit(f"no tenant {args.tenant!r}")
+    header = ["ID", "TENANT", "KIND", "STATUS", "DONE/PAIRS", "OK", "FAILED", "BY", "CREATED", "FINISHED"]
+    _table([header, *rows])
+
+
+def transfer_pk(text: str) -> int:
+    """A transfer's number (as `list` shows it) or its GraphQL ID."""
+    from graph.relay import pk_of
+
+    found = int(text) if text.isdigit() else pk_of(text, "Transfer")
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a transfer number nor a transfer's GraphQL ID")
+    return found
+
+
+async def _transfer(pk: int) -> list[str] | None:
+    from graph.relay import to_global_id
+    from models.transfers import ItemStatus, Transfer, TransferItem
+
+    t = await Transfer.get_or_none(id=pk).select_related("tenant", "requested_by", "upload")
+    if t is None:
+        return None
+    lines = [
+        f"transfer {t.id} ({to_global_id('Transfer', t.id)})",
+        f"tenant:        {t.tenant.slug}",
+        f"kind:          {t.kind.value}",
+        f"status:        {t.status.value}",
+        f"requested by:  {t.requested_by.username if t.requested_by else '-'}",
+        f"upload:        {f'{t.upload.id} ({t.upload.filename})' if t.upload else '-'}",
+        f"retry of:      {t.retry_of_id or '-'}",
+        f"created:       {_when(t.created_at, '-')}",
+        f"started:       {_when(t.started_at, '-')}",
+        f"finished:      {_when(t.finished_at, '-')}",
+        f"pairs:         {t.total_pairs} total, {t.processed_pairs} processed, "
+        f"{t.succeeded_pairs} succeeded, {t.failed_pairs} failed",
+        f"message:       {t.message or '-'}",
+    ]
+    failed = await (
+        TransferItem.filter(transfer_id=t.id, status=ItemStatus.FAILED).select_related("source", "target").order_by("position")
+    )
+    if not failed:
+        return [*lines, "", "no failed pairs"]
+    rows = [["ROW", "SOURCE", "TARGET", "CODE", "MESSAGE"]]
+    rows += [
+        [str(i.row_number or "-"), str(i.source.user_id), str(i.target.user_id), i.error_code or "-", i.error_message or ""]
+        for i in failed
+    ]
+    return [*lines, "", f"failed pairs ({len(failed)}):", *_format(rows)]
+
+
+def cmd_transfers_show(args: argparse.Namespace) -> None:
+    lines = _run(lambda: _transfer(args.id))
+    if lines is None:
+        sys.exit(f"no transfer {args.id}")
+    print("\n".join(lines))
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
@@ -140,7 +228,14 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
 
     from graph.app import create_app
 
-    uvicorn.run(create_app(run_worker=run_worker), host=host, port=port, log_level="info", ws="websockets-sansio")
+    from jobs import metrics
+
+    if metrics.ENABLED and metrics.PORT is not None:
+        metrics.serve(metrics.PORT)  # else the app serves /metrics on its own port
+    # log_config=None: uvicorn's lines go through our handler too (JSON, request IDs).
+    uvicorn.run(
+        create_app(run_worker=run_worker), host=host, port=port, log_level="info", log_config=None, ws="websockets-sansio"
+    )
 
 
 def _require_redis(command: str) -> None:
@@ -156,10 +251,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
+    from jobs import metrics
     from jobs.worker import make_worker, run
 
     _require_redis("worker")
     settings.ROLE = "worker"
+    if metrics.ENABLED:
+        metrics.serve(metrics.PORT or metrics.WORKER_DEFAULT_PORT)
     run(make_worker())
 
 
@@ -236,13 +334,25 @@ def parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token at once, by its ID (see token list)")
     revoke.add_argument("id", type=int, metavar="ID")
     revoke.set_defaults(func=cmd_token_revoke)
+    transfers = sub.add_parser("transfers", help="transfers, for an operator at a shell").add_subparsers(
+        dest="action", required=True
+    )
+    listing = transfers.add_parser("list", help="transfers, newest first: status, counters, who, when")
+    listing.add_argument("--tenant", metavar="SLUG")
+    listing.add_argument("--status", type=str.upper, choices=[s.value for s in TransferStatus])
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    listing.set_defaults(func=cmd_transfers_list)
+    show = transfers.add_parser("show", help="one transfer: status, counters, message and its failed pairs")
+    show.add_argument("id", type=transfer_pk, metavar="ID", help="its number (see list) or its GraphQL ID")
+    show.set_defaults(func=cmd_transfers_show)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(func=cmd_export_schema)
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("UDT_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    from graph import logs
+
+    logs.configure()
     args = parser().parse_args(argv)
     args.func(args)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import structlog
 from arq.connections import ArqRedis
 from starlette.requests import HTTPConnection
 
@@ -67,6 +68,8 @@ class Context:
         if self._operator is _UNSET:
             token = self.token()
             self._operator = await ApiToken.authenticate(token) if token else None
+            if self._operator is not None:  # every log line of this request names them
+                structlog.contextvars.bind_contextvars(tenant=self._operator.tenant.slug, operator=self._operator.username)
         return self._operator
 
     async def still_authenticated(self) -> bool:

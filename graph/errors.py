@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import strawberry
+from asgi_correlation_id import correlation_id
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.permission import BasePermission
@@ -73,19 +74,23 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
+def current_request_id() -> str:
+    """The request's ID (X-Request-ID, as the response header returns it), or a fresh one outside a request."""
+    return correlation_id.get() or uuid.uuid4().hex
+
+
 def request_id(error: GraphQLError) -> str:
     """The ID that ties what the caller sees to the log; the trace is logged once, when it is given."""
     found = error.extensions.get("requestId") if error.extensions else None
     if found:
         return found
-    found = uuid.uuid4().hex
+    found = current_request_id()
     error.extensions = {**(error.extensions or {}), "requestId": found}
     log.error(
         "Unexpected error, requestId=%s, path=%s",
         found,
         ".".join(map(str, error.path or [])) or "-",
         exc_info=error.original_error,
-        extra={"requestId": found},
     )
     return found
 

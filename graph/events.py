@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
 from graph.relay import to_global_id
 from graph.transfers import TransferStatus, find_transfer
-from jobs import events
+from jobs import events, metrics
 from models import lifecycle
 from models.lifecycle import Event
 from models.transfers import Transfer
@@ -186,5 +186,6 @@ class EventSubscriptions:
             return transfer
 
         transfer = await check_access()
-        async for event in watch(info.context.pool, transfer, after, check_access):
-            yield event
+        with metrics.SUBSCRIPTIONS_OPEN.track_inprogress():
+            async for event in watch(info.context.pool, transfer, after, check_access):
+                yield event

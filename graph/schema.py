@@ -7,13 +7,16 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
 from graph.relay import Node, from_global_id
+from graph.telemetry import RequestMetrics
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.users import User, UserQueries, View, show_user, visible_views
 
@@ -54,6 +57,18 @@ class Schema(strawberry.Schema):
         # strawberry's default logs every error, a refused token too, with a trace at ERROR
         log_errors(errors)
 
+    async def execute(self, *args: Any, allowed_operation_types: Any = None, **kwargs: Any) -> Any:
+        """HTTP operations: a subscription is refused with a 400 that says to use a WebSocket
+        (strawberry would run it as a query and fail with an internal error)."""
+        if allowed_operation_types is not None:
+            allowed_operation_types = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
+        try:
+            return await super().execute(*args, allowed_operation_types=allowed_operation_types, **kwargs)
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise SubscriptionOverHTTP(exc.operation_type) from None
+            raise
+
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
         """WebSocket operations: a document over the text limits is refused before parsing.
 
@@ -66,6 +81,11 @@ class Schema(strawberry.Schema):
         return await super().stream(query, *args, **kwargs)
 
 
+class SubscriptionOverHTTP(InvalidOperationTypeError):
+    def as_http_error_reason(self, method: str) -> str:
+        return "Subscriptions run over a WebSocket at /graphql (graphql-transport-ws or graphql-ws), not over HTTP."
+
+
 async def _refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
     log_errors([error])
     yield PreExecutionError(data=None, errors=[error])
@@ -76,5 +96,5 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[QueryLimits, MaskUnexpectedErrors],
+    extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
 )

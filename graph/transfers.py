@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import strawberry
 from redis.exceptions import RedisError
 
+from graph import telemetry
 from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
-from jobs import events
+from jobs import events, report
 from jobs import transfer as transfer_jobs
 from models import engine, lifecycle, transfers
 from models.rules import Problem, check_pairs
@@ -220,10 +221,12 @@ async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transf
 
 
 async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
-    """Enqueue after the commit. If Redis is down the transfer stays QUEUED and the
-    workers' reconciler enqueues it when they can. Offering a transfer again (a start
-    resent with its idempotency key) queues nothing new: arq refuses a job ID it holds,
-    and a finished lane is not offered."""
+    """Enqueue after the commit that started it. If Redis is down the transfer stays QUEUED
+    and the workers' reconciler enqueues it when they can. Offering a transfer again (a
+    start resent with its idempotency key) queues nothing new: arq refuses a job ID it
+    holds, and a finished lane is not offered; nor is it counted as started again."""
+    if not transfer.replayed:
+        telemetry.transfer_started(transfer)
     try:
         await transfer_jobs.enqueue(info.context.pool, transfer)
     except (RedisError, ConnectionError, OSError):
@@ -311,5 +314,7 @@ class TransferMutations:
             return CancelTransferPayload(transfer=None, user_errors=[missing])
         done, problems = await lifecycle.cancel(found)
         await events.announce(info.context.pool, done)
+        for event in done:
+            await report.finished(event)
         await found.refresh_from_db()
         return CancelTransferPayload(transfer=Transfer.of(found), user_errors=user_errors(problems))

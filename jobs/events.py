@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from jobs import metrics
 from models import settings
 from models.lifecycle import Event
 
@@ -44,6 +45,7 @@ async def announce(redis: Redis, events: list[Event]) -> None:
     and subscribers read the record when the stream falls silent."""
     try:
         await publish(redis, events)
+        metrics.events_published([e.type for e in events])
     except RedisError:
         log.warning("could not publish %d event(s); subscribers will read them from the database", len(events))
 

@@ -17,11 +17,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
+import structlog
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 
-from jobs import events
+from jobs import events, report
 from models import leases, lifecycle, settings
 from models.leases import LaneRef
 from models.transfers import Transfer
@@ -100,6 +101,11 @@ async def _others_waiting(redis: ArqRedis) -> bool:
 
 async def run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation: int) -> int:
     """Apply the lane's pending pairs; returns how many this job applied."""
+    with structlog.contextvars.bound_contextvars(**await report.about(transfer_id)):
+        return await _run_lane(ctx, transfer_id, lane, generation)
+
+
+async def _run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation: int) -> int:
     ref = LaneRef(transfer_id, lane, generation)
     if not await leases.hold(ref):
         return 0  # a stale job: the lane belongs to a newer generation, or is done
@@ -120,8 +126,11 @@ async def _work(
     deadline = time.monotonic() + settings.SLICE_SECONDS
     while batch := await leases.pending_items(ref):
         for item_id in batch:
-            done = await lifecycle.process_item(item_id)
-            await events.announce(redis, done)
+            with structlog.contextvars.bound_contextvars(item_id=item_id):
+                started = time.monotonic()
+                done = await lifecycle.process_item(item_id)
+                await events.announce(redis, done)
+                await report.pair_done(item_id, done, time.monotonic() - started)
             applied += bool(done)
             if lost.is_set():
                 return applied, False  # taken over (we were too slow to renew): the new owner carries on

@@ -15,7 +15,7 @@ from typing import Any
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
-from jobs import connection
+from jobs import connection, metrics
 from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
 from models import settings
 from models.db import close_db, open_db
@@ -34,6 +34,7 @@ async def _reconcile_forever(redis: Any) -> None:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
+    metrics.watch_backlog(ctx["redis"])
     if "reconciler" in ctx:
         return  # the main loop restarted after a Redis outage
     ctx["owns_db"] = await open_db()

@@ -102,6 +102,7 @@ async def replay(operator: User, req: Request) -> Answer | None:
     transfer = await visible_transfers(operator).filter(id=found.transfer_id).first()
     if transfer is None:  # its users have left the operator's view since: it stays unseen
         return None, [Problem("TRANSFER_NOT_FOUND", "No such transfer.", "key")]
+    transfer.replayed = True
     return transfer, []
 
 

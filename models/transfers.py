@@ -114,6 +114,9 @@ class Transfer(Model):
     # Sequence number of the transfer's latest event: events are numbered in
     # commit order under this row's lock, whatever order they reach Redis in.
     last_event = fields.IntField(default=0)
+    # Not stored: set on a transfer that a resent start (same idempotency key) gets
+    # back, so that callers do not count or log it as started a second time.
+    replayed: bool = False
 
     class Meta:
         table = "transfer"

@@ -112,7 +112,7 @@ def worker_env(database: str, redis_url: str, queue: str, **extra: str) -> dict[
         "DATABASE_URL": database,
         "REDIS_URL": redis_url,
         "UDT_QUEUE_NAME": queue,
-        "UDT_LEASE_SECONDS": "2",
+        "UDT_LEASE_SECONDS": "3",  # short for the tests, with room for a loaded machine
         "UDT_RECONCILE_SECONDS": "0.5",
         "UDT_RECONCILE_GRACE_SECONDS": "0",
         **extra,

@@ -188,3 +188,58 @@ async def test_dev_runs_everything_on_embedded_defaults_and_sigterm_stops_it_and
         if redis_pid and _running(redis_pid):  # a failed run leaves no server behind
             os.kill(redis_pid, signal.SIGKILL)
         await reader
+
+
+async def test_transfers_list_shows_transfers_newest_first_filtered_by_tenant_and_status(world: World, database: str) -> None:
+    from models import lifecycle
+    from tests.support import run_pairs
+
+    await world.stock(10, 11)
+    done, _ = await lifecycle.start_single(world.users[1], 10, 20)
+    await run_pairs(done.id)
+    queued, _ = await lifecycle.start_single(world.users[1], 11, 21)
+    code, out = await udt("transfers", "list", "--tenant", world.tenant.slug, database=database)
+    assert code == 0
+    header, *rows = out.strip().splitlines()
+    assert header.split()[:5] == ["ID", "TENANT", "KIND", "STATUS", "DONE/PAIRS"]
+    assert [r.split()[:7] for r in rows] == [
+        [str(queued.id), world.tenant.slug, "SINGLE", "QUEUED", "0/1", "0", "0"],
+        [str(done.id), world.tenant.slug, "SINGLE", "SUCCEEDED", "1/1", "1", "0"],
+    ]
+    code, out = await udt("transfers", "list", "--tenant", world.tenant.slug, "--status", "succeeded", database=database)
+    assert code == 0 and [r.split()[0] for r in out.strip().splitlines()[1:]] == [str(done.id)]
+    await lifecycle.cancel(queued)
+
+
+async def test_transfers_show_gives_status_counters_message_and_each_failed_pair_with_its_code(world: World, database: str) -> None:
+    from graph.relay import to_global_id
+    from models import bulk
+    from tests.support import run_pairs
+
+    await world.stock(10, 11)
+    upload = await bulk.create_upload(world.users[1], "people.csv", b"Source User ID,Target User ID\n10,20\n11,21\n")
+    transfer, _ = await bulk.start(world.users[1], upload)
+    world.users[21].tenant_admin = True  # its pair fails when applied
+    await world.users[21].save()
+    await run_pairs(transfer.id)
+    for ref in (str(transfer.id), to_global_id("Transfer", transfer.id)):
+        code, out = await udt("transfers", "show", ref, database=database)
+        assert code == 0, out
+        assert "status:        PARTIALLY_FAILED" in out
+        assert "pairs:         2 total, 2 processed, 1 succeeded, 1 failed" in out
+        assert "message:       Errors occurred during data transfer." in out
+        assert f"upload:        {upload.id} (people.csv)" in out
+        failed = out.split("failed pairs (1):\n", 1)[1].splitlines()
+        assert failed[0].split() == ["ROW", "SOURCE", "TARGET", "CODE", "MESSAGE"]
+        assert failed[1].split()[:4] == ["3", "11", "21", "TENANT_ADMIN"]
+
+
+async def test_transfers_commands_refuse_unknown_tenants_and_transfers_clearly(database: str) -> None:
+    code, out = await udt("transfers", "list", "--tenant", "no-such-tenant", database=database)
+    assert code != 0 and "no tenant 'no-such-tenant'" in out
+    code, out = await udt("transfers", "show", "999999999", database=database)
+    assert code != 0 and "no transfer 999999999" in out
+    code, out = await udt("transfers", "show", "not-an-id", database=database)
+    assert code != 0 and "neither a transfer number nor a transfer's GraphQL ID" in out
+    code, out = await udt("transfers", "list", "--status", "DONE", database=database)
+    assert code != 0 and "invalid choice" in out

@@ -106,7 +106,7 @@ async def test_an_unexpected_exception_is_an_internal_error_with_a_request_id_lo
     request_id = error["extensions"]["requestId"]
     traced = [r for r in caplog.records if r.exc_info]
     assert len(traced) == 1
-    assert getattr(traced[0], "requestId", None) == request_id
+    assert response.headers["X-Request-ID"] == request_id  # the same ID as the log's and the response header's
     assert request_id in traced[0].getMessage()
     assert "secret internal detail" in str(traced[0].exc_info[1])
 
@@ -158,3 +158,10 @@ async def test_a_cursor_not_in_its_exact_encoding_starts_from_the_beginning(api:
     assert [e["node"]["userId"] for e in (await api(query, world.admin, after=cursor_of_2))["users"]["edges"]] == [3, 4, 10]
     for variant in (cursor_of_2 + "\u200b", b64("c:0_2"), b64("c: 2")):
         assert (await api(query, world.admin, after=variant))["users"] == first, variant
+
+
+async def test_a_subscription_sent_over_http_is_a_400_that_points_to_the_websocket(api: Api, world: World) -> None:
+    query = 'subscription { transferEvents(transferId: "VHJhbnNmZXI6MQ==") { cursor } }'
+    error = error_of(await post(api, world.admin, json={"query": query}), 400)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "WebSocket" in error["message"]

@@ -226,7 +226,7 @@ async def test_a_pair_that_outlasts_its_lease_many_times_is_never_taken_over(wor
     await world.give(10, "CCR", 3)
     transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)
     assert problems == []
-    await workers.start(SLOW_PAIR_SECONDS="4", UDT_LEASE_SECONDS="1", UDT_RECONCILE_SECONDS="0.2")
+    await workers.start(SLOW_PAIR_SECONDS="6", UDT_LEASE_SECONDS="2", UDT_RECONCILE_SECONDS="0.2")
     await enqueue(transfer)
     await until(lambda: _finished(transfer), 60)
     assert (await Transfer.get(id=transfer.id)).status.value == "SUCCEEDED"
