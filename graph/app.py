@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (HTTP, WebSocket, GraphiQL), CSV downloads, health."""
+"""The Starlette application: /graphql (HTTP, WebSocket, GraphiQL and its assets), CSV downloads, health."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, Route, WebSocket, async_playwright, expect
 
 from tests.support import Api, World
 
@@ -66,7 +66,7 @@ class Visit:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("websocket", self._on_websocket)
 
-    def _on_websocket(self, ws) -> None:
+    def _on_websocket(self, ws: WebSocket) -> None:
         self.urls.append(ws.url)
         ws.on("framesent", lambda payload: self.ws_sent.append(payload if isinstance(payload, str) else payload.decode()))
 
@@ -104,7 +104,7 @@ class Visit:
         await self.page.locator(".graphiql-execute-button").click()
 
     @property
-    def result(self):
+    def result(self) -> Locator:
         return self.page.locator(".graphiql-response")
 
     def other_origins(self) -> list[str]:
