@@ -1,12 +1,15 @@
-"""The Starlette application: /graphql (HTTP, WebSocket, GraphiQL), CSV downloads, health."""
+"""The Starlette application: /graphql (HTTP, WebSocket, GraphiQL and its assets), CSV downloads, health."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import html
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -18,8 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -42,6 +46,28 @@ log = logging.getLogger(__name__)
 # A JSON body holds a query (at most MAX_QUERY_CHARS) and small variables; files come as multipart.
 MAX_JSON_BODY_BYTES = 1024 * 1024
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE"}
+
+
+# GraphiQL's scripts ship in this package (frontend/graphiql builds them from npm):
+# the page works where the browser cannot reach a CDN.
+STATIC_DIR = Path(__file__).parent / "static"
+GRAPHIQL_ASSETS = "/graphiql-assets"
+
+
+@functools.cache
+def graphiql_page() -> str:
+    """The GraphiQL page, loading each asset of the manifest from this service, integrity checked."""
+    manifest = json.loads((STATIC_DIR / "graphiql" / "manifest.json").read_text("utf-8"))
+    tags = []
+    for asset in manifest["files"]:
+        # Relative to /graphql, so the page also works behind a path prefix.
+        url = html.escape(f"{GRAPHIQL_ASSETS.lstrip('/')}/{asset['file']}")
+        sri = html.escape(asset["integrity"])
+        if asset["file"].endswith(".css"):
+            tags.append(f'<link rel="stylesheet" href="{url}" integrity="{sri}" />')
+        else:
+            tags.append(f'<script src="{url}" integrity="{sri}"></script>')
+    return (STATIC_DIR / "graphiql.html").read_text("utf-8").replace("{{assets}}", "\n    ".join(tags))
 
 
 class BadRequest(HTTPException):
@@ -110,6 +136,9 @@ class GraphQLApp(GraphQL):
                 {"code": "UNAUTHENTICATED", "message": "A valid token is required in the connection_init payload."}
             )
         return UNSET  # a plain connection_ack, with no payload
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(graphiql_page())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -273,6 +302,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             Route("/graphql", gql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", gql),
             *observe_routes,
+            Mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC_DIR / "graphiql"), name="graphiql-assets"),
         ],
         middleware=[*observe_middleware, cors],
         lifespan=lifespan,
