@@ -252,7 +252,7 @@ async def metrics_page(request: Request) -> Response:
 
 def _observability() -> tuple[list[Route], list[Middleware]]:
     """/metrics here unless switched off or given a port of its own; X-Request-ID on every request."""
-    routes = [Route("/metrics", metrics_page)] if metrics.ENABLED and metrics.PORT is None else []
+    routes = [Route("/metrics", metrics_page)] if settings.METRICS_ENABLED and settings.METRICS_PORT is None else []
     request_ids = Middleware(
         CorrelationIdMiddleware, header_name=logs.REQUEST_ID_HEADER, validator=logs.acceptable_request_id
     )

@@ -230,8 +230,8 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
 
     from jobs import metrics
 
-    if metrics.ENABLED and metrics.PORT is not None:
-        metrics.serve(metrics.PORT)  # else the app serves /metrics on its own port
+    if settings.METRICS_ENABLED and settings.METRICS_PORT is not None:
+        metrics.serve(settings.METRICS_PORT)  # else the app serves /metrics on its own port
     # log_config=None: uvicorn's lines go through our handler too (JSON, request IDs).
     uvicorn.run(
         create_app(run_worker=run_worker), host=host, port=port, log_level="info", log_config=None, ws="websockets-sansio"
@@ -256,8 +256,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     _require_redis("worker")
     settings.ROLE = "worker"
-    if metrics.ENABLED:
-        metrics.serve(metrics.PORT or metrics.WORKER_DEFAULT_PORT)
+    if settings.METRICS_ENABLED:
+        metrics.serve(settings.METRICS_PORT or metrics.WORKER_DEFAULT_PORT)
     run(make_worker())
 
 

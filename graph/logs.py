@@ -12,16 +12,14 @@ every worker.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from typing import Any
 
 import structlog
 from asgi_correlation_id import correlation_id
 
-# json, or text (the default: what `udt dev` shows on a terminal).
-FORMAT: str = os.environ.get("UDT_LOG_FORMAT", "text").strip().lower()
-LEVEL: str = os.environ.get("UDT_LOG_LEVEL", "INFO").strip().upper()
+from models import settings
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's X-Request-ID is kept when it looks like an ID (a UUID, a trace ID, ...);
 # anything else is replaced by a fresh one, so no free text reaches the log this way.
@@ -44,8 +42,10 @@ def _drop_terminal_colours(logger: Any, method: str, event: dict[str, Any]) -> d
     return event
 
 
-def configure(fmt: str = FORMAT, level: str = LEVEL) -> None:
+def configure(fmt: str | None = None, level: str | None = None) -> None:
     """Send every logger's records to stderr, one line each, as `fmt` says. Call once, at start."""
+    fmt = fmt or settings.LOG_FORMAT
+    level = level or settings.LOG_LEVEL
     shared = [
         structlog.contextvars.merge_contextvars,
         _add_request_id,

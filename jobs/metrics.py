@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Iterator, Mapping
 
@@ -30,12 +29,7 @@ from models.transfers import ACTIVE_STATUSES, Transfer
 log = logging.getLogger(__name__)
 disable_created_metrics()  # no `_created` twin of every counter: half the page, and Prometheus needs none
 
-# on (default) or off; off: no /metrics anywhere.
-ENABLED: bool = os.environ.get("UDT_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
-# A worker serves /metrics on this port (default 9464); the API on its own port unless this is set.
-PORT: int | None = int(os.environ["UDT_METRICS_PORT"]) if os.environ.get("UDT_METRICS_PORT") else None
-WORKER_DEFAULT_PORT = 9464
-HOST: str = os.environ.get("UDT_METRICS_HOST", "0.0.0.0")
+WORKER_DEFAULT_PORT = 9464  # when UDT_METRICS_PORT is unset
 # A scrape waits at most this long for Redis and the database.
 BACKLOG_TIMEOUT_SECONDS = 2.0
 
@@ -153,9 +147,9 @@ def watch_backlog(redis: Redis) -> None:
 def serve(port: int) -> None:
     """/metrics on a port of its own (a daemon thread); a busy port costs the metrics, never the work."""
     try:
-        start_http_server(port, HOST)
+        start_http_server(port, settings.METRICS_HOST)
     except OSError as exc:
-        log.error("metrics: cannot listen on %s:%s (%s); this process runs without /metrics", HOST, port, exc)
+        log.error("metrics: cannot listen on %s:%s (%s); this process runs without /metrics", settings.METRICS_HOST, port, exc)
         return
-    log.info("metrics on http://%s:%s/metrics", HOST, port)
+    log.info("metrics on http://%s:%s/metrics", settings.METRICS_HOST, port)
 

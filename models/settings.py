@@ -62,6 +62,15 @@ QUEUE_NAME: str = os.environ.get("UDT_QUEUE_NAME", "udt:queue")
 # Safe as "*": auth is a bearer header, never a cookie.
 ALLOWED_ORIGINS: list[str] = [o.strip() for o in os.environ.get("UDT_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
 
+# Prometheus metrics: on (default) or off; off means no /metrics anywhere.
+METRICS_ENABLED: bool = os.environ.get("UDT_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
+# A worker serves /metrics on this port (default 9464); the API on its own port unless this is set.
+METRICS_PORT: int | None = int(os.environ["UDT_METRICS_PORT"]) if os.environ.get("UDT_METRICS_PORT") else None
+METRICS_HOST: str = os.environ.get("UDT_METRICS_HOST", "0.0.0.0")
+# Logs: json, or text (the default: what `udt dev` shows on a terminal).
+LOG_FORMAT: str = os.environ.get("UDT_LOG_FORMAT", "text").strip().lower()
+LOG_LEVEL: str = os.environ.get("UDT_LOG_LEVEL", "INFO").strip().upper()
+
 MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers", "models.idempotency"]
 
 

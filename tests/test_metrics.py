@@ -166,8 +166,8 @@ async def test_metrics_can_be_switched_off_or_moved_to_a_port_of_their_own(
     database: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for enabled, port in ((False, None), (True, free_port())):
-        monkeypatch.setattr(metrics, "ENABLED", enabled)
-        monkeypatch.setattr(metrics, "PORT", port)
+        monkeypatch.setattr(settings, "METRICS_ENABLED", enabled)
+        monkeypatch.setattr(settings, "METRICS_PORT", port)
         async with serving(create_app()) as base, httpx.AsyncClient() as client:
             assert (await client.get(f"{base}/metrics")).status_code == 404
             assert (await client.get(f"{base}/healthz")).status_code == 200
