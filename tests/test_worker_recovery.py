@@ -163,10 +163,11 @@ async def test_redis_restarted_empty_mid_bulk_the_bulk_still_ends_with_every_pai
         await enqueue(transfer)
         await until(lambda: workers.pairs_begun() >= 3, 60)
         await server.kill()  # every job, queue entry and event stream is gone
-        await asyncio.sleep(1)
+        await asyncio.sleep(3)  # longer than redis-py's own reconnect attempts
         await server.start()
         await until(lambda: _finished(transfer), 120)
         await _assert_every_pair_applied_once(world, transfer, before)
+        assert [worker.returncode for worker in workers.started] == [None]  # it waited for Redis, and lives
     finally:
         await workers.stop_all()
         await server.kill()
