@@ -1,7 +1,7 @@
 """The transferEvents subscription: a SNAPSHOT, then live events until the terminal one.
 
 Events are numbered in commit order and recorded in the database; the cursor
-is that number. Live events come from the transfer's Redis stream, read from a
+is that number (a SNAPSHOT's is marked as one, so no two events share a cursor). Live events come from the transfer's Redis stream, read from a
 position noted before the snapshot. When the stream shows a gap (two workers
 published out of commit order, or one died between its commit and its
 publish) or stays silent for a while, the subscription reads the record
@@ -16,9 +16,9 @@ import binascii
 import enum
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Annotated
 from dataclasses import replace
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -45,7 +45,7 @@ AccessCheck = Callable[[], Awaitable[object]]
 
 @strawberry.enum(description="What happened. SNAPSHOT is the state when the subscription starts (or at the `after` cursor).")
 class TransferEventType(enum.Enum):
-    SNAPSHOT = strawberry.enum_value("SNAPSHOT", description="The transfer's state when you subscribed; always first.")
+    SNAPSHOT = strawberry.enum_value("SNAPSHOT", description="The transfer's state when you subscribed (or at the `after` cursor); always first.")
     STARTED = strawberry.enum_value("STARTED", description="A worker began the transfer: status is now RUNNING.")
     ITEM_SUCCEEDED = strawberry.enum_value("ITEM_SUCCEEDED", description="One pair's data moved to its target.")
     ITEM_FAILED = strawberry.enum_value(
