@@ -1,7 +1,8 @@
 """The transferEvents subscription: a SNAPSHOT, then live events until the terminal one.
 
 Events are numbered in commit order and recorded in the database; the cursor
-is that number (a SNAPSHOT's is marked as one, so no two events share a cursor). Live events come from the transfer's Redis stream, read from a
+is that number (a SNAPSHOT's is marked as one, so no two events share a
+cursor). Live events come from the transfer's Redis stream, read from a
 position noted before the snapshot. When the stream shows a gap (two workers
 published out of commit order, or one died between its commit and its
 publish) or stays silent for a while, the subscription reads the record
