@@ -48,6 +48,21 @@ MAX_JSON_BODY_BYTES = 1024 * 1024
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE"}
 
 
+# Headers common browser clients send: a preflight refusing any one of them breaks the whole app.
+CLIENT_HEADERS = [
+    "Apollo-Require-Preflight",  # apollo-upload-client's docs have you add it (Apollo Server's CSRF guard)
+    "apollographql-client-name",  # Apollo client awareness
+    "apollographql-client-version",
+    "x-apollo-operation-name",
+    "traceparent",  # W3C trace context (OpenTelemetry)
+    "tracestate",
+    "baggage",
+    "sentry-trace",  # Sentry's browser SDK
+]
+# Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200, Firefox at 86400).
+PREFLIGHT_MAX_AGE = 7200
+
+
 # GraphiQL's scripts ship in this package (frontend/graphiql builds them from npm):
 # the page works where the browser cannot reach a CDN.
 STATIC_DIR = Path(__file__).parent / "static"
@@ -290,8 +305,9 @@ def create_app(*, run_worker: bool = False) -> Starlette:
         CORSMiddleware,
         allow_origins=settings.ALLOWED_ORIGINS,
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", logs.REQUEST_ID_HEADER],
-        expose_headers=[logs.REQUEST_ID_HEADER],
+        allow_headers=["Authorization", "Content-Type", logs.REQUEST_ID_HEADER, *CLIENT_HEADERS],
+        expose_headers=[logs.REQUEST_ID_HEADER, "Content-Disposition"],  # the CSV downloads' file names
+        max_age=PREFLIGHT_MAX_AGE,
     )
     observe_routes, observe_middleware = _observability()
     return Starlette(

@@ -11,11 +11,12 @@ from strawberry.file_uploads import Upload
 
 from graph import telemetry
 from graph.errors import TRANSFERS, UserError, user_errors
-from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.transfers import (
     CONFIRMATION_REQUIRED,
     IDEMPOTENCY_KEY_DESCRIPTION,
     DataTypeImpact,
+    TRANSFER_ID,
     StartTransferPayload,
     Transfer,
     find_transfer,
@@ -41,18 +42,18 @@ def _problems(stored: list[dict]) -> list[Problem]:
     return [Problem(e["code"], e["message"], e.get("role")) for e in stored]
 
 
-@strawberry.type
+@strawberry.type(description="One row of an uploaded file: the pair it asks for, and what is wrong with it.")
 class BulkUploadRow:
     source_pk: strawberry.Private[int | None]
     target_pk: strawberry.Private[int | None]
-    row_number: int
+    row_number: int = strawberry.field(description="Line in the file (the header is line 1).")
     from_user_id: str | None = strawberry.field(
         description="The From User ID cell as written (Source User ID in the pairs form)."
     )
     to_user_id: str | None = strawberry.field(
         description="The To User ID cell as written (Target User ID in the pairs form)."
     )
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description="Why this row cannot be transferred; empty: it can.")
 
     @classmethod
     def of(cls, r: RowModel, people_form: bool) -> BulkUploadRow:
@@ -84,25 +85,25 @@ class BulkUploadRow:
         return await show_user(info.context, self.target_pk)
 
 
-@strawberry.type
+@strawberry.type(description="A row in a page of an upload's rows.")
 class BulkUploadRowEdge:
-    node: BulkUploadRow
-    cursor: str
+    node: BulkUploadRow = strawberry.field(description="The row.")
+    cursor: str = strawberry.field(description="Pass as `after` for the rows after this one.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of an upload's rows, in file order (Relay connection).")
 class BulkUploadRowConnection:
-    edges: list[BulkUploadRowEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[BulkUploadRowEdge] = strawberry.field(description="The rows of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
+    total_count: int = strawberry.field(description="Rows matching, over all pages.")
 
 
-@strawberry.type
+@strawberry.type(description="A checked CSV file of pairs: its preview, and the bulk transfer it may start.")
 class BulkUpload(Node):
     pk: strawberry.Private[int]
     people_form: strawberry.Private[bool]
-    filename: str
-    created_at: datetime
+    filename: str = strawberry.field(description="The uploaded file's name.")
+    created_at: datetime = strawberry.field(description="When it was uploaded.")
     row_count: int = strawberry.field(description="Data rows in the file.")
     pair_count: int = strawberry.field(description="Rows that request a transfer.")
     error_count: int = strawberry.field(description="File-level errors + rows with at least one error.")
@@ -124,7 +125,10 @@ class BulkUpload(Node):
 
     @strawberry.field(description="The rows that request a transfer or carry an error, in file order.")
     async def rows(
-        self, first: int | None = None, after: str | None = None, only_errors: bool | None = False
+        self,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        only_errors: Annotated[bool | None, strawberry.argument(description="Only rows with errors.")] = False,
     ) -> BulkUploadRowConnection:
         query = RowModel.filter(upload_id=self.pk)
         if only_errors:
@@ -145,16 +149,16 @@ class BulkUpload(Node):
         return Transfer.maybe(await visible_transfers(operator).filter(upload_id=self.pk).first())
 
 
-@strawberry.type
+@strawberry.type(description="The checked upload, or why the file was not read at all.")
 class UploadBulkTransferFilePayload:
-    upload: BulkUpload | None
-    user_errors: list[UserError]
+    upload: BulkUpload | None = strawberry.field(description="The stored preview; null when the file is refused.")
+    user_errors: list[UserError] = strawberry.field(description="File-level errors (row errors are on the rows).")
 
 
-@strawberry.input
+@strawberry.input(description="The upload whose pairs to transfer.")
 class StartBulkTransferInput:
-    upload_id: strawberry.ID
-    confirm: bool
+    upload_id: strawberry.ID = strawberry.field(description="The upload's global ID (BulkUpload.id).")
+    confirm: bool = strawberry.field(description="Must be true: a transfer is permanent.")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_DESCRIPTION)
 
 
@@ -165,8 +169,12 @@ async def find_upload(operator: UserModel, global_id: str) -> UploadModel | None
 
 @strawberry.type
 class BulkQueries:
-    @strawberry.field(permission_classes=TRANSFERS)
-    async def bulk_upload(self, info: strawberry.Info, id: strawberry.ID) -> BulkUpload | None:  # noqa: A002
+    @strawberry.field(permission_classes=TRANSFERS, description="One upload you may see; null when none.")
+    async def bulk_upload(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The upload's global ID.")],  # noqa: A002
+    ) -> BulkUpload | None:
         found = await find_upload(await info.context.operator(), id)
         return BulkUpload.of(found) if found else None
 
@@ -184,7 +192,13 @@ class BulkMutations:
         permission_classes=TRANSFERS,
         description="Check a filled-in people file (or a Source/Target file) and store its preview. Transfers nothing.",
     )
-    async def upload_bulk_transfer_file(self, info: strawberry.Info, file: Upload) -> UploadBulkTransferFilePayload:
+    async def upload_bulk_transfer_file(
+        self,
+        info: strawberry.Info,
+        file: Annotated[
+            Upload, strawberry.argument(description="The CSV, as a file part of a GraphQL multipart request.")
+        ],
+    ) -> UploadBulkTransferFilePayload:
         if not isinstance(file, UploadFile):  # Upload accepts any JSON value; only a multipart file part is a file
             problem = Problem("INVALID_FILE", "Send the file as a multipart file part (GraphQL multipart request).")
             return UploadBulkTransferFilePayload(upload=None, user_errors=user_errors([problem]))
@@ -198,7 +212,11 @@ class BulkMutations:
         permission_classes=TRANSFERS,
         description="Queue a BULK transfer of every pair of an upload, re-validated now. Needs confirm: true.",
     )
-    async def start_bulk_transfer(self, info: strawberry.Info, input: StartBulkTransferInput) -> StartTransferPayload:  # noqa: A002
+    async def start_bulk_transfer(
+        self,
+        info: strawberry.Info,
+        input: Annotated[StartBulkTransferInput, strawberry.argument(description="The upload, and confirm: true.")],  # noqa: A002
+    ) -> StartTransferPayload:
         op = await info.context.operator()
         upload = await find_upload(op, input.upload_id)
         if upload is None:
@@ -219,8 +237,8 @@ class BulkMutations:
     async def retry_failed_transfers(
         self,
         info: strawberry.Info,
-        transfer_id: strawberry.ID,
-        confirm: bool,
+        transfer_id: Annotated[strawberry.ID, strawberry.argument(description="The finished transfer: " + TRANSFER_ID)],
+        confirm: Annotated[bool, strawberry.argument(description="Must be true: a transfer is permanent.")],
         idempotency_key: Annotated[str | None, strawberry.argument(description=IDEMPOTENCY_KEY_DESCRIPTION)] = None,
     ) -> StartTransferPayload:
         op = await info.context.operator()

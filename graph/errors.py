@@ -24,11 +24,13 @@ from models.rules import Problem
 log = logging.getLogger(__name__)
 
 
-@strawberry.type
+@strawberry.type(description="Why a mutation did nothing (or a row or file is refused). Nothing changed.")
 class UserError:
-    code: str
-    message: str
-    field: list[str] | None = None
+    code: str = strawberry.field(description="Stable code to act on, e.g. SAME_USER or TARGET_INACTIVE.")
+    message: str = strawberry.field(description="Says what is wrong, for a person.")
+    field: list[str] | None = strawberry.field(
+        default=None, description='Path of the input it is about, e.g. ["input", "targetUserId"]; null: no one input.'
+    )
 
 
 def user_error(problem: Problem, fields: dict[str, list[str]] | None = None) -> UserError:

@@ -1,7 +1,8 @@
 """The transferEvents subscription: a SNAPSHOT, then live events until the terminal one.
 
 Events are numbered in commit order and recorded in the database; the cursor
-is that number. Live events come from the transfer's Redis stream, read from a
+is that number (a SNAPSHOT's is marked as one, so no two events share a
+cursor). Live events come from the transfer's Redis stream, read from a
 position noted before the snapshot. When the stream shows a gap (two workers
 published out of commit order, or one died between its commit and its
 publish) or stays silent for a while, the subscription reads the record
@@ -18,6 +19,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -26,11 +28,11 @@ from redis.exceptions import RedisError
 
 from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
 from graph.relay import to_global_id
-from graph.transfers import TransferStatus, find_transfer
+from graph.transfers import Transfer, TransferStatus, find_transfer
 from jobs import events, metrics
 from models import lifecycle
 from models.lifecycle import Event
-from models.transfers import Transfer
+from models.transfers import Transfer as TransferRow
 from models.transfers import TransferStatus as Status
 
 # How often a quiet subscription looks at the database, in case an event was lost.
@@ -42,38 +44,52 @@ ACCESS_RECHECK_SECONDS = 30.0
 AccessCheck = Callable[[], Awaitable[object]]
 
 
-@strawberry.enum
+@strawberry.enum(description="What happened. SNAPSHOT is the state when the subscription starts (or at the `after` cursor).")
 class TransferEventType(enum.Enum):
-    SNAPSHOT = "SNAPSHOT"
-    STARTED = "STARTED"
-    ITEM_SUCCEEDED = "ITEM_SUCCEEDED"
-    ITEM_FAILED = "ITEM_FAILED"
-    SUCCEEDED = "SUCCEEDED"
-    PARTIALLY_FAILED = "PARTIALLY_FAILED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+    SNAPSHOT = strawberry.enum_value("SNAPSHOT", description="The transfer's state when you subscribed (or at the `after` cursor); always first.")
+    STARTED = strawberry.enum_value("STARTED", description="A worker began the transfer: status is now RUNNING.")
+    ITEM_SUCCEEDED = strawberry.enum_value("ITEM_SUCCEEDED", description="One pair's data moved to its target.")
+    ITEM_FAILED = strawberry.enum_value(
+        "ITEM_FAILED", description="One pair failed and changed nothing; errorCode and message say why."
+    )
+    SUCCEEDED = strawberry.enum_value("SUCCEEDED", description="Terminal: every pair moved.")
+    PARTIALLY_FAILED = strawberry.enum_value("PARTIALLY_FAILED", description="Terminal: some pairs moved, some failed.")
+    FAILED = strawberry.enum_value("FAILED", description="Terminal: no pair moved.")
+    CANCELLED = strawberry.enum_value("CANCELLED", description="Terminal: cancelled; the pairs not yet run ended CANCELLED.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="One change of a transfer, with the transfer's counters after it. Events arrive in order, "
+    "numbered per transfer; the last is terminal (its type equals the final status)."
+)
 class TransferEvent:
-    cursor: str = strawberry.field(description="Pass as `after` to resume.")
-    transfer_id: strawberry.ID
-    type: TransferEventType
-    status: TransferStatus
-    total_pairs: int
-    processed_pairs: int
-    succeeded_pairs: int
-    failed_pairs: int
-    source_user_id: int | None
-    target_user_id: int | None
-    error_code: str | None
-    message: str | None
-    at: datetime
+    row: strawberry.Private[TransferRow]
+    cursor: str = strawberry.field(
+        description="Unique per event (a SNAPSHOT's too). Pass as `after` to resume right after this event "
+        "(after a SNAPSHOT: right after the state it showed)."
+    )
+    transfer_id: strawberry.ID = strawberry.field(description="The global ID of the transfer.")
+    type: TransferEventType = strawberry.field(description="What happened.")
+    status: TransferStatus = strawberry.field(description="The transfer's status after this event.")
+    total_pairs: int = strawberry.field(description="Pairs in the transfer.")
+    processed_pairs: int = strawberry.field(description="Pairs finished (succeeded or failed) after this event.")
+    succeeded_pairs: int = strawberry.field(description="Pairs whose data moved, after this event.")
+    failed_pairs: int = strawberry.field(description="Pairs that failed, after this event.")
+    source_user_id: int | None = strawberry.field(description="ITEM_* events: the pair's source User ID.")
+    target_user_id: int | None = strawberry.field(description="ITEM_* events: the pair's target User ID.")
+    error_code: str | None = strawberry.field(description="ITEM_FAILED: the stable code of why the pair failed.")
+    message: str | None = strawberry.field(
+        description="ITEM_* events: what happened to the pair; terminal events and a finished "
+        "transfer's SNAPSHOT: the transfer's summary."
+    )
+    at: datetime = strawberry.field(description="When it happened.")
 
     @classmethod
-    def of(cls, e: Event) -> TransferEvent:
+    def of(cls, e: Event, row: TransferRow) -> TransferEvent:
+        """`row` is the transfer as the subscription found it (through the operator's visibility)."""
         return cls(
-            cursor=encode_cursor(e.transfer_id, e.seq),
+            row=row,
+            cursor=encode_cursor(e.transfer_id, e.seq, snapshot=e.type == "SNAPSHOT"),
             transfer_id=strawberry.ID(to_global_id("Transfer", e.transfer_id)),
             type=TransferEventType(e.type),
             status=Status(e.status),
@@ -88,17 +104,49 @@ class TransferEvent:
             at=e.at,
         )
 
+    @strawberry.field(
+        description="The transfer as this event left it (status, counters, message, startedAt, finishedAt "
+        "are this event's; items and failedUserIds are read now). Same id and type as `transfer(id:)`, "
+        "so a normalized cache (Apollo, urql Graphcache) updates its Transfer entry from each event."
+    )
+    async def transfer(self) -> Transfer:
+        status = Status(self.status.value)
+        started, finished = status is not Status.QUEUED, status.finished
+        if (started and self.row.started_at is None) or (finished and self.row.finished_at is None):
+            # The row was read before this event: read it again (the times are set once, never cleared).
+            await self.row.refresh_from_db(fields=["started_at", "finished_at"])
+        return replace(
+            Transfer.of(self.row),
+            status=status,
+            total_pairs=self.total_pairs,
+            processed_pairs=self.processed_pairs,
+            succeeded_pairs=self.succeeded_pairs,
+            failed_pairs=self.failed_pairs,
+            message=self.message if finished else None,  # before the end a message is about one pair
+            started_at=self.row.started_at if started else None,
+            finished_at=self.row.finished_at if finished else None,
+        )
 
-def encode_cursor(transfer_id: int, seq: int) -> str:
-    """Opaque, and bound to its transfer: another transfer's cursor is refused, not misread."""
-    return base64.urlsafe_b64encode(f"TransferEvent:{transfer_id}:{seq}".encode()).decode()
+
+SNAPSHOT_MARK = "snapshot"
 
 
-def decode_cursor(cursor: str, transfer: Transfer) -> int:
+def encode_cursor(transfer_id: int, seq: int, snapshot: bool = False) -> str:
+    """Opaque, and bound to its transfer: another transfer's cursor is refused, not misread.
+
+    A SNAPSHOT shows the state after event `seq`, so it resumes from the same point as that
+    event; its cursor is marked so that no two events of a subscription share one (lists keyed by cursor).
+    """
+    mark = f":{SNAPSHOT_MARK}" if snapshot else ""
+    return base64.urlsafe_b64encode(f"TransferEvent:{transfer_id}:{seq}{mark}".encode()).decode()
+
+
+def decode_cursor(cursor: str, transfer: TransferRow) -> int:
     """The event number behind a cursor of `transfer`'s events; INVALID_CURSOR otherwise."""
     try:
-        kind, transfer_id, seq = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        exact = encode_cursor(transfer.id, int(seq)) == cursor  # only the canonical encoding, as for IDs
+        kind, transfer_id, seq, *mark = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+        snapshot = mark == [SNAPSHOT_MARK]
+        exact = encode_cursor(transfer.id, int(seq), snapshot) == cursor  # only the canonical encoding, as for IDs
         if exact and kind == "TransferEvent" and int(transfer_id) == transfer.id and 0 <= int(seq) <= transfer.last_event:
             return int(seq)
     except (ValueError, UnicodeDecodeError, binascii.Error):
@@ -106,7 +154,7 @@ def decode_cursor(cursor: str, transfer: Transfer) -> int:
     raise GraphQLError("`after` is not a cursor of this transfer's events.", extensions={"code": "INVALID_CURSOR"})
 
 
-async def _snapshot(transfer: Transfer, at: int) -> Event:
+async def _snapshot(transfer: TransferRow, at: int) -> Event:
     """The transfer as it was after event `at`: now, or as recorded then when resuming."""
     if at == transfer.last_event:
         return replace(Event.of(transfer, "SNAPSHOT", message=transfer.message), seq=at)
@@ -128,7 +176,7 @@ async def _published(redis: Redis, transfer_id: int, position: str) -> tuple[str
 
 
 async def watch(
-    redis: Redis, transfer: Transfer, after: str | None, check_access: AccessCheck | None = None
+    redis: Redis, transfer: TransferRow, after: str | None, check_access: AccessCheck | None = None
 ) -> AsyncGenerator[TransferEvent, None]:
     """SNAPSHOT, then every event numbered after it, in order, until the terminal one.
 
@@ -141,13 +189,13 @@ async def watch(
         position = events.START
     await transfer.refresh_from_db()
     last = decode_cursor(after, transfer) if after is not None else transfer.last_event
-    yield TransferEvent.of(await _snapshot(transfer, last))
+    yield TransferEvent.of(await _snapshot(transfer, last), transfer)
     pending = await lifecycle.recorded(transfer.id, last)
     if not pending and Status(transfer.status).finished:
         pending = await lifecycle.recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
     while True:
         for event in pending:
-            yield TransferEvent.of(event)
+            yield TransferEvent.of(event, transfer)
             last = event.seq
             if event.terminal:
                 return
@@ -170,9 +218,16 @@ class EventSubscriptions:
         "Pass the last cursor you saw as `after` to resume without loss or repeat.",
     )
     async def transfer_events(
-        self, info: strawberry.Info, transfer_id: strawberry.ID, after: str | None = None
+        self,
+        info: strawberry.Info,
+        transfer_id: Annotated[strawberry.ID, strawberry.argument(description="The transfer's global ID.")],
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="The cursor of the last event you saw: the SNAPSHOT is then the "
+            "state at that event, and the events after it follow. Null: start from now."),
+        ] = None,
     ) -> AsyncGenerator[TransferEvent, None]:
-        async def check_access() -> Transfer:
+        async def check_access() -> TransferRow:
             """At the start and every so often: a WebSocket outlives tokens (expired, revoked),
             permissions and views, and one connection may start many subscriptions."""
             if not await info.context.still_authenticated():

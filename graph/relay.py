@@ -39,17 +39,21 @@ def pk_of(global_id: str, expected: str) -> int | None:
     return found[1] if found else None
 
 
-@strawberry.interface
+FIRST = "Page size: 50 if not given, at most the server's cap (UDT_MAX_PAGE_SIZE, 100 unless set)."
+AFTER = "The cursor after which the page starts (an edge's cursor or pageInfo.endCursor)."
+
+
+@strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global ID: opaque, stable, unique across types.")
 
 
-@strawberry.type
+@strawberry.type(description="Where a page is (Relay): pass endCursor as `after` for the next one.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="This page started after a cursor.")
+    start_cursor: str | None = strawberry.field(description="The cursor of the page's first item.")
+    end_cursor: str | None = strawberry.field(description="The cursor of the page's last item.")
 
 
 def encode_cursor(value: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -21,10 +21,14 @@ from graph.transfers import Transfer, TransferMutations, TransferQueries, find_t
 from graph.users import User, UserQueries, View, show_user, visible_views
 
 
-@strawberry.type
+@strawberry.type(description="Reads. Every field but viewer and dataTypes needs the transfer permission.")
 class Query(UserQueries, TransferQueries, BulkQueries):
     @strawberry.field(permission_classes=TRANSFERS, description="Any object by its global ID.")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+    async def node(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID (User, View, Transfer, BulkUpload).")],  # noqa: A002
+    ) -> Node | None:
         op = await info.context.operator()
         found = from_global_id(id)
         if found is None:
@@ -42,12 +46,12 @@ class Query(UserQueries, TransferQueries, BulkQueries):
         return None
 
 
-@strawberry.type
+@strawberry.type(description="Changes. Bad input is in each payload's userErrors; nothing changes then.")
 class Mutation(TransferMutations, BulkMutations):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="Live updates, over a WebSocket at /graphql (graphql-transport-ws or graphql-ws).")
 class Subscription(EventSubscriptions):
     pass
 

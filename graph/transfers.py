@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from redis.exceptions import RedisError
 
 from graph import telemetry
+from graph.described import described_enum
 from graph.errors import TRANSFERS, UserError, user_errors
-from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from jobs import events, report
 from jobs import transfer as transfer_jobs
@@ -24,9 +25,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TransferKind = strawberry.enum(transfers.TransferKind, name="TransferKind")
-TransferStatus = strawberry.enum(transfers.TransferStatus, name="TransferStatus")
-TransferItemStatus = strawberry.enum(transfers.ItemStatus, name="TransferItemStatus")
+TransferKind = described_enum(
+    transfers.TransferKind,
+    "TransferKind",
+    "How a transfer was started.",
+    {"SINGLE": "One pair, by startTransfer.", "BULK": "The pairs of a CSV upload, or a retry of failed pairs."},
+)
+TransferStatus = described_enum(
+    transfers.TransferStatus,
+    "TransferStatus",
+    "Where a transfer is. QUEUED and RUNNING are active; the others are final.",
+    {
+        "QUEUED": "Waiting for a worker.",
+        "RUNNING": "Pairs are being applied, one at a time.",
+        "SUCCEEDED": "Every pair moved.",
+        "PARTIALLY_FAILED": "Some pairs moved, some failed.",
+        "FAILED": "No pair moved.",
+        "CANCELLED": "Cancelled: the pairs done stay done, the rest ended CANCELLED.",
+    },
+)
+TransferItemStatus = described_enum(
+    transfers.ItemStatus,
+    "TransferItemStatus",
+    "Where one pair of a transfer is.",
+    {
+        "PENDING": "Not applied yet.",
+        "SUCCEEDED": "The source's data moved to the target.",
+        "FAILED": "Refused or failed; nothing of this pair changed (errorCode says why).",
+        "CANCELLED": "The transfer was cancelled before this pair ran.",
+    },
+)
+TRANSFER_ID = "The transfer's global ID (Transfer.id)."
 
 SINGLE_FIELDS = {
     "source": ["input", "sourceUserId"],
@@ -43,9 +72,9 @@ CONFIRMATION_REQUIRED = Problem(
 )
 
 
-@strawberry.type
+@strawberry.type(description="What a transfer does to one data type.")
 class DataTypeImpact:
-    data_type: DataType
+    data_type: DataType = strawberry.field(description="The data type.")
     moves: int = strawberry.field(description="Source records that will be reassigned to the target.")
     deletes: int = strawberry.field(description="Target records an OVERWRITE will delete (0 for COMBINE).")
 
@@ -54,25 +83,25 @@ class DataTypeImpact:
         return cls(data_type=DataType.of(i.data_type), moves=i.moves, deletes=i.deletes)
 
 
-@strawberry.type
+@strawberry.type(description="What a transfer of one pair would do, and what stops it (the confirmation window).")
 class TransferPlan:
-    source_user: User | None
-    target_user: User | None
-    impact: list[DataTypeImpact]
+    source_user: User | None = strawberry.field(description="The source, if found in your scope.")
+    target_user: User | None = strawberry.field(description="The target, if found in your scope.")
+    impact: list[DataTypeImpact] = strawberry.field(description="Per data type: records moved and deleted.")
     errors: list[UserError] = strawberry.field(description="Empty: the transfer may start.")
 
 
-@strawberry.type
+@strawberry.type(description="One pair of a transfer: a source, a target, and what happened.")
 class TransferItem:
     source_pk: strawberry.Private[int]
     target_pk: strawberry.Private[int]
     row_number: int | None = strawberry.field(description="Line in the uploaded file (bulk only).")
-    status: TransferItemStatus
-    error_code: str | None
-    error_message: str | None
+    status: TransferItemStatus = strawberry.field(description="Where this pair is.")
+    error_code: str | None = strawberry.field(description="FAILED: the stable code of why.")
+    error_message: str | None = strawberry.field(description="FAILED: why, for a person.")
     moved: list[DataTypeCount] = strawberry.field(description="Source records reassigned, per data type.")
     overwritten: list[DataTypeCount] = strawberry.field(description="Target records deleted by OVERWRITE, per data type.")
-    finished_at: datetime | None
+    finished_at: datetime | None = strawberry.field(description="When this pair ended; null while PENDING.")
 
     @classmethod
     def of(cls, i: transfers.TransferItem) -> TransferItem:
@@ -88,41 +117,44 @@ class TransferItem:
             finished_at=i.finished_at,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The user whose data moves (masked when outside your view).")
     async def source_user(self, info: strawberry.Info) -> User:
         return await show_user_or_mask(info.context, self.source_pk)
 
-    @strawberry.field
+    @strawberry.field(description="The user who receives it (masked when outside your view).")
     async def target_user(self, info: strawberry.Info) -> User:
         return await show_user_or_mask(info.context, self.target_pk)
 
 
-@strawberry.type
+@strawberry.type(description="A pair in a page of a transfer's pairs.")
 class TransferItemEdge:
-    node: TransferItem
-    cursor: str
+    node: TransferItem = strawberry.field(description="The pair.")
+    cursor: str = strawberry.field(description="Pass as `after` for the pairs after this one.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of a transfer's pairs, in order (Relay connection).")
 class TransferItemConnection:
-    edges: list[TransferItemEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[TransferItemEdge] = strawberry.field(description="The pairs of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
+    total_count: int = strawberry.field(description="Pairs matching, over all pages.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A transfer of one or more pairs (source to target), run in the background. "
+    "Watch it with the transferEvents subscription."
+)
 class Transfer(Node):
     pk: strawberry.Private[int]
     requested_by_pk: strawberry.Private[int | None]
-    kind: TransferKind
-    status: TransferStatus
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    total_pairs: int
-    processed_pairs: int
-    succeeded_pairs: int
-    failed_pairs: int
+    kind: TransferKind = strawberry.field(description="SINGLE or BULK.")
+    status: TransferStatus = strawberry.field(description="Where the transfer is.")
+    created_at: datetime = strawberry.field(description="When it was started (queued).")
+    started_at: datetime | None = strawberry.field(description="When a worker began it; null while QUEUED.")
+    finished_at: datetime | None = strawberry.field(description="When it ended; null while active.")
+    total_pairs: int = strawberry.field(description="Pairs in the transfer.")
+    processed_pairs: int = strawberry.field(description="Pairs finished, succeeded or failed.")
+    succeeded_pairs: int = strawberry.field(description="Pairs whose data moved.")
+    failed_pairs: int = strawberry.field(description="Pairs that failed (and changed nothing).")
     message: str | None = strawberry.field(
         description='"Data Transfer Successful" or the error summary, once finished.'
     )
@@ -161,12 +193,14 @@ class Transfer(Node):
     def audit_log_url(self) -> str:
         return f"/transfers/{self.id}/audit.csv"
 
-    @strawberry.field
+    @strawberry.field(description="The transfer's pairs, in order.")
     async def items(
         self,
-        first: int | None = None,
-        after: str | None = None,
-        status: TransferItemStatus | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        status: Annotated[
+            TransferItemStatus | None, strawberry.argument(description="Only pairs with this status.")
+        ] = None,
     ) -> TransferItemConnection:
         query = transfers.TransferItem.filter(transfer_id=self.pk)
         if status is not None:
@@ -179,37 +213,37 @@ class Transfer(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="A transfer in a page of transfers.")
 class TransferEdge:
-    node: Transfer
-    cursor: str
+    node: Transfer = strawberry.field(description="The transfer.")
+    cursor: str = strawberry.field(description="Pass as `after` for the transfers after this one.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of transfers, newest first (Relay connection).")
 class TransferConnection:
-    edges: list[TransferEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[TransferEdge] = strawberry.field(description="The transfers of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
+    total_count: int = strawberry.field(description="Transfers matching, over all pages.")
 
 
-@strawberry.input
+@strawberry.input(description="One pair to transfer.")
 class StartTransferInput:
-    source_user_id: int
-    target_user_id: int
-    confirm: bool
+    source_user_id: int = strawberry.field(description="User ID of the user whose data moves.")
+    target_user_id: int = strawberry.field(description="User ID of the user who receives it.")
+    confirm: bool = strawberry.field(description="Must be true: a transfer is permanent.")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_DESCRIPTION)
 
 
-@strawberry.type
+@strawberry.type(description="The transfer started, or why none was.")
 class StartTransferPayload:
-    transfer: Transfer | None
-    user_errors: list[UserError]
+    transfer: Transfer | None = strawberry.field(description="The transfer, QUEUED; null when refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing started; empty on success.")
 
 
-@strawberry.type
+@strawberry.type(description="The transfer after the cancel, or why it could not be cancelled.")
 class CancelTransferPayload:
-    transfer: Transfer | None
-    user_errors: list[UserError]
+    transfer: Transfer | None = strawberry.field(description="The transfer now; null when not found.")
+    user_errors: list[UserError] = strawberry.field(description="Why it was not cancelled (e.g. already finished).")
 
 
 async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transfer | None:
@@ -253,21 +287,32 @@ class TransferQueries:
         permission_classes=TRANSFERS,
         description="The confirmation window: what a transfer would do, and what stops it. Changes nothing.",
     )
-    async def transfer_plan(self, info: strawberry.Info, source_user_id: int, target_user_id: int) -> TransferPlan:
+    async def transfer_plan(
+        self,
+        info: strawberry.Info,
+        source_user_id: Annotated[int, strawberry.argument(description="User ID of the source.")],
+        target_user_id: Annotated[int, strawberry.argument(description="User ID of the target.")],
+    ) -> TransferPlan:
         return await plan(info.context, source_user_id, target_user_id)
 
-    @strawberry.field(permission_classes=TRANSFERS)
-    async def transfer(self, info: strawberry.Info, id: strawberry.ID) -> Transfer | None:  # noqa: A002
+    @strawberry.field(permission_classes=TRANSFERS, description="One transfer you may see; null when none.")
+    async def transfer(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description=TRANSFER_ID)],  # noqa: A002
+    ) -> Transfer | None:
         return Transfer.maybe(await find_transfer(await info.context.operator(), id))
 
     @strawberry.field(permission_classes=TRANSFERS, description="Newest first.")
     async def transfers(
         self,
         info: strawberry.Info,
-        kind: TransferKind | None = None,
-        status: TransferStatus | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        kind: Annotated[TransferKind | None, strawberry.argument(description="Only transfers of this kind.")] = None,
+        status: Annotated[
+            TransferStatus | None, strawberry.argument(description="Only transfers with this status.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> TransferConnection:
         op = await info.context.operator()
         query = transfers.visible_transfers(op)
@@ -289,7 +334,11 @@ class TransferMutations:
         permission_classes=TRANSFERS,
         description="Queue the transfer of one user's data to another. Permanent: needs confirm: true.",
     )
-    async def start_transfer(self, info: strawberry.Info, input: StartTransferInput) -> StartTransferPayload:  # noqa: A002
+    async def start_transfer(
+        self,
+        info: strawberry.Info,
+        input: Annotated[StartTransferInput, strawberry.argument(description="The pair, and confirm: true.")],  # noqa: A002
+    ) -> StartTransferPayload:
         op = await info.context.operator()
         if not input.confirm:
             (check,) = await check_pairs(op, [(input.source_user_id, input.target_user_id, None)])
@@ -307,7 +356,11 @@ class TransferMutations:
         permission_classes=TRANSFERS,
         description="Stop a queued or running transfer after the pair in flight; the rest end CANCELLED.",
     )
-    async def cancel_transfer(self, info: strawberry.Info, id: strawberry.ID) -> CancelTransferPayload:  # noqa: A002
+    async def cancel_transfer(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description=TRANSFER_ID)],  # noqa: A002
+    ) -> CancelTransferPayload:
         found = await find_transfer(await info.context.operator(), id)
         if found is None:
             missing = UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["id"])

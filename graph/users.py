@@ -3,40 +3,55 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
+from graph.described import described_enum
 from graph.errors import AUTHENTICATED, TRANSFERS, ClientError
-from graph.relay import Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from models import tenancy, userdata
 from models.db import MAX_INT
 
 if TYPE_CHECKING:
     from graph.context import Context
 
-Product = strawberry.enum(userdata.Product, name="Product")
-TransferPolicy = strawberry.enum(userdata.Policy, name="TransferPolicy")
+Product = described_enum(
+    userdata.Product,
+    "Product",
+    "The product a data type belongs to.",
+    {"QM": "Quality management.", "CLASSIC_WFM": "Classic workforce management."},
+)
+TransferPolicy = described_enum(
+    userdata.Policy,
+    "TransferPolicy",
+    "What a transfer does with a data type.",
+    {
+        "COMBINE": "The source's records are reassigned to the target, which keeps its own too.",
+        "OVERWRITE": "When the source has records, the target's own are deleted and the source's reassigned; "
+        "when it has none, the target keeps its own.",
+    },
+)
 
 
-@strawberry.type
+@strawberry.type(description="One kind of user-owned data, and how a transfer treats it.")
 class DataType:
-    key: str
-    name: str
-    product: Product
-    policy: TransferPolicy
+    key: str = strawberry.field(description="Stable key, e.g. CCR or AGENT_SCHEDULE.")
+    name: str = strawberry.field(description="Display name.")
+    product: Product = strawberry.field(description="The product it belongs to.")
+    policy: TransferPolicy = strawberry.field(description="COMBINE or OVERWRITE.")
 
     @classmethod
     def of(cls, dt: userdata.DataType) -> DataType:
         return cls(key=dt.key, name=dt.name, product=dt.product, policy=dt.policy)
 
 
-@strawberry.type
+@strawberry.type(description="A number of records of one data type.")
 class DataTypeCount:
-    data_type: DataType
-    count: int
+    data_type: DataType = strawberry.field(description="The data type counted.")
+    count: int = strawberry.field(description="Records of that type.")
 
 
 def data_type_counts(counts: dict[str, int]) -> list[DataTypeCount]:
@@ -48,37 +63,37 @@ def data_type_counts(counts: dict[str, int]) -> list[DataTypeCount]:
     ]
 
 
-@strawberry.type
+@strawberry.type(description="The organisation the caller belongs to; nothing crosses tenants.")
 class Tenant:
-    id: strawberry.ID
-    name: str
-    slug: str
+    id: strawberry.ID = strawberry.field(description="Global ID.")
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Short unique name.")
 
     @classmethod
     def of(cls, t: tenancy.Tenant) -> Tenant:
         return cls(id=strawberry.ID(to_global_id("Tenant", t.id)), name=t.name, slug=t.slug)
 
 
-@strawberry.type
+@strawberry.type(description="A team of users; views are made of teams.")
 class Team:
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(description="Global ID.")
+    name: str = strawberry.field(description="Display name.")
 
     @classmethod
     def of(cls, t: tenancy.Team) -> Team:
         return cls(id=strawberry.ID(to_global_id("Team", t.id)), name=t.name)
 
 
-@strawberry.type
+@strawberry.type(description="A set of teams: an operator with a view sees only the users of its teams.")
 class View(Node):
     pk: strawberry.Private[int]
-    name: str
+    name: str = strawberry.field(description="Display name.")
 
     @classmethod
     def of(cls, v: tenancy.View) -> View:
         return cls(id=strawberry.ID(to_global_id("View", v.id)), pk=v.id, name=v.name)
 
-    @strawberry.field
+    @strawberry.field(description="The teams whose users this view shows.")
     async def teams(self, info: strawberry.Info) -> list[Team]:
         return [Team.of(t) for t in await info.context.loaders.teams_of_view.load(self.pk)]
 
@@ -90,19 +105,19 @@ class View(Node):
 class User(Node):
     pk: strawberry.Private[int]
     user_id: int = strawberry.field(description="The tenant-visible User ID used in CSV files.")
-    first_name: str
-    last_name: str
-    display_name: str
-    username: str
-    email: str | None
-    active: bool
-    tenant_admin: bool
+    first_name: str = strawberry.field(description="Given name; blank when outside your view.")
+    last_name: str = strawberry.field(description="Family name; blank when outside your view.")
+    display_name: str = strawberry.field(description='Full name; "User <userId>" when outside your view.')
+    username: str = strawberry.field(description="Login name; blank when outside your view.")
+    email: str | None = strawberry.field(description="Email address, if any; null when outside your view.")
+    active: bool = strawberry.field(description="False for a deactivated user (who can still be a source).")
+    tenant_admin: bool = strawberry.field(description="Tenant administrator: sees the whole tenant.")
     outside_view: bool = strawberry.field(
         description="True: the user is outside your view, shown by User ID only; names are blank, "
         "email null, flags false, teams and data empty."
     )
 
-    @strawberry.field
+    @strawberry.field(description="The teams the user is in; empty when outside your view.")
     async def teams(self, info: strawberry.Info) -> list[Team]:
         if self.outside_view:
             return []
@@ -179,20 +194,20 @@ async def show_users(context: Context, rows: list[tenancy.User]) -> list[User]:
     return [_shown(row) for row, ok in zip(rows, visible) if ok]
 
 
-@strawberry.type
+@strawberry.type(description="A user in a page of users.")
 class UserEdge:
-    node: User
-    cursor: str
+    node: User = strawberry.field(description="The user.")
+    cursor: str = strawberry.field(description="Pass as `after` for the users after this one.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of users (Relay connection).")
 class UserConnection:
-    edges: list[UserEdge]
-    page_info: PageInfo
-    total_count: int
+    edges: list[UserEdge] = strawberry.field(description="The users of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
+    total_count: int = strawberry.field(description="Users matching, over all pages.")
 
 
-@strawberry.input
+@strawberry.input(description="Which users to list; every given condition must hold.")
 class UserFilter:
     active: bool | None = strawberry.field(
         default=True, description="true: active only; false: inactive only; null: both."
@@ -207,12 +222,12 @@ class UserFilter:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The caller: who they are, where, and what they may do.")
 class Viewer:
-    user: User
-    tenant: Tenant
-    view: View | None
-    can_transfer: bool
+    user: User = strawberry.field(description="The caller as a user.")
+    tenant: Tenant = strawberry.field(description="The caller's tenant.")
+    view: View | None = strawberry.field(description="The caller's view; null: the whole tenant (admin) or none.")
+    can_transfer: bool = strawberry.field(description="May start, watch and cancel transfers.")
 
 
 MAX_SEARCH_CHARS = 200
@@ -261,7 +276,7 @@ async def find_user(operator: tenancy.User, user_id: int) -> tenancy.User | None
 
 @strawberry.type
 class UserQueries:
-    @strawberry.field(permission_classes=AUTHENTICATED)
+    @strawberry.field(permission_classes=AUTHENTICATED, description="The caller (any valid token).")
     async def viewer(self, info: strawberry.Info) -> Viewer:
         op = await info.context.operator()
         await op.fetch_related("tenant", "view")
@@ -277,9 +292,11 @@ class UserQueries:
     async def users(
         self,
         info: strawberry.Info,
-        filter: UserFilter | None = None,  # noqa: A002 - the contract's name
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[  # noqa: A002 - the contract's name
+            UserFilter | None, strawberry.argument(description="Which users; by default the active ones.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> UserConnection:
         op = await info.context.operator()
         where = filter or UserFilter()
@@ -304,15 +321,17 @@ class UserQueries:
             total_count=total,
         )
 
-    @strawberry.field(permission_classes=TRANSFERS)
-    async def user(self, info: strawberry.Info, user_id: int) -> User | None:
+    @strawberry.field(permission_classes=TRANSFERS, description="One user in your scope; null when none.")
+    async def user(
+        self, info: strawberry.Info, user_id: Annotated[int, strawberry.argument(description="The User ID.")]
+    ) -> User | None:
         found = await find_user(await info.context.operator(), user_id)
         return next(iter(await show_users(info.context, [found] if found else [])), None)
 
-    @strawberry.field(permission_classes=TRANSFERS)
+    @strawberry.field(permission_classes=TRANSFERS, description="The views you may filter users by.")
     async def views(self, info: strawberry.Info) -> list[View]:
         return [View.of(v) for v in await visible_views(await info.context.operator())]
 
-    @strawberry.field(permission_classes=AUTHENTICATED)
+    @strawberry.field(permission_classes=AUTHENTICATED, description="Every data type a transfer moves, in catalogue order.")
     def data_types(self) -> list[DataType]:
         return [DataType.of(dt) for dt in userdata.DATA_TYPES]

@@ -168,7 +168,13 @@ async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_
         exact.rstrip("=") if exact.endswith("=") else exact + "==",
         base64.urlsafe_b64encode(f"TransferEvent:{second.id}:00".encode()).decode(),
         base64.urlsafe_b64encode(f"TransferEvent:{second.id}: 0".encode()).decode(),
+        *(  # a SNAPSHOT's mark, written otherwise
+            base64.urlsafe_b64encode(f"TransferEvent:{second.id}:0{mark}".encode()).decode()
+            for mark in (":SNAPSHOT", ":snapshot:", ":snapshot:snapshot", ":other", ":")
+        ),
     )
+    resumed = await api.events(world.admin, to_global_id("Transfer", second.id), after=encode_cursor(second.id, 0, snapshot=True), limit=1)
+    assert resumed[0]["type"] == "SNAPSHOT"  # the exact encoding of a SNAPSHOT's cursor is one
     for bad in (encode_cursor(first.id, 0), encode_cursor(second.id, 99), "3", "not a cursor", *loose):
         with pytest.raises(TransportQueryError) as caught:
             await api.events(world.admin, to_global_id("Transfer", second.id), after=bad)

@@ -184,7 +184,7 @@ async def test_a_worker_killed_inside_a_long_statement_does_not_hold_up_the_next
     doomed = await workers.start(HANG_AFTER="1", HANG_IN_STATEMENT="1")
     await enqueue(transfer)
     await until(lambda: workers.pairs_begun() == 2, 60)
-    sleeping = "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'udt-worker' AND query LIKE '%pg_sleep(3600)%' AND state = 'active'"
+    sleeping = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'udt-worker' AND query LIKE '%pg_sleep(3600)%' AND state = 'active'"
     db = connections.get("default")
     await until(lambda: _count(db, sleeping, 1), 10)
 
