@@ -94,6 +94,13 @@ class RedisServer:
             await self.process.wait()
 
 
+async def finished(transfer: object) -> bool:
+    """Whether a transfer has ended (a predicate for `until`)."""
+    from models.transfers import Transfer
+
+    return (await Transfer.get(id=transfer.id)).status.finished  # type: ignore[attr-defined]
+
+
 async def enqueue(transfer: object) -> None:
     """Queue a transfer's lanes as its start does, on the current settings' Redis and queue."""
     from jobs import transfer as transfer_jobs

@@ -14,7 +14,7 @@ from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, leases, lifecycle, settings
 from models.transfers import Transfer, TransferLane
-from tests.processes import Workers, enqueue, until, worker_env
+from tests.processes import Workers, enqueue, finished, until, worker_env
 from tests.support import Api, World, make_world
 
 
@@ -55,13 +55,13 @@ async def test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs(
         await enqueue(single)
         await enqueue(second)
 
-        await until(lambda: _finished(single), 60)
+        await until(lambda: finished(single), 60)
         assert not (await _status(first)).status.finished  # the single one did not wait for the bulk
         await until(lambda: _progressed(second), 60)
         assert not (await _status(first)).status.finished  # the second bulk did not wait either
 
-        await until(lambda: _finished(first), 120)
-        await until(lambda: _finished(second), 120)
+        await until(lambda: finished(first), 120)
+        await until(lambda: finished(second), 120)
         for transfer in (first, second, single):
             done = await api.wait_finished(
                 world.admin if transfer is first else other.admin, to_global_id("Transfer", transfer.id)
@@ -70,9 +70,6 @@ async def test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs(
     finally:
         await workers.stop_all()
 
-
-async def _finished(transfer: Transfer) -> bool:
-    return (await _status(transfer)).status.finished
 
 
 async def _progressed(transfer: Transfer) -> bool:
@@ -90,7 +87,7 @@ async def test_a_lane_keeps_its_worker_slot_while_nobody_waits(
         alone = await _bulk(world, [(s, s + 10) for s in range(10, 18)])
         await workers.start(SLOW_PAIR_SECONDS="0.1")
         await enqueue(alone)
-        await until(lambda: _finished(alone), 60)
+        await until(lambda: finished(alone), 60)
     finally:
         await workers.stop_all()
     # Many slices went by, and no lane ever handed itself over.

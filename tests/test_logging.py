@@ -20,7 +20,7 @@ import pytest
 import graph.users
 from models import settings
 from models.transfers import Transfer, TransferItem
-from tests.processes import Workers, until, worker_env
+from tests.processes import Workers, finished, until, worker_env
 from tests.support import Api, World, free_port
 from tests.test_cli import UDT
 
@@ -113,10 +113,7 @@ async def test_json_logs_follow_a_bulk_transfer_from_upload_to_its_last_pair_acr
             refused = {"query": '{ viewer { canTransfer } users(filter: {search: "\\u0001"}) { totalCount } }'}
             assert "INVALID_SEARCH" in (await post(base, world.admin, "refused-1", json=refused)).text
 
-            async def finished() -> bool:
-                return (await Transfer.get(id=transfer.id)).status.finished
-
-            await until(finished, 60)
+            await until(lambda: finished(transfer), 60)
     finally:
         await workers.stop_all()
 
@@ -162,10 +159,7 @@ async def test_plain_text_logs_by_default_carry_the_same_ids_as_key_value_pairs(
         await workers.start()
         await enqueue(transfer)
 
-        async def finished() -> bool:
-            return (await Transfer.get(id=transfer.id)).status.finished
-
-        await until(finished, 60)
+        await until(lambda: finished(transfer), 60)
     finally:
         await workers.stop_all()
     text = (tmp_path / "worker-0.log").read_text()

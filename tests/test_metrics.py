@@ -21,7 +21,7 @@ from jobs import transfer as transfer_jobs
 from jobs.connection import arq_pool
 from models import bulk, lifecycle, settings
 from models.transfers import ItemStatus, Transfer, TransferItem
-from tests.processes import Workers, enqueue, until, worker_env
+from tests.processes import Workers, enqueue, finished, until, worker_env
 from tests.support import TRANSFER, Api, World, free_port, serving
 
 START_BULK = """
@@ -188,10 +188,7 @@ async def test_a_worker_process_serves_its_own_metrics_on_its_port(
         await workers.start()
         await enqueue(transfer)
 
-        async def finished() -> bool:
-            return (await Transfer.get(id=transfer.id)).status.finished
-
-        await until(finished, 60)
+        await until(lambda: finished(transfer), 60)
         base = f"http://127.0.0.1:{port}"
         samples = await scrape(base)  # a fresh process: its counters are this transfer's alone
         assert value(samples, "udt_pairs_applied_total") == 2
@@ -233,10 +230,7 @@ async def test_udt_serve_moves_metrics_to_their_port_and_a_worker_whose_port_is_
             await workers.start()
             await enqueue(transfer)
 
-            async def finished() -> bool:
-                return (await Transfer.get(id=transfer.id)).status.finished
-
-            await until(finished, 60)
+            await until(lambda: finished(transfer), 60)
         finally:
             await workers.stop_all()
     assert (await Transfer.get(id=transfer.id)).status.value == "SUCCEEDED"

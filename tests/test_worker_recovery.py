@@ -22,7 +22,7 @@ from models import bulk, lifecycle, settings
 from models.leases import LaneRef
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.processes import RedisServer, Workers, enqueue, until, worker_env
+from tests.processes import RedisServer, Workers, enqueue, finished, until, worker_env
 from tests.support import Api, World, free_port
 
 PAIRS = [(s, s + 10) for s in range(10, 20)]
@@ -50,9 +50,6 @@ async def _bulk(world: World, monkeypatch, lanes: int) -> Transfer:
 async def _applied(transfer: Transfer) -> int:
     return (await Transfer.get(id=transfer.id)).processed_pairs
 
-
-async def _finished(transfer: Transfer) -> bool:
-    return (await Transfer.get(id=transfer.id)).status.finished
 
 
 async def _assert_every_pair_applied_once(world: World, transfer: Transfer, records_before: int) -> None:
@@ -103,7 +100,7 @@ async def test_a_worker_killed_mid_pair_loses_nothing_and_another_finishes_withi
     doomed.kill()  # SIGKILL: no clean-up, a pair's transaction open
     await doomed.wait()
     await workers.start()
-    await until(lambda: _finished(transfer), 60)
+    await until(lambda: finished(transfer), 60)
 
     await _assert_every_pair_applied_once(world, transfer, before)
     in_flight = await TransferItem.get(id=in_flight.id)
@@ -142,7 +139,7 @@ async def test_sigterm_finishes_the_pair_in_flight_then_hands_the_lane_over_and_
         await redis.aclose()
 
     await workers.start()
-    await until(lambda: _finished(transfer), 60)
+    await until(lambda: finished(transfer), 60)
     await _assert_every_pair_applied_once(world, transfer, before)
     assert set(await TransferItem.filter(transfer_id=transfer.id).values_list("attempts", flat=True)) == {1}
 
@@ -165,7 +162,7 @@ async def test_redis_restarted_empty_mid_bulk_the_bulk_still_ends_with_every_pai
         await server.kill()  # every job, queue entry and event stream is gone
         await asyncio.sleep(3)  # longer than redis-py's own reconnect attempts
         await server.start()
-        await until(lambda: _finished(transfer), 120)
+        await until(lambda: finished(transfer), 120)
         await _assert_every_pair_applied_once(world, transfer, before)
         assert [worker.returncode for worker in workers.started] == [None]  # it waited for Redis, and lives
     finally:
@@ -191,7 +188,7 @@ async def test_a_worker_killed_inside_a_long_statement_does_not_hold_up_the_next
     doomed.kill()
     await doomed.wait()
     await workers.start()
-    await until(lambda: _finished(transfer), 60)  # the pair's rows were not locked for an hour
+    await until(lambda: finished(transfer), 60)  # the pair's rows were not locked for an hour
     await _assert_every_pair_applied_once(world, transfer, before)
     assert await _count(db, sleeping, 0)  # the ghost statement is gone
 
@@ -217,7 +214,7 @@ async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_
         )
         cut += len(rows)
     assert cut >= 1  # at least one pair's transaction was open when its connection went
-    await until(lambda: _finished(transfer), 60)
+    await until(lambda: finished(transfer), 60)
     await _assert_every_pair_applied_once(world, transfer, before)
     assert max(await TransferItem.filter(transfer_id=transfer.id).values_list("attempts", flat=True)) >= 2
 
@@ -229,7 +226,7 @@ async def test_a_pair_that_outlasts_its_lease_many_times_is_never_taken_over(wor
     assert problems == []
     await workers.start(SLOW_PAIR_SECONDS="6", UDT_LEASE_SECONDS="2", UDT_RECONCILE_SECONDS="0.2")
     await enqueue(transfer)
-    await until(lambda: _finished(transfer), 60)
+    await until(lambda: finished(transfer), 60)
     assert (await Transfer.get(id=transfer.id)).status.value == "SUCCEEDED"
     (item,) = await TransferItem.filter(transfer_id=transfer.id)
     assert item.attempts == 1  # renewed, not cut short and not run twice
