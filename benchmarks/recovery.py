@@ -171,7 +171,6 @@ async def one_round(
 
     single, problems = await lifecycle.start_single(operator, *spare)
     assert not problems, problems
-    started = time.perf_counter()
     await enqueue(single)
     plain = await _wait(lambda: finished(single), 60, "the single transfer")
     assert (await Transfer.get(id=single.id)).status.value == "SUCCEEDED"

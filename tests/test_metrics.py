@@ -16,7 +16,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from graph.app import create_app
 from graph.relay import to_global_id
-from jobs import metrics
 from jobs import transfer as transfer_jobs
 from jobs.connection import arq_pool
 from models import bulk, lifecycle, settings
