@@ -24,9 +24,9 @@ _apply = engine.apply_pair
 _started = 0
 
 
-async def stuck_apply(source_pk, target_pk, db):  # type: ignore[no-untyped-def]
+async def stuck_apply(source_pk, target_pk, db, **options):  # type: ignore[no-untyped-def]
     global _started
-    done = await _apply(source_pk, target_pk, db)
+    done = await _apply(source_pk, target_pk, db, **options)
     _started += 1
     if 0 <= HANG_AFTER < _started:
         await db.execute_query("SELECT pg_sleep($1)", [STATEMENT_SECONDS])

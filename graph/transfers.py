@@ -29,7 +29,11 @@ TransferKind = described_enum(
     transfers.TransferKind,
     "TransferKind",
     "How a transfer was started.",
-    {"SINGLE": "One pair, by startTransfer.", "BULK": "The pairs of a CSV upload, or a retry of failed pairs."},
+    {
+        "SINGLE": "One pair, by startTransfer.",
+        "BULK": "The pairs of a CSV upload, or a retry of failed pairs.",
+        "REVERT": "The undo of another transfer (revertOf): its succeeded pairs, each moved back.",
+    },
 )
 TransferStatus = described_enum(
     transfers.TransferStatus,

@@ -1,8 +1,8 @@
 """What a transfer does to the data: the impact of a pair, and applying it.
 
-Set-based: per storage table, one grouped count, one DELETE for OVERWRITE
-types and one UPDATE per owner column, whatever the number of records. The
-caller owns the transaction.
+Set-based: per storage table, a DELETE for OVERWRITE types and one UPDATE for
+every owner column, whatever the number of records, journaled by the same
+statements (models/journal.py). The caller owns the transaction.
 
 An OVERWRITE replaces, it never erases for nothing: the target's records of
 an OVERWRITE type are deleted only when the source has records of that type
@@ -11,13 +11,15 @@ to put in their place (SPEC.md section 3).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Case, F, Q, Value, When
+from tortoise.expressions import F
 from tortoise.functions import Count
 
-from models.userdata import DATA_TYPES, DataType, Policy, Storage, storages
+from models.sql import Statement, is_postgres, literal
+from models.userdata import DATA_TYPES, DataType, Policy, Storage
 
 
 @dataclass(frozen=True)
@@ -27,31 +29,27 @@ class Impact:
     deletes: int  # target records an OVERWRITE deletes
 
 
-def _owned_by(storage: Storage, user_pk: int) -> Q:
-    return Q(*(Q(**{col: user_pk}) for col in storage.owner_columns), join_type="OR")
+def chosen(keys: Sequence[str] | None) -> tuple[DataType, ...]:
+    """The data types a transfer moves, in registry order: those of `keys`, or every one."""
+    if keys is None:
+        return DATA_TYPES
+    wanted = set(keys)
+    return tuple(dt for dt in DATA_TYPES if dt.key in wanted)
 
 
-async def _counts(storage: Storage, types: list[DataType], user_pk: int, db: BaseDBAsyncClient | None) -> dict[str, int]:
-    """Records of each of `types` owned by `user_pk` in `storage`."""
-    query = storage.model.filter(_owned_by(storage, user_pk)).using_db(db)
-    if storage.type_column is None:
-        (only,) = types  # a table without a type column holds exactly one data type
-        return {only.key: await query.count()}
-    rows = (
-        await query.filter(**{f"{storage.type_column}__in": [t.key for t in types]})
-        .annotate(n=Count("id"))
-        .group_by(storage.type_column)
-        .values(storage.type_column, "n")
-    )
-    return {row[storage.type_column]: row["n"] for row in rows}
+def by_storage(types: Sequence[DataType]) -> dict[Storage, list[DataType]]:
+    """`types` grouped by where they live, in registry order."""
+    grouped: dict[Storage, list[DataType]] = {}
+    for dt in types:
+        grouped.setdefault(dt.storage, []).append(dt)
+    return grouped
 
 
-def combine(source: dict[str, int], target: dict[str, int]) -> list[Impact]:
-    """The impact of a pair from what each side owns: every source record moves; an
-    OVERWRITE type the source has also deletes every target record of that type."""
+def combine(source: dict[str, int], target: dict[str, int], types: Sequence[DataType] = DATA_TYPES) -> list[Impact]:
+    """The impact of a pair from what each side owns: every source record of `types`
+    moves; an OVERWRITE type the source has also deletes every target record of that type."""
     return [
-        Impact(dt, source.get(dt.key, 0), target.get(dt.key, 0) if replaces(dt, source) else 0)
-        for dt in DATA_TYPES
+        Impact(dt, source.get(dt.key, 0), target.get(dt.key, 0) if replaces(dt, source) else 0) for dt in types
     ]
 
 
@@ -60,55 +58,161 @@ def replaces(dt: DataType, source: dict[str, int]) -> bool:
     return dt.policy is Policy.OVERWRITE and source.get(dt.key, 0) > 0
 
 
-async def impact(source_pk: int, target_pk: int) -> list[Impact]:
-    """Per data type, in registry order: records that move, records an OVERWRITE deletes."""
+async def impact(source_pk: int, target_pk: int, types: Sequence[DataType] = DATA_TYPES) -> list[Impact]:
+    """Per data type of `types`, in registry order: records that move, records an OVERWRITE deletes."""
     counts = await owned_counts([source_pk, target_pk])
-    return combine(counts[source_pk], counts[target_pk])
+    return combine(counts[source_pk], counts[target_pk], types)
 
 
-async def apply_pair(source_pk: int, target_pk: int, db: BaseDBAsyncClient) -> list[Impact]:
-    """Move every record of the source onto the target; returns what was moved and deleted.
+async def apply_pair(
+    source_pk: int,
+    target_pk: int,
+    db: BaseDBAsyncClient,
+    *,
+    types: Sequence[DataType] = DATA_TYPES,
+    journal_item: int | None = None,
+) -> list[Impact]:
+    """Move the source's records of `types` onto the target; returns what was moved and deleted.
 
-    Must run inside the caller's transaction (`db`), so that all data types move or none.
-    A table holding one data type is counted by its DELETE and UPDATE themselves (an
-    OVERWRITE one asks first whether the source has a record); a shared table needs
-    one grouped count per side to tell its types apart, and the source's count says
-    which OVERWRITE types replace the target's.
+    Must run inside the caller's transaction (`db`), so that all data types move or
+    none. With `journal_item`, the same statements journal what they do under that
+    transfer item (models/journal.py), so that a revert can undo it. PostgreSQL does
+    a storage table in one statement (data-modifying CTEs, which all see the rows as
+    they were before it); SQLite, without those, in a few.
     """
     moves: dict[str, int] = {}
     deletes: dict[str, int] = {}
-    for storage, types in storages().items():
-        if storage.type_column is None:
-            (only,) = types  # a table without a type column holds exactly one data type
-            if only.policy is Policy.OVERWRITE and await storage.model.filter(
-                _owned_by(storage, source_pk)
-            ).using_db(db).exists():
-                deletes[only.key] = await storage.model.filter(_owned_by(storage, target_pk)).using_db(db).delete()
-            moves[only.key] = await _reassign(storage, source_pk, target_pk, db)
-            continue
-        moves |= await _counts(storage, types, source_pk, db)
-        overwrite = [t for t in types if replaces(t, moves)]
-        if overwrite:
-            deletes |= await _counts(storage, overwrite, target_pk, db)
-            keys = {f"{storage.type_column}__in": [t.key for t in overwrite]}
-            await storage.model.filter(_owned_by(storage, target_pk), **keys).using_db(db).delete()
-        await _reassign(storage, source_pk, target_pk, db, **{f"{storage.type_column}__in": [t.key for t in types]})
-    return [Impact(dt, moves.get(dt.key, 0), deletes.get(dt.key, 0)) for dt in DATA_TYPES]
+    apply = _apply_postgres if is_postgres(db) else _apply_sqlite
+    for storage, chosen_here in by_storage(types).items():
+        await apply(_Move(storage, chosen_here, source_pk, target_pk, journal_item), db, moves, deletes)
+    return [Impact(dt, moves.get(dt.key, 0), deletes.get(dt.key, 0)) for dt in types]
 
 
-async def _reassign(storage: Storage, source_pk: int, target_pk: int, db: BaseDBAsyncClient, **where: object) -> int:
-    """One UPDATE handing every owner column held by the source to the target; returns rows touched."""
-    query = storage.model.filter(_owned_by(storage, source_pk), **where).using_db(db)
-    if len(storage.owner_columns) == 1:
-        (column,) = storage.owner_columns
-        return await query.update(**{column: target_pk})
-    # A record the source owns twice (evaluator and approver) moves, and counts, once.
-    return await query.update(
-        **{
-            column: Case(When(**{column: source_pk}, then=Value(target_pk)), default=F(column))
-            for column in storage.owner_columns
-        }
-    )
+@dataclass(frozen=True)
+class _Move:
+    """One storage table's part of a pair, and the SQL fragments that say it."""
+
+    storage: Storage
+    types: list[DataType]
+    source: int
+    target: int
+    journal_item: int | None
+
+    @property
+    def overwrite(self) -> list[DataType]:
+        return [t for t in self.types if t.policy is Policy.OVERWRITE]
+
+    def type_of_row(self) -> str:
+        """The data type of a row, as an SQL expression."""
+        if self.storage.type_column:
+            return self.storage.type_column
+        (only,) = self.types  # a table without a type column holds exactly one data type
+        return literal(only.key)
+
+    def owned(self, q: Statement, user: int, types: Sequence[DataType]) -> str:
+        """Rows of `types` that `user` owns, in any owner column."""
+        cols = self.storage.owner_columns
+        who = " OR ".join(f"{c} = {q.p(user)}" for c in cols)
+        where = f"({who})" if len(cols) > 1 else who
+        if self.storage.type_column:
+            where += " AND " + q.isin(self.storage.type_column, [t.key for t in types])
+        return where
+
+    def reassign(self, q: Statement) -> str:
+        """The SET clause handing every owner column held by the source to the target.
+
+        A record the source owns twice (evaluator and approver) moves, and counts, once."""
+        cols = self.storage.owner_columns
+        if len(cols) == 1:
+            return f"{cols[0]} = {q.p(self.target)}"
+        return ", ".join(
+            f"{c} = CASE WHEN {c} = {q.p(self.source)} THEN {q.p(self.target)} ELSE {c} END" for c in cols
+        )
+
+    def journal_moves(self, q: Statement) -> str:
+        """SELECT of the journal rows for the source's records, read before they move."""
+        return " UNION ALL ".join(
+            f"SELECT {q.integer(self.journal_item)}, {self.type_of_row()}, {literal(c)}, id, {q.integer(self.source)} "
+            f"FROM {self.storage.table} WHERE {c} = {q.p(self.source)}"
+            + (" AND " + q.isin(self.storage.type_column, [t.key for t in self.types]) if self.storage.type_column else "")
+            for c in self.storage.owner_columns
+        )
+
+    def copy_removed(self, q: Statement, rows: str) -> str:
+        """INSERT of whole rows (from `rows`) into the storage's removed table."""
+        removed = self.storage.removed
+        assert removed is not None, f"{self.storage.table} holds an OVERWRITE type but has no removed table"
+        columns = ", ".join(_row_columns(self.storage))
+        return (
+            f"INSERT INTO {removed._meta.db_table} (item_id, {columns}) "
+            f"SELECT {q.integer(self.journal_item)}, {columns} FROM {rows}"
+        )
+
+
+_JOURNAL_COLUMNS = "item_id, data_type, owner_column, record_id, previous_owner_id"
+
+
+def _row_columns(storage: Storage) -> list[str]:
+    return [storage.model._meta.fields_map[f].source_field or f for f in storage.model._meta.db_fields]
+
+
+async def _apply_postgres(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], deletes: dict[str, int]) -> None:
+    table, kind = m.storage.table, m.type_of_row()
+    q = Statement(db)
+    parts: list[str] = []
+    counts: list[str] = []
+    if m.overwrite:
+        # The target's rows of an OVERWRITE type go only where the source has that type.
+        source_has = (
+            f"{kind} IN (SELECT {kind} FROM {table} WHERE {m.owned(q, m.source, m.overwrite)})"
+            if m.storage.type_column
+            else f"EXISTS (SELECT 1 FROM {table} WHERE {m.owned(q, m.source, m.overwrite)})"
+        )
+        parts.append(f"gone AS (DELETE FROM {table} WHERE {m.owned(q, m.target, m.overwrite)} AND {source_has} RETURNING *)")
+        if m.journal_item is not None:
+            parts.append(f"kept AS ({m.copy_removed(q, 'gone')})")
+        counts.append(f"SELECT 'd', kind, count(*) FROM (SELECT {kind} AS kind FROM gone) g GROUP BY kind")
+        if m.storage.unique_owner:
+            # A unique owner column sees a row deleted in the same statement as still
+            # there: the source's row can take the target's place only in the next one.
+            await _tally(q, f"WITH {', '.join(parts)} {counts[0]}", moves, deletes)
+            q, parts, counts = Statement(db), [], []
+    if m.journal_item is not None:
+        parts.append(f"noted AS (INSERT INTO journal_move ({_JOURNAL_COLUMNS}) {m.journal_moves(q)})")
+    parts.append(f"moved AS (UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)} RETURNING {kind} AS kind)")
+    counts.append("SELECT 'm', kind, count(*) FROM moved GROUP BY kind")
+    await _tally(q, f"WITH {', '.join(parts)} {' UNION ALL '.join(counts)}", moves, deletes)
+
+
+async def _tally(q: Statement, sql: str, moves: dict[str, int], deletes: dict[str, int]) -> None:
+    """Run a statement that answers (m or d, data type, records) and add up its answer."""
+    for what, key, n in await q.rows(sql):
+        (moves if what == "m" else deletes)[key] = n
+
+
+async def _apply_sqlite(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], deletes: dict[str, int]) -> None:
+    table, kind = m.storage.table, m.type_of_row()
+
+    async def count(user: int, types: Sequence[DataType]) -> dict[str, int]:
+        q = Statement(db)
+        return dict(await q.rows(f"SELECT {kind}, count(*) FROM {table} WHERE {m.owned(q, user, types)} GROUP BY {kind}"))
+
+    found = await count(m.source, m.types)
+    replaced = [t for t in m.overwrite if found.get(t.key)]
+    if replaced:
+        deletes.update(await count(m.target, replaced))
+        if m.journal_item is not None:
+            q = Statement(db)
+            await q.run(m.copy_removed(q, f"{table} WHERE {m.owned(q, m.target, replaced)}"))
+        q = Statement(db)
+        await q.run(f"DELETE FROM {table} WHERE {m.owned(q, m.target, replaced)}")
+    if found and m.journal_item is not None:
+        q = Statement(db)
+        await q.run(f"INSERT INTO journal_move ({_JOURNAL_COLUMNS}) {m.journal_moves(q)}")
+    if found:
+        q = Statement(db)
+        await q.run(f"UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)}")
+        moves.update(found)
 
 
 async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
@@ -122,7 +226,7 @@ async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
     def add(pk: int, key: str, n: int) -> None:
         counts[pk][key] = counts[pk].get(key, 0) + n
 
-    for storage, types in storages().items():
+    for storage, types in by_storage(DATA_TYPES).items():
         for column in storage.owner_columns:
             query = storage.model.filter(**{f"{column}__in": user_pks})
             if storage.type_column:
@@ -145,15 +249,19 @@ async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
-async def owners(user_pks: list[int], db: BaseDBAsyncClient | None = None) -> set[int]:
-    """Which of `user_pks` own at least one record of any data type.
+async def owners(
+    user_pks: list[int], db: BaseDBAsyncClient | None = None, types: Sequence[DataType] = DATA_TYPES
+) -> set[int]:
+    """Which of `user_pks` own at least one record of `types`.
 
     One query per owner column, whatever the number of users (the rules ask this of
     every source of a file at once); cheaper than counting, since it only needs to know.
     """
     found: set[int] = set()
-    for storage in storages():
+    for storage, here in by_storage(types).items():
         for column in storage.owner_columns:
             query = storage.model.filter(**{f"{column}__in": user_pks}).using_db(db)
+            if storage.type_column:
+                query = query.filter(**{f"{storage.type_column}__in": [t.key for t in here]})
             found.update(await query.distinct().values_list(column, flat=True))
     return found

@@ -140,6 +140,8 @@ async def create_transfer(
                 kind=kind,
                 requested_by=operator,
                 total_pairs=len(pairs),
+                # A revert is not journaled: it cannot itself be reverted.
+                journaled=settings.REVERT_DAYS > 0 and kind is not TransferKind.REVERT,
                 using_db=db,
                 **fields,
             )
@@ -287,7 +289,13 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
         item.error_code = problems[0].code
         item.error_message = " ".join(p.message for p in problems)
     else:
-        done = await engine.apply_pair(item.source_id, item.target_id, db)
+        done = await engine.apply_pair(
+            item.source_id,
+            item.target_id,
+            db,
+            types=engine.chosen(transfer.data_types),
+            journal_item=item.id if transfer.journaled else None,
+        )
         item.moved = {i.data_type.key: i.moves for i in done if i.moves}
         item.overwritten = {i.data_type.key: i.deletes for i in done if i.deletes}
         if item.moved:

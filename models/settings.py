@@ -54,6 +54,12 @@ DRAIN_SECONDS: int = _int("UDT_DRAIN_SECONDS", 600)
 # there (client_connection_check_interval): a dead worker's statement and its row
 # locks go away in seconds instead of running to the end.
 PG_CONNECTION_CHECK_MS: int = _int("UDT_PG_CONNECTION_CHECK_MS", 2000)
+# Days after a transfer finishes during which it can be reverted: its pairs are
+# journaled (models/journal.py) and the journal is purged when the window ends.
+# 0 turns undo off: nothing is journaled and no transfer can be reverted.
+REVERT_DAYS: float = _float("UDT_REVERT_DAYS", 30)
+# How often a worker purges what has outlived its use (expired journals, old idempotency keys).
+PURGE_SECONDS: float = _float("UDT_PURGE_SECONDS", 3600)
 # How long transfer events stay in Redis after a transfer finished.
 EVENTS_TTL_SECONDS: int = _int("UDT_EVENTS_TTL_SECONDS", 7 * 24 * 3600)
 MAX_PAGE_SIZE: int = _int("UDT_MAX_PAGE_SIZE", 100)
@@ -71,7 +77,7 @@ METRICS_HOST: str = os.environ.get("UDT_METRICS_HOST", "0.0.0.0")
 LOG_FORMAT: str = os.environ.get("UDT_LOG_FORMAT", "text").strip().lower()
 LOG_LEVEL: str = os.environ.get("UDT_LOG_LEVEL", "INFO").strip().upper()
 
-MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers", "models.idempotency"]
+MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers", "models.idempotency", "models.journal"]
 
 
 # What this process is (api, worker, dev, cli), set by its `udt` command: PostgreSQL

@@ -21,6 +21,7 @@ from models.tenancy import User, scope
 class TransferKind(str, enum.Enum):
     SINGLE = "SINGLE"
     BULK = "BULK"
+    REVERT = "REVERT"
 
 
 class TransferStatus(str, enum.Enum):
@@ -111,6 +112,16 @@ class Transfer(Model):
     succeeded_pairs = fields.IntField(default=0)
     failed_pairs = fields.IntField(default=0)
     message = fields.TextField(null=True)
+    # The data type keys this transfer moves, in registry order; null: every type.
+    data_types = fields.JSONField(null=True)
+    # Kind REVERT: the transfer it undoes. Unique: a transfer is reverted at most once
+    # (ALREADY_REVERTED), decided by the database.
+    revert_of: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Transfer", related_name="reverts", null=True, unique=True
+    )
+    # Whether its pairs were journaled (models/journal.py) and so may be reverted: false
+    # for transfers from before the journal, or run with the undo window off.
+    journaled = fields.BooleanField(default=False)
     # Sequence number of the transfer's latest event: events are numbered in
     # commit order under this row's lock, whatever order they reach Redis in.
     last_event = fields.IntField(default=0)
@@ -139,6 +150,14 @@ class TransferItem(Model):
     moved = fields.JSONField(default=dict)
     overwritten = fields.JSONField(default=dict)
     finished_at = fields.DatetimeField(null=True)
+    # Kind REVERT: the pair of the original transfer this one undoes.
+    reverts: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.TransferItem", related_name="reverted_by", null=True
+    )
+    # Kind REVERT, {data type key: records}: deleted target records put back, and
+    # journaled records left alone because they moved on since.
+    restored = fields.JSONField(default=dict)
+    skipped = fields.JSONField(default=dict)
     # Times a worker began this pair; committed apart from the pair, so that the
     # attempts of workers that died mid-pair count too (settings.MAX_ATTEMPTS).
     attempts = fields.IntField(default=0)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from tortoise import fields
 from tortoise.models import Model
 
+from models.journal import RemovedOwnedRecord, RemovedSchedule
+
 
 class Product(str, enum.Enum):
     QM = "QM"
@@ -68,16 +70,27 @@ class AgentSchedule(Model):
 
 @dataclass(frozen=True)
 class Storage:
-    """Where rows live: a table, its owner columns, and the column telling types apart."""
+    """Where rows live: a table, its owner columns, and the column telling types apart.
+
+    `removed` keeps the rows an OVERWRITE deletes, for a revert to put back; every
+    storage of an OVERWRITE type has one. `unique_owner`: a user owns at most one row
+    (a unique owner column), so a revert that would give someone a second one conflicts.
+    """
 
     model: type[Model]
     owner_columns: tuple[str, ...]
     type_column: str | None = None
+    removed: type[Model] | None = None
+    unique_owner: bool = False
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
 
 
-OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type")
+OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type", removed=RemovedOwnedRecord)
 EVALUATIONS = Storage(Evaluation, ("evaluator_id", "approver_id"))
-SCHEDULES = Storage(AgentSchedule, ("user_id",))
+SCHEDULES = Storage(AgentSchedule, ("user_id",), removed=RemovedSchedule, unique_owner=True)
 
 
 @dataclass(frozen=True)
@@ -127,10 +140,3 @@ DATA_TYPES: tuple[DataType, ...] = (
 
 BY_KEY: dict[str, DataType] = {dt.key: dt for dt in DATA_TYPES}
 
-
-def storages() -> dict[Storage, list[DataType]]:
-    """Data types grouped by where they live, in registry order."""
-    grouped: dict[Storage, list[DataType]] = {}
-    for dt in DATA_TYPES:
-        grouped.setdefault(dt.storage, []).append(dt)
-    return grouped

@@ -28,9 +28,9 @@ _apply = engine.apply_pair
 _started = 0
 
 
-async def slow_apply(source_pk, target_pk, db):  # type: ignore[no-untyped-def]
+async def slow_apply(source_pk, target_pk, db, **options):  # type: ignore[no-untyped-def]
     global _started
-    done = await _apply(source_pk, target_pk, db)
+    done = await _apply(source_pk, target_pk, db, **options)
     _started += 1
     if MARKER:
         with open(MARKER, "a") as marker:

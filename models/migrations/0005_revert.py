@@ -1,0 +1,93 @@
+# Undo and chosen data types (issue 8): the journal of applied pairs and the copies of
+# the rows an OVERWRITE deleted; a transfer's chosen types, the transfer a REVERT undoes.
+# Transfers from before the journal keep journaled = false: they cannot be reverted.
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from models.transfers import TransferKind
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0004_idempotency')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='JournalMove',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='journal', on_delete=OnDelete.CASCADE)),
+                ('data_type', fields.CharField(max_length=64)),
+                ('owner_column', fields.CharField(max_length=64)),
+                ('record_id', fields.BigIntField()),
+                ('previous_owner_id', fields.IntField()),
+            ],
+            options={'table': 'journal_move', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One owner column of one record that a pair reassigned from `previous_owner`.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RemovedOwnedRecord',
+            fields=[
+                ('journal_id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='removed_records', on_delete=OnDelete.CASCADE)),
+                ('id', fields.BigIntField()),
+                ('data_type', fields.CharField(max_length=64)),
+                ('owner_id', fields.IntField()),
+                ('payload', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'owned_record_removed', 'app': 'models', 'pk_attr': 'journal_id', 'table_description': 'An `owned_record` row that an OVERWRITE deleted, as it was.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RemovedSchedule',
+            fields=[
+                ('journal_id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='removed_schedules', on_delete=OnDelete.CASCADE)),
+                ('id', fields.BigIntField()),
+                ('user_id', fields.IntField()),
+                ('pattern', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'agent_schedule_removed', 'app': 'models', 'pk_attr': 'journal_id', 'table_description': 'An `agent_schedule` row that an OVERWRITE deleted, as it was.'},
+            bases=['Model'],
+        ),
+        ops.AlterField(
+            model_name='Transfer',
+            name='kind',
+            field=fields.CharEnumField(description='SINGLE: SINGLE\nBULK: BULK\nREVERT: REVERT', enum_type=TransferKind, max_length=16),
+        ),
+        ops.AddField(
+            model_name='Transfer',
+            name='data_types',
+            field=fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+        ),
+        ops.AddField(
+            model_name='Transfer',
+            name='journaled',
+            field=fields.BooleanField(default=False),
+        ),
+        ops.AddField(
+            model_name='Transfer',
+            name='revert_of',
+            field=fields.ForeignKeyField('models.Transfer', source_field='revert_of_id', null=True, unique=True, db_constraint=True, to_field='id', related_name='reverts', on_delete=OnDelete.CASCADE),
+        ),
+        ops.AddField(
+            model_name='TransferItem',
+            name='restored',
+            field=fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+        ),
+        ops.AddField(
+            model_name='TransferItem',
+            name='reverts',
+            field=fields.ForeignKeyField('models.TransferItem', source_field='reverts_id', null=True, db_constraint=True, to_field='id', related_name='reverted_by', on_delete=OnDelete.CASCADE),
+        ),
+        ops.AddField(
+            model_name='TransferItem',
+            name='skipped',
+            field=fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+        ),
+    ]
