@@ -16,6 +16,7 @@ from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_error
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
 from graph.relay import Node, from_global_id
+from graph.shared import SharedEventExecutor
 from graph.telemetry import RequestMetrics
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.users import User, UserQueries, View, show_user, visible_views
@@ -101,4 +102,5 @@ schema = Schema(
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
     extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
+    execution_context_class=SharedEventExecutor,
 )
