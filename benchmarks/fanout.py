@@ -3,12 +3,15 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_fanout REDIS_URL=redis://127.0.0.1:6379/13 \\
         .venv/bin/python benchmarks/fanout.py --subscribers 500 --rounds 2
 
-Seeds a synthetic tenant, starts one API process (`udt serve`), then per round
-runs a 1,000-pair bulk transfer twice, on fresh users each time: watched by one
-subscriber, then by --subscribers. The subscribers are raw WebSocket clients
-speaking graphql-transport-ws, spread over --clients processes (so that the
-client is not what is measured). Every subscriber has its SNAPSHOT before the
-worker process starts, so each hears the whole transfer live.
+Seeds a synthetic tenant (users of about 250 records, as benchmarks/bulk_transfer.py),
+starts one API process (`udt serve`), then per round runs a 1,000-pair bulk
+transfer twice, on fresh users each time: watched by one subscriber and by
+--subscribers (which goes first alternates by round). The subscribers are raw
+WebSocket clients speaking graphql-transport-ws, spread over --clients
+processes, each reading its sockets every 5 ms (so that the client is not
+what is measured, and costs the server no more than clients on other machines
+would). Every subscriber has its SNAPSHOT before a worker process (one, per
+run) starts, so each hears the whole transfer live.
 
 Prints, per run, the transfer's own time (its startedAt -> finishedAt, set by
 the worker), when the first and the last subscriber heard the terminal event
@@ -304,12 +307,12 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.1)
         transport = HTTPXAsyncTransport(url=f"http://127.0.0.1:{port}/graphql", headers={"Authorization": f"Bearer {token}"}, timeout=120)
         async with Client(transport=transport) as http:
-            for r in range(args.rounds):
-                one = await _run(args, http, api, port, token, batches[2 * r], 1, env, logs)
-                print(one, flush=True)
-                many = await _run(args, http, api, port, token, batches[2 * r + 1], args.subscribers, env, logs)
-                print(many, flush=True)
-                runs.append((one, many))
+            for r in range(args.rounds):  # which goes first alternates, so that neither always has a fresher machine
+                measured = {}
+                for i, n in enumerate((1, args.subscribers) if r % 2 == 0 else (args.subscribers, 1)):
+                    measured[n] = await _run(args, http, api, port, token, batches[2 * r + i], n, env, logs)
+                    print(measured[n], flush=True)
+                runs.append((measured[1], measured[args.subscribers]))
     finally:
         api.terminate()
         api.wait()
@@ -326,7 +329,7 @@ if __name__ == "__main__":
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4, help="client processes sharing the subscribers")
     parser.add_argument("--rounds", type=int, default=1, help="each: a transfer with 1 subscriber, then one with --subscribers")
-    parser.add_argument("--records-per-user", type=int, default=30)
+    parser.add_argument("--records-per-user", type=int, default=250, help="as in the bulk transfer benchmark")
     parser.add_argument("--client", nargs=4, metavar=("URL", "TOKEN", "TRANSFER_ID", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
