@@ -28,7 +28,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
-from graph.fanout import Fanout, Follower, Published
+from graph.fanout import Fanout, Published
 from graph.relay import to_global_id
 from graph.transfers import Transfer, TransferStatus, find_transfer
 from jobs import metrics
@@ -174,6 +174,10 @@ async def _snapshot(transfer: TransferRow, at: int) -> Event:
     return replace(then, type="SNAPSHOT", source_user_id=None, target_user_id=None, error_code=None)
 
 
+async def _recorded(transfer_id: int, after: int) -> list[Published]:
+    return [Published(e) for e in await lifecycle.recorded(transfer_id, after)]
+
+
 async def watch(
     fanout: Fanout, transfer: TransferRow, after: str | None, check_access: AccessCheck | None = None
 ) -> AsyncGenerator[TransferEvent, None]:
@@ -181,38 +185,28 @@ async def watch(
 
     `check_access` runs every ACCESS_RECHECK_SECONDS and raises to end the subscription.
     """
-    async with fanout.follow(transfer.id) as stream:
-        async for event in _watch(stream, transfer, after, check_access):
-            yield event
-
-
-async def _recorded(transfer_id: int, after: int) -> list[Published]:
-    return [Published(e) for e in await lifecycle.recorded(transfer_id, after)]
-
-
-async def _watch(
-    stream: Follower, transfer: TransferRow, after: str | None, check_access: AccessCheck | None
-) -> AsyncGenerator[TransferEvent, None]:
     # The first check comes at a random point of the period, so that many subscriptions opened
     # together (a page of 500 operators) do not all check at once, every time.
     checked = time.monotonic() - random.uniform(0, ACCESS_RECHECK_SECONDS)
-    await stream.start()  # before the snapshot: nothing falls in between
-    await transfer.refresh_from_db()
-    last = decode_cursor(after, transfer) if after is not None else transfer.last_event
-    yield TransferEvent.of(await _snapshot(transfer, last), transfer)
-    pending = await _recorded(transfer.id, last)
-    if not pending and Status(transfer.status).finished:
-        pending = await _recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
-    while True:
-        for p in pending:
-            yield TransferEvent.of(p.event, transfer, p.shared)
-            last = p.event.seq
-            if p.event.terminal:
-                return
-        if check_access and time.monotonic() - checked >= ACCESS_RECHECK_SECONDS:
-            await check_access()
-            checked = time.monotonic()
-        pending = await stream.after(last, RECHECK_MS) or await _recorded(transfer.id, last)  # silence: ask the record
+    with metrics.SUBSCRIPTIONS_OPEN.track_inprogress():
+        async with fanout.follow(transfer.id) as stream:
+            await stream.start()  # before the snapshot: nothing falls in between
+            await transfer.refresh_from_db()
+            last = decode_cursor(after, transfer) if after is not None else transfer.last_event
+            yield TransferEvent.of(await _snapshot(transfer, last), transfer)
+            pending = await _recorded(transfer.id, last)
+            if not pending and Status(transfer.status).finished:
+                pending = await _recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
+            while True:
+                for p in pending:
+                    yield TransferEvent.of(p.event, transfer, p.shared)
+                    last = p.event.seq
+                    if p.event.terminal:
+                        return
+                if check_access and time.monotonic() - checked >= ACCESS_RECHECK_SECONDS:
+                    await check_access()
+                    checked = time.monotonic()
+                pending = await stream.after(last, RECHECK_MS) or await _recorded(transfer.id, last)  # silence: the record
 
 
 @strawberry.type
@@ -246,6 +240,4 @@ class EventSubscriptions:
             return transfer
 
         transfer = await check_access()
-        with metrics.SUBSCRIPTIONS_OPEN.track_inprogress():
-            async for event in watch(info.context.fanout, transfer, after, check_access):
-                yield event
+        return watch(info.context.fanout, transfer, after, check_access)  # not wrapped: each event passes one layer less
