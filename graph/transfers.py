@@ -16,7 +16,7 @@ from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, 
 from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from jobs import events, report
 from jobs import transfer as transfer_jobs
-from models import engine, lifecycle, transfers
+from models import engine, lifecycle, revert, transfers
 from models.rules import Problem, check_pairs
 from models.tenancy import User as UserModel
 
@@ -103,8 +103,16 @@ class TransferItem:
     status: TransferItemStatus = strawberry.field(description="Where this pair is.")
     error_code: str | None = strawberry.field(description="FAILED: the stable code of why.")
     error_message: str | None = strawberry.field(description="FAILED: why, for a person.")
-    moved: list[DataTypeCount] = strawberry.field(description="Source records reassigned, per data type.")
+    moved: list[DataTypeCount] = strawberry.field(
+        description="Source records reassigned to the target, per data type (REVERT pairs: records returned)."
+    )
     overwritten: list[DataTypeCount] = strawberry.field(description="Target records deleted by OVERWRITE, per data type.")
+    restored: list[DataTypeCount] = strawberry.field(
+        description="REVERT pairs: records the original pair deleted, put back for its target, per data type."
+    )
+    skipped: list[DataTypeCount] = strawberry.field(
+        description="REVERT pairs: records left where they are because they moved on since, per data type."
+    )
     finished_at: datetime | None = strawberry.field(description="When this pair ended; null while PENDING.")
 
     @classmethod
@@ -118,6 +126,8 @@ class TransferItem:
             error_message=i.error_message,
             moved=data_type_counts(i.moved),
             overwritten=data_type_counts(i.overwritten),
+            restored=data_type_counts(i.restored),
+            skipped=data_type_counts(i.skipped),
             finished_at=i.finished_at,
         )
 
@@ -150,6 +160,7 @@ class TransferItemConnection:
 class Transfer(Node):
     pk: strawberry.Private[int]
     requested_by_pk: strawberry.Private[int | None]
+    model: strawberry.Private[transfers.Transfer]
     kind: TransferKind = strawberry.field(description="SINGLE or BULK.")
     status: TransferStatus = strawberry.field(description="Where the transfer is.")
     created_at: datetime = strawberry.field(description="When it was started (queued).")
@@ -169,6 +180,7 @@ class Transfer(Node):
             id=strawberry.ID(to_global_id("Transfer", t.id)),
             pk=t.id,
             requested_by_pk=t.requested_by_id,
+            model=t,
             kind=t.kind,
             status=t.status,
             created_at=t.created_at,
@@ -188,6 +200,26 @@ class Transfer(Node):
     @strawberry.field(description="The operator who started it; null when outside your view.")
     async def requested_by(self, info: strawberry.Info) -> User | None:
         return await show_user(info.context, self.requested_by_pk)
+
+    @strawberry.field(
+        description="Until when it can be reverted (revertTransfer); null: it cannot be (not finished, "
+        "nothing applied, a revert itself, already reverted, or its undo window has ended)."
+    )
+    async def revertible_until(self, info: strawberry.Info) -> datetime | None:
+        reverted = await info.context.loaders.revert_of.load(self.pk) is not None
+        return revert.revertible_until(self.model, reverted)
+
+    @strawberry.field(description="Kind REVERT: the transfer it undoes (null when outside your view).")
+    async def revert_of(self, info: strawberry.Info) -> Transfer | None:
+        if self.model.kind is not transfers.TransferKind.REVERT:
+            return None
+        original = self.model.revert_of_id or (await revert.original(self.model)).id  # a retry: through the chain
+        return Transfer.maybe(await info.context.loaders.transfer.load(original))
+
+    @strawberry.field(description="The REVERT transfer that undid this one, if any (null when outside your view).")
+    async def reverted_by(self, info: strawberry.Info) -> Transfer | None:
+        pk = await info.context.loaders.revert_of.load(self.pk)
+        return Transfer.maybe(await info.context.loaders.transfer.load(pk)) if pk else None
 
     @strawberry.field(description="User IDs of the source and target of every failed pair.")
     async def failed_user_ids(self, info: strawberry.Info) -> list[int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from models import idempotency, settings
+from models import idempotency, settings, undo
 from models.csvfile import parse_upload, source_and_target
 from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs
@@ -113,7 +113,7 @@ async def start(
 async def retry(
     operator: User, transfer: Transfer, idempotency_key: str | None = None
 ) -> tuple[Transfer | None, list[Problem]]:
-    """A new BULK transfer with only the failed pairs of a finished transfer."""
+    """A new BULK transfer with only the failed pairs of a finished transfer (a REVERT, for a revert's)."""
     request, answered = await idempotency.prior(operator, idempotency_key, "retryFailedTransfers", transferId=transfer.id)
     if answered is not None:
         return answered
@@ -128,6 +128,8 @@ async def retry(
     )
     if not failed:
         return None, [Problem("NOTHING_TO_RETRY", "The transfer has no failed pairs to retry.")]
+    if transfer.kind is TransferKind.REVERT:
+        return await undo.retry(operator, transfer, failed, request)
     checks = await check_pairs(operator, [(i.source.user_id, i.target.user_id, i.row_number) for i in failed])
     problems = [p for c in checks for p in c.problems]
     if problems:

@@ -11,7 +11,7 @@ to put in their place (SPEC.md section 3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -138,21 +138,21 @@ class _Move:
             for c in self.storage.owner_columns
         )
 
-    def copy_removed(self, q: Statement, rows: str) -> str:
-        """INSERT of whole rows (from `rows`) into the storage's removed table."""
+    def copy_removed(self, q: Statement, rows: Callable[[Statement], str]) -> str:
+        """INSERT of whole rows (FROM `rows`) into the storage's removed table.
+
+        `rows` writes its SQL after the item's placeholder, so that `?` parameters stay in order."""
         removed = self.storage.removed
         assert removed is not None, f"{self.storage.table} holds an OVERWRITE type but has no removed table"
-        columns = ", ".join(_row_columns(self.storage))
-        return (
-            f"INSERT INTO {removed._meta.db_table} (item_id, {columns}) "
-            f"SELECT {q.integer(self.journal_item)}, {columns} FROM {rows}"
-        )
+        columns = ", ".join(row_columns(self.storage))
+        item = q.integer(self.journal_item)
+        return f"INSERT INTO {removed._meta.db_table} (item_id, {columns}) SELECT {item}, {columns} FROM {rows(q)}"
 
 
 _JOURNAL_COLUMNS = "item_id, data_type, owner_column, record_id, previous_owner_id"
 
 
-def _row_columns(storage: Storage) -> list[str]:
+def row_columns(storage: Storage) -> list[str]:
     return [storage.model._meta.fields_map[f].source_field or f for f in storage.model._meta.db_fields]
 
 
@@ -170,7 +170,7 @@ async def _apply_postgres(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int]
         )
         parts.append(f"gone AS (DELETE FROM {table} WHERE {m.owned(q, m.target, m.overwrite)} AND {source_has} RETURNING *)")
         if m.journal_item is not None:
-            parts.append(f"kept AS ({m.copy_removed(q, 'gone')})")
+            parts.append(f"kept AS ({m.copy_removed(q, lambda q: 'gone')})")
         counts.append(f"SELECT 'd', kind, count(*) FROM (SELECT {kind} AS kind FROM gone) g GROUP BY kind")
         if m.storage.unique_owner:
             # A unique owner column sees a row deleted in the same statement as still
@@ -203,7 +203,7 @@ async def _apply_sqlite(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], 
         deletes.update(await count(m.target, replaced))
         if m.journal_item is not None:
             q = Statement(db)
-            await q.run(m.copy_removed(q, f"{table} WHERE {m.owned(q, m.target, replaced)}"))
+            await q.run(m.copy_removed(q, lambda q: f"{table} WHERE {m.owned(q, m.target, replaced)}"))
         q = Statement(db)
         await q.run(f"DELETE FROM {table} WHERE {m.owned(q, m.target, replaced)}")
     if found and m.journal_item is not None:

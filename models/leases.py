@@ -21,7 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
 from models import settings
-from models.transfers import ACTIVE_STATUSES, ItemStatus, TransferItem, TransferKind, TransferLane
+from models.transfers import ACTIVE_STATUSES, ItemStatus, TransferItem, TransferLane
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"[:200]
 
@@ -39,8 +39,8 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def lane_count(kind: TransferKind, pairs: int) -> int:
-    lanes = settings.BULK_LANES if kind is TransferKind.BULK else 1
+def lane_count(bulk: bool, pairs: int) -> int:
+    lanes = settings.BULK_LANES if bulk else 1
     return max(1, min(lanes, pairs))
 
 

@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine, idempotency, leases, settings
+from models import engine, idempotency, leases, revert, settings
 from models.db import is_transient
 from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
 from models.tenancy import User
@@ -118,9 +118,15 @@ async def create_transfer(
     kind: TransferKind,
     pairs: Sequence[PairCheck],
     request: idempotency.Request | None = None,
+    *,
+    bulk: bool | None = None,
+    reverts: Sequence[int] | None = None,
     **fields: object,
 ) -> tuple[Transfer | None, list[Problem]]:
     """Insert the transfer, its idempotency key, its items and its lock rows in one transaction.
+
+    `bulk` (default: a BULK kind) takes the tenant's one bulk slot and several lanes;
+    `reverts` names, per pair, the original pair a REVERT item plays back.
 
     The unique constraints decide races: a request whose key another request with
     the key has just used gets that request's transfer; a user already in a queued
@@ -130,9 +136,10 @@ async def create_transfer(
     # Always taken in the same order (bulk first, then users by key), so two
     # racing starts collide on a unique constraint instead of deadlocking.
     locks = sorted({TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None})
-    if kind is TransferKind.BULK:
+    bulk = kind is TransferKind.BULK if bulk is None else bulk
+    if bulk:
         locks.insert(0, TransferLock.BULK_KEY)
-    lanes = leases.lane_count(kind, len(pairs))
+    lanes = leases.lane_count(bulk, len(pairs))
     try:
         async with in_transaction() as db:
             transfer = await Transfer.create(
@@ -157,6 +164,7 @@ async def create_transfer(
                         row_number=c.row_number,
                         source_id=c.source.id,  # type: ignore[union-attr]
                         target_id=c.target.id,  # type: ignore[union-attr]
+                        reverts_id=reverts[i] if reverts else None,
                     )
                     for i, c in enumerate(pairs)
                 ],
@@ -171,16 +179,15 @@ async def create_transfer(
     except IntegrityError:
         if request is not None and (answered := await idempotency.replay(operator, request)) is not None:
             return answered  # the same request, sent twice at once: both get the one transfer
-        return None, await _lost_race(operator, locks, fields.get("upload"), fields.get("retry_of"))
+        return None, await _lost_race(operator, locks, fields)
     return transfer, []
 
 
-async def _lost_race(operator: User, keys: list[str], upload: object, retry_of: object) -> list[Problem]:
+async def _lost_race(operator: User, keys: list[str], fields: dict[str, object]) -> list[Problem]:
     """Say which unique constraint decided against this start."""
-    if upload is not None and await Transfer.exists(upload=upload):
-        return [UPLOAD_ALREADY_USED]
-    if retry_of is not None and await Transfer.exists(retry_of=retry_of):
-        return [ALREADY_RETRIED]
+    for name, problem in (("upload", UPLOAD_ALREADY_USED), ("retry_of", ALREADY_RETRIED), ("revert_of", revert.ALREADY_REVERTED)):
+        if fields.get(name) is not None and await Transfer.exists(**{name: fields[name]}):
+            return [problem]
     taken = set(
         await TransferLock.filter(tenant_id=operator.tenant_id, key__in=keys).values_list("key", flat=True)
     )
@@ -249,6 +256,9 @@ async def process_item(item_id: int) -> list[Event]:
         try:
             async with in_transaction() as db:
                 return await _process(item_id, db)
+        except revert.RevertConflict as exc:
+            failure = exc.problem  # the database refused to put the pair back: it stays as it is
+            break
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
             if is_transient(exc):
                 log.warning("transfer item %s, attempt %s: %r; trying again", item_id, attempt, exc)
@@ -285,10 +295,12 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
     )
     transfer: Transfer = item.transfer
     problems = [forced] if forced else await _recheck(item, transfer, db)
+    if not problems and transfer.kind is TransferKind.REVERT:
+        problems = await _revert(item, db)
     if problems:
         item.error_code = problems[0].code
         item.error_message = " ".join(p.message for p in problems)
-    else:
+    elif transfer.kind is not TransferKind.REVERT:
         done = await engine.apply_pair(
             item.source_id,
             item.target_id,
@@ -306,7 +318,10 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
             # NOTHING_TO_TRANSFER, in this transaction, without queries of its own.
             problem = nothing_to_transfer(item.source)
             item.error_code, item.error_message = problem.code, problem.message
-    await item.save(using_db=db, update_fields=["status", "error_code", "error_message", "moved", "overwritten"])
+    await item.save(
+        using_db=db,
+        update_fields=["status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped"],
+    )
     ok = item.status is ItemStatus.SUCCEEDED
     await Transfer.filter(id=transfer.id).using_db(db).update(
         processed_pairs=F("processed_pairs") + 1,
@@ -331,6 +346,18 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
     return events
 
 
+async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
+    """Play the original pair back from the journal, unless that now conflicts with the data."""
+    original = await TransferItem.get(id=item.reverts_id).using_db(db).select_related("source", "target")
+    (effect,) = await revert.effects([original], db)
+    if effect.conflicts:
+        return effect.conflicts
+    await revert.apply_revert(effect, db)
+    item.status = ItemStatus.SUCCEEDED
+    item.moved, item.restored, item.skipped = effect.returns, effect.restores, effect.skipped
+    return []
+
+
 async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient) -> list[Problem]:
     operator = transfer.requested_by
     if operator is None or not operator.may_transfer:
@@ -346,6 +373,8 @@ async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient
 
 
 def _item_message(item: TransferItem) -> str:
+    if item.reverts_id is not None:
+        return revert.revert_message(item)
     moved = sum(item.moved.values())
     overwritten = sum(item.overwritten.values())
     return (

@@ -1,0 +1,251 @@
+"""Undo: a finished transfer can be reverted within its window, pair by pair, from its journal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from models import settings
+from models.journal import JournalMove, RemovedOwnedRecord, RemovedSchedule
+from models.transfers import Transfer, TransferItem
+from models.userdata import AgentSchedule, Evaluation, OwnedRecord
+from tests.support import START, Api, World, run_pairs
+from tests.test_bulk_transfer import upload_and_start
+
+PLAN = """
+query ($id: ID!) {
+  revertPlan(transferId: $id) {
+    transfer { id }
+    impact { dataType { key } returns restores skipped }
+    conflicts { rowNumber sourceUser { userId } targetUser { userId } code message }
+    errors { code message field }
+  }
+}"""
+
+REVERT = """
+mutation ($id: ID!, $confirm: Boolean!) {
+  revertTransfer(input: {transferId: $id, confirm: $confirm}) {
+    transfer { id kind status totalPairs }
+    userErrors { code message field }
+  }
+}"""
+
+STATE = """
+query ($id: ID!) {
+  transfer(id: $id) {
+    id kind status revertibleUntil finishedAt
+    revertOf { id } revertedBy { id }
+    items(first: 50) { edges { node {
+      status errorCode errorMessage sourceUser { userId } targetUser { userId }
+      moved { dataType { key } count } restored { dataType { key } count } skipped { dataType { key } count }
+    } } }
+  }
+}"""
+
+
+async def holdings(world: World, *user_ids: int) -> dict[int, dict[str, object]]:
+    """Exactly what each user owns: record IDs per data type, evaluations per owner column."""
+    found: dict[int, dict[str, object]] = {}
+    for uid in user_ids:
+        pk = world.pk(uid)
+        rows = await OwnedRecord.filter(owner_id=pk).values_list("data_type", "id")
+        mine: dict[str, object] = {}
+        for key, rid in rows:
+            mine.setdefault(key, set()).add(rid)  # type: ignore[union-attr]
+        mine["evaluator"] = set(await Evaluation.filter(evaluator_id=pk).values_list("id", flat=True))
+        mine["approver"] = set(await Evaluation.filter(approver_id=pk).values_list("id", flat=True))
+        mine["schedule"] = set(await AgentSchedule.filter(user_id=pk).values_list("id", flat=True))
+        found[uid] = mine
+    return found
+
+
+async def transfer(api: Api, world: World, s: int, t: int) -> str:
+    started = (await api(START, world.admin, s=s, t=t, confirm=True))["startTransfer"]
+    assert started["userErrors"] == []
+    done = await api.wait_finished(world.admin, started["transfer"]["id"])
+    assert done["status"] == "SUCCEEDED"
+    return started["transfer"]["id"]
+
+
+async def revert(api: Api, world: World, transfer_id: str) -> dict:
+    started = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert started["userErrors"] == [], started
+    return await api.wait_finished(world.admin, started["transfer"]["id"])
+
+
+async def give_every_kind(world: World) -> None:
+    """Source 10 and target 11 both own COMBINE and OVERWRITE types, schedules and evaluations
+    in both owner columns (one evaluation by 11 that 10 approved)."""
+    await world.give(10, "CCR", 3)
+    await world.give(10, "PROJECT", 2)
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(10, "EVALUATION", 2)
+    await Evaluation.create(evaluator_id=world.pk(11), approver_id=world.pk(10))
+    await Evaluation.create(evaluator_id=world.pk(10), approver_id=world.pk(10))
+    await world.give(11, "CCR", 1)
+    await world.give(11, "PROJECT", 3)
+    await world.give(11, "AGENT_SCHEDULE")
+    await world.give(11, "SKILL_MAPPING", 2)  # an OVERWRITE type the source lacks: kept, and not journaled
+
+
+async def test_after_a_full_revert_both_users_own_exactly_what_they_owned_before(api: Api, world: World) -> None:
+    await give_every_kind(world)
+    before = await holdings(world, 10, 11)
+    transfer_id = await transfer(api, world, 10, 11)
+    assert await holdings(world, 10, 11) != before
+
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert plan["errors"] == [] and plan["conflicts"] == []
+    impact = {i["dataType"]["key"]: (i["returns"], i["restores"], i["skipped"]) for i in plan["impact"]}
+    assert impact == {"CCR": (3, 0, 0), "EVALUATION": (4, 0, 0), "AGENT_SCHEDULE": (1, 1, 0), "PROJECT": (2, 3, 0)}
+
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "SUCCEEDED" and done["kind"] == "REVERT"
+    assert await holdings(world, 10, 11) == before
+
+
+async def test_a_revert_pair_goes_back_from_the_original_target_and_names_what_it_did(api: Api, world: World) -> None:
+    await give_every_kind(world)
+    transfer_id = await transfer(api, world, 10, 11)
+    done = await revert(api, world, transfer_id)
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    (item,) = [e["node"] for e in state["items"]["edges"]]
+    assert (item["sourceUser"]["userId"], item["targetUser"]["userId"]) == (11, 10)
+    assert {c["dataType"]["key"]: c["count"] for c in item["moved"]} == {
+        "CCR": 3, "EVALUATION": 4, "AGENT_SCHEDULE": 1, "PROJECT": 2
+    }
+    assert {c["dataType"]["key"]: c["count"] for c in item["restored"]} == {"AGENT_SCHEDULE": 1, "PROJECT": 3}
+    assert item["skipped"] == []
+    assert state["revertOf"] == {"id": transfer_id} and state["revertibleUntil"] is None
+
+    original = (await api(STATE, world.admin, id=transfer_id))["transfer"]
+    assert original["revertedBy"] == {"id": done["id"]} and original["revertibleUntil"] is None
+
+
+async def test_records_gained_since_stay_and_records_that_moved_on_are_skipped(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 4)
+    transfer_id = await transfer(api, world, 10, 11)
+    moved = await OwnedRecord.filter(owner_id=world.pk(11), data_type="CCR").values_list("id", flat=True)
+    await OwnedRecord.filter(id=moved[0]).delete()  # deleted since
+    await OwnedRecord.filter(id=moved[1]).update(owner_id=world.pk(12))  # moved on to someone else
+    await world.give(11, "CCR", 2)  # gained since: stays with 11
+
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [(i["dataType"]["key"], i["returns"], i["restores"], i["skipped"]) for i in plan["impact"]] == [
+        ("CCR", 2, 0, 2)
+    ]
+    await revert(api, world, transfer_id)
+    assert await world.owned(10) == {"CCR": 2}
+    assert await world.owned(11) == {"CCR": 2}
+    assert await world.owned(12) == {"CCR": 1}
+
+
+async def test_the_journal_is_written_with_the_pair_and_holds_every_moved_column_and_deleted_row(
+    api: Api, world: World
+) -> None:
+    await give_every_kind(world)
+    transfer_id = await transfer(api, world, 10, 11)
+    (item,) = await TransferItem.filter(transfer__tenant_id=world.tenant.id)
+    columns = sorted(await JournalMove.filter(item_id=item.id).values_list("data_type", "owner_column"))
+    assert columns.count(("EVALUATION", "evaluator_id")) == 3 and columns.count(("EVALUATION", "approver_id")) == 2
+    assert columns.count(("CCR", "owner_id")) == 3 and columns.count(("AGENT_SCHEDULE", "user_id")) == 1
+    assert set(await JournalMove.filter(item_id=item.id).values_list("previous_owner_id", flat=True)) == {world.pk(10)}
+    assert await RemovedOwnedRecord.filter(item_id=item.id).count() == 3  # PROJECT; SKILL_MAPPING was kept
+    assert await RemovedSchedule.filter(item_id=item.id).count() == 1
+    assert transfer_id
+
+
+async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api, world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await world.give(10, "AGENT_SCHEDULE")  # the source got a schedule of its own since
+    before = await holdings(world, 10, 11)
+
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    (conflict,) = plan["conflicts"]
+    assert conflict["code"] == "REVERT_CONFLICT" and "Agent Schedules" in conflict["message"]
+    assert (conflict["sourceUser"]["userId"], conflict["targetUser"]["userId"]) == (10, 11)
+    assert plan["impact"] == [] and plan["errors"] == []
+
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "FAILED"
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    (item,) = [e["node"] for e in state["items"]["edges"]]
+    assert item["errorCode"] == "REVERT_CONFLICT" and "Agent Schedules" in item["errorMessage"]
+    assert await holdings(world, 10, 11) == before
+
+
+async def test_a_bulk_revert_reverts_the_others_when_one_pair_conflicts(api: Api, world: World) -> None:
+    for uid in (10, 12, 14):
+        await world.give(uid, "AGENT_SCHEDULE")
+        await world.give(uid, "CCR", 2)
+    started = await upload_and_start(api, world.admin, "From User ID,To User ID\n11,10\n13,12\n15,14\n")
+    transfer_id = started["transfer"]["id"]
+    assert (await api.wait_finished(world.admin, transfer_id))["status"] == "SUCCEEDED"
+    await world.give(12, "AGENT_SCHEDULE")  # the second pair's source has a new schedule since
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [(c["rowNumber"], c["code"]) for c in plan["conflicts"]] == [(3, "REVERT_CONFLICT")]
+    assert {i["dataType"]["key"]: i["returns"] for i in plan["impact"]} == {"CCR": 4, "AGENT_SCHEDULE": 2}
+
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "PARTIALLY_FAILED" and done["kind"] == "REVERT"
+    assert await world.owned(10) == {"CCR": 2, "AGENT_SCHEDULE": 1}
+    assert await world.owned(14) == {"CCR": 2, "AGENT_SCHEDULE": 1}
+    assert await world.owned(13) == {"CCR": 2, "AGENT_SCHEDULE": 1}  # the conflicting pair stays
+
+
+async def test_a_transfer_is_reverted_once(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await revert(api, world, transfer_id)
+    again = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert [e["code"] for e in again["userErrors"]] == ["ALREADY_REVERTED"]
+    assert again["userErrors"][0]["field"] == ["input", "transferId"]
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [e["code"] for e in plan["errors"]] == ["ALREADY_REVERTED"]
+
+
+async def test_a_revert_cannot_be_reverted(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    done = await revert(api, world, await transfer(api, world, 10, 11))
+    refused = (await api(REVERT, world.admin, id=done["id"], confirm=True))["revertTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["NOT_REVERTIBLE"]
+
+
+async def test_a_transfer_without_a_succeeded_pair_is_not_revertible(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    started = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]
+    pk = int((await Transfer.filter(tenant_id=world.tenant.id).first()).id)  # type: ignore[union-attr]
+    await OwnedRecord.filter(owner_id=world.pk(10)).delete()  # emptied before its turn: NOTHING_TO_TRANSFER
+    await run_pairs(pk)
+    state = (await api(STATE, world.admin, id=started["transfer"]["id"]))["transfer"]
+    assert state["status"] == "FAILED" and state["revertibleUntil"] is None
+    plan = (await api(PLAN, world.admin, id=started["transfer"]["id"]))["revertPlan"]
+    assert [e["code"] for e in plan["errors"]] == ["NOT_REVERTIBLE"]
+
+
+async def test_without_confirm_nothing_is_reverted(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    refused = (await api(REVERT, world.admin, id=transfer_id, confirm=False))["revertTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["CONFIRMATION_REQUIRED"] and refused["transfer"] is None
+    assert await world.owned(11) == {"CCR": 2}
+    assert await Transfer.filter(tenant_id=world.tenant.id).count() == 1
+
+
+async def test_the_window_ends_after_the_revert_days(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    state = (await api(STATE, world.admin, id=transfer_id))["transfer"]
+    assert state["revertibleUntil"] is not None
+
+    original = await Transfer.get(tenant_id=world.tenant.id)
+    await Transfer.filter(id=original.id).update(finished_at=original.finished_at - timedelta(days=31))  # the clock moved
+    refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["REVERT_EXPIRED"]
+    assert (await api(STATE, world.admin, id=transfer_id))["transfer"]["revertibleUntil"] is None
+
+    monkeypatch.setattr(settings, "REVERT_DAYS", 40)  # the setting moved
+    assert (await api(STATE, world.admin, id=transfer_id))["transfer"]["revertibleUntil"] is not None
