@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
+from tortoise.expressions import Subquery
 
 from graph import telemetry
 from graph.errors import TRANSFERS, UserError, user_errors
@@ -26,7 +27,7 @@ from graph.users import User, show_user
 from models import bulk, engine, settings
 from models.rules import Problem
 from models.tenancy import User as UserModel
-from models.transfers import ACTIVE_STATUSES, TransferKind, visible_transfers, visible_uploads
+from models.transfers import TransferLock, visible_transfers, visible_uploads
 from models.transfers import BulkUpload as UploadModel
 from models.transfers import BulkUploadRow as RowModel
 
@@ -181,9 +182,9 @@ class BulkQueries:
     @strawberry.field(permission_classes=TRANSFERS, description="The tenant's queued or running bulk transfer.")
     async def active_bulk_transfer(self, info: strawberry.Info) -> Transfer | None:
         op = await info.context.operator()
-        return Transfer.maybe(
-            await visible_transfers(op).filter(kind=TransferKind.BULK, status__in=ACTIVE_STATUSES).first()
-        )
+        # Whichever holds the tenant's one bulk slot: a bulk transfer, or the revert of one.
+        holder = TransferLock.filter(tenant_id=op.tenant_id, key=TransferLock.BULK_KEY).values("transfer_id")
+        return Transfer.maybe(await visible_transfers(op).filter(id__in=Subquery(holder)).first())
 
 
 @strawberry.type

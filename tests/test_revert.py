@@ -6,12 +6,15 @@ from datetime import timedelta
 
 import pytest
 
-from models import settings
+from graph.relay import pk_of, to_global_id
+from jobs import transfer as transfer_jobs
+from models import bulk, lifecycle, settings, undo
 from models.journal import JournalMove, RemovedOwnedRecord, RemovedSchedule
+from models.tenancy import User
 from models.transfers import Transfer, TransferItem
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.support import START, Api, World, run_pairs
-from tests.test_bulk_transfer import upload_and_start
+from tests.support import START, Api, GraphQLErrors, World, run_pairs
+from tests.test_bulk_transfer import CANCEL, RETRY, upload_and_start
 
 PLAN = """
 query ($id: ID!) {
@@ -249,3 +252,132 @@ async def test_the_window_ends_after_the_revert_days(api: Api, world: World, mon
 
     monkeypatch.setattr(settings, "REVERT_DAYS", 40)  # the setting moved
     assert (await api(STATE, world.admin, id=transfer_id))["transfer"]["revertibleUntil"] is not None
+
+
+async def revert_queued(world: World, transfer_id: str) -> Transfer:
+    """A revert started in the domain and not enqueued: it stays QUEUED for the test."""
+    original = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
+    queued, problems = await undo.start(world.users[1], original)
+    assert problems == [] and queued is not None
+    return queued
+
+
+async def test_a_revert_streams_its_events_like_any_transfer(api: Api, world: World, pool) -> None:
+    await world.give(10, "CCR", 2)
+    queued = await revert_queued(world, await transfer(api, world, 10, 11))
+
+    async def run_it_once_subscribed(event: dict) -> None:
+        if event["type"] == "SNAPSHOT":
+            await transfer_jobs.enqueue(pool, queued)
+
+    received = await api.events(world.admin, to_global_id("Transfer", queued.id), on_event=run_it_once_subscribed)
+    assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+    item = received[2]
+    assert (item["sourceUserId"], item["targetUserId"]) == (11, 10)
+    assert item["message"] == (
+        "Reverted the transfer of Agent10 Number10 (10)'s data to Agent11 Number11 (11): 2 records returned, 0 restored."
+    )
+
+
+async def test_a_queued_revert_can_be_cancelled_and_changes_nothing(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    queued = await revert_queued(world, await transfer(api, world, 10, 11))
+    cancelled = (await api(CANCEL, world.admin, id=to_global_id("Transfer", queued.id)))["cancelTransfer"]
+    assert cancelled["transfer"]["status"] == "CANCELLED"
+    assert await world.owned(11) == {"CCR": 2} and await world.owned(10) == {}
+
+
+async def test_the_failed_pairs_of_a_revert_are_retried_as_a_revert(api: Api, world: World) -> None:
+    for uid in (10, 12):
+        await world.give(uid, "AGENT_SCHEDULE")
+    started = await upload_and_start(api, world.admin, "From User ID,To User ID\n11,10\n13,12\n")
+    original = started["transfer"]["id"]
+    await api.wait_finished(world.admin, original)
+    await world.give(12, "AGENT_SCHEDULE")
+    reverted = await revert(api, world, original)
+    assert reverted["status"] == "PARTIALLY_FAILED"
+
+    await AgentSchedule.filter(user_id=world.pk(12)).delete()  # the conflict is cleared
+    retried = (await api(RETRY, world.admin, id=reverted["id"]))["retryFailedTransfers"]
+    assert retried["userErrors"] == [] and retried["transfer"]["kind"] == "REVERT"
+    assert retried["transfer"]["totalPairs"] == 1
+    assert (await api.wait_finished(world.admin, retried["transfer"]["id"]))["status"] == "SUCCEEDED"
+    assert await world.owned(12) == {"AGENT_SCHEDULE": 1} and await world.owned(13) == {}
+    state = (await api(STATE, world.admin, id=retried["transfer"]["id"]))["transfer"]
+    assert state["revertOf"] == {"id": original}
+
+
+async def test_a_revert_whose_window_ended_is_not_retried(api: Api, world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    transfer_id = await transfer(api, world, 10, 11)
+    await world.give(10, "AGENT_SCHEDULE")
+    reverted = await revert(api, world, transfer_id)
+    assert reverted["status"] == "FAILED"
+    original = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
+    await Transfer.filter(id=original.id).update(finished_at=original.finished_at - timedelta(days=settings.REVERT_DAYS))
+    retried = (await api(RETRY, world.admin, id=reverted["id"]))["retryFailedTransfers"]
+    assert [e["code"] for e in retried["userErrors"]] == ["REVERT_EXPIRED"]
+
+
+async def test_a_revert_waits_for_users_busy_elsewhere_and_keeps_its_users_busy(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    await world.give(12, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    other, _ = await lifecycle.start_single(world.users[1], 12, 10)  # queued: 10 is busy
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [e["code"] for e in plan["errors"]] == ["USER_BUSY"]
+    refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["USER_BUSY"]
+    await lifecycle.cancel(other)  # type: ignore[arg-type]
+
+    await revert_queued(world, transfer_id)  # now the revert's users are busy
+    single = (await api(START, world.admin, s=11, t=13, confirm=True))["startTransfer"]
+    assert [e["code"] for e in single["userErrors"]] == ["USER_BUSY"]
+
+
+async def test_a_bulk_revert_takes_the_tenants_one_bulk_slot(api: Api, world: World) -> None:
+    await world.stock(10, 12)
+    started = await upload_and_start(api, world.admin, "From User ID,To User ID\n11,10\n")
+    await api.wait_finished(world.admin, started["transfer"]["id"])
+    other, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "b.csv", b"Source User ID,Target User ID\n12,13\n"))
+    refused = (await api(REVERT, world.admin, id=started["transfer"]["id"], confirm=True))["revertTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["BULK_TRANSFER_IN_PROGRESS"]
+    await lifecycle.cancel(other)  # type: ignore[arg-type]
+
+    queued = await revert_queued(world, started["transfer"]["id"])
+    active = (await api("{ activeBulkTransfer { id kind } }", world.admin))["activeBulkTransfer"]
+    assert active == {"id": to_global_id("Transfer", queued.id), "kind": "REVERT"}
+    second = await upload_and_start(api, world.admin, "Source User ID,Target User ID\n12,13\n")
+    assert [e["code"] for e in second["userErrors"]] == ["BULK_TRANSFER_IN_PROGRESS"]
+
+
+async def test_the_transfer_rules_are_checked_again_for_each_pair_of_a_revert(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await User.filter(id=world.pk(10)).update(tenant_admin=True)  # an admin since
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [c["code"] for c in plan["conflicts"]] == ["TENANT_ADMIN"] and plan["impact"] == []
+    done = await revert(api, world, transfer_id)
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    assert [e["node"]["errorCode"] for e in state["items"]["edges"]] == ["TENANT_ADMIN"]
+    assert await world.owned(11) == {"CCR": 2}
+
+
+async def test_a_resent_revert_with_its_idempotency_key_gets_the_same_revert(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    keyed = """mutation ($id: ID!) { revertTransfer(input: {transferId: $id, confirm: true, idempotencyKey: "undo-1"}) {
+      transfer { id } userErrors { code } } }"""
+    first = (await api(keyed, world.admin, id=transfer_id))["revertTransfer"]
+    again = (await api(keyed, world.admin, id=transfer_id))["revertTransfer"]
+    assert first["userErrors"] == again["userErrors"] == [] and first["transfer"] == again["transfer"]
+    assert await Transfer.filter(tenant_id=world.tenant.id, kind="REVERT").count() == 1
+
+
+async def test_an_unknown_transfer_has_no_plan_and_no_revert(api: Api, world: World) -> None:
+    gid = to_global_id("Transfer", 10**9)
+    with pytest.raises(GraphQLErrors) as refused:
+        await api(PLAN, world.admin, id=gid)
+    assert refused.value.codes == ["TRANSFER_NOT_FOUND"]
+    result = (await api(REVERT, world.admin, id=gid, confirm=True))["revertTransfer"]
+    assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("TRANSFER_NOT_FOUND", ["input", "transferId"])]
