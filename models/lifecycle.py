@@ -22,7 +22,15 @@ from tortoise.transactions import in_transaction
 
 from models import engine, idempotency, leases, revert, settings
 from models.db import is_transient
-from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
+from models.rules import (
+    PairCheck,
+    Problem,
+    check_pairs,
+    data_types_problem,
+    describe,
+    nothing_to_transfer,
+    stored_choice,
+)
 from models.tenancy import User
 from models.transfers import (
     ACTIVE_STATUSES,
@@ -34,6 +42,7 @@ from models.transfers import (
     TransferLock,
     TransferStatus,
 )
+from models.userdata import DATA_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -206,17 +215,30 @@ def _lock_pks(keys: set[str]) -> list[int]:
 
 
 async def start_single(
-    operator: User, source_user_id: int, target_user_id: int, idempotency_key: str | None = None
+    operator: User,
+    source_user_id: int,
+    target_user_id: int,
+    idempotency_key: str | None = None,
+    data_types: Sequence[str] | None = None,
 ) -> tuple[Transfer | None, list[Problem]]:
+    """Queue one pair, moving `data_types` (keys of DataType; None: every type)."""
+    if invalid := data_types_problem(data_types):
+        return None, [invalid]
+    keys = stored_choice(data_types)
     request, answered = await idempotency.prior(
-        operator, idempotency_key, "startTransfer", sourceUserId=source_user_id, targetUserId=target_user_id
+        operator,
+        idempotency_key,
+        "startTransfer",
+        sourceUserId=source_user_id,
+        targetUserId=target_user_id,
+        **idempotency.choice(keys),
     )
     if answered is not None:
         return answered
-    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
+    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)], types=engine.chosen(keys))
     if not check.ok:
         return None, check.problems
-    return await create_transfer(operator, TransferKind.SINGLE, [check], request)
+    return await create_transfer(operator, TransferKind.SINGLE, [check], request, data_types=keys)
 
 
 # --- run -----------------------------------------------------------------
@@ -368,6 +390,7 @@ async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient
         ignore_locks_of=transfer.id,
         using_db=db,
         sources_checked_by_engine=True,  # see _process
+        types=engine.chosen(transfer.data_types),
     )
     return check.problems
 
@@ -378,9 +401,17 @@ def _item_message(item: TransferItem) -> str:
     moved = sum(item.moved.values())
     overwritten = sum(item.overwritten.values())
     return (
-        f"Transferred the data of {describe(item.source)} to {describe(item.target)}: "
-        f"{moved} records moved, {overwritten} overwritten."
+        f"Transferred the data of {describe(item.source)} to {describe(item.target)}"
+        f"{_choice_said(item.transfer.data_types)}: {moved} records moved, {overwritten} overwritten."
     )
+
+
+def _choice_said(keys: list[str] | None) -> str:
+    """The data types chosen, for a message; nothing when the transfer moves every type."""
+    types = engine.chosen(keys)
+    if len(types) == len(DATA_TYPES):
+        return ""
+    return f" (chosen data types: {', '.join(dt.name for dt in types)})"
 
 
 async def _finish(transfer: Transfer, db: BaseDBAsyncClient) -> Event:

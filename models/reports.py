@@ -68,6 +68,9 @@ async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> 
         if every_pair
         else []
     )
+    # The transfer's choice of data types ends every row, after the columns that came before it.
+    extra.append("Data Types")
+    choice = "All" if transfer.data_types is None else "; ".join(transfer.data_types)
     yield write_rows([AUDIT_HEADER + extra])
     query = TransferItem.filter(transfer_id=transfer.id)
     if not every_pair:
@@ -78,7 +81,7 @@ async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> 
         if not items:
             return
         seen = await in_scope(operator, {pk for item in items for pk in (item.source_id, item.target_id)})
-        yield write_rows(_audit_row(item, every_pair, seen) for item in items)
+        yield write_rows([*_audit_row(item, every_pair, seen), choice] for item in items)
         last = items[-1].position
 
 
