@@ -381,3 +381,24 @@ async def test_an_unknown_transfer_has_no_plan_and_no_revert(api: Api, world: Wo
     assert refused.value.codes == ["TRANSFER_NOT_FOUND"]
     result = (await api(REVERT, world.admin, id=gid, confirm=True))["revertTransfer"]
     assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("TRANSFER_NOT_FOUND", ["input", "transferId"])]
+
+
+async def test_a_transfer_of_chosen_types_is_reverted_for_those_types_only(api: Api, world: World) -> None:
+    await give_every_kind(world)
+    before = await holdings(world, 10, 11)
+    chosen = """mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true,
+      dataTypes: ["PROJECT", "EVALUATION"]}) { transfer { id } userErrors { code } } }"""
+    started = (await api(chosen, world.admin))["startTransfer"]
+    await api.wait_finished(world.admin, started["transfer"]["id"])
+    assert (await world.owned(10)).keys() == {"CCR", "AGENT_SCHEDULE"}  # the rest stayed
+
+    plan = (await api(PLAN, world.admin, id=started["transfer"]["id"]))["revertPlan"]
+    assert {i["dataType"]["key"]: (i["returns"], i["restores"]) for i in plan["impact"]} == {
+        "EVALUATION": (4, 0), "PROJECT": (2, 3)
+    }
+    done = await revert(api, world, started["transfer"]["id"])
+    types = "query ($id: ID!) { transfer(id: $id) { dataTypes { key } } }"
+    assert [t["key"] for t in (await api(types, world.admin, id=done["id"]))["transfer"]["dataTypes"]] == [
+        "EVALUATION", "PROJECT"
+    ]
+    assert await holdings(world, 10, 11) == before
