@@ -123,10 +123,11 @@ async def _still_held(db: BaseDBAsyncClient, storage: Storage, keys: list[str], 
     column = " ".join(f"WHEN {literal(c)} THEN r.{c}" for c in storage.owner_columns)
     # A record is journaled once per owner column it moved in: count it once (the sort
     # that costs is needed only where a table has several owner columns).
-    records = "COUNT(DISTINCT j.record_id)" if len(storage.owner_columns) > 1 else "COUNT(*)"
+    records = "COUNT(DISTINCT r.id)" if len(storage.owner_columns) > 1 else "COUNT(*)"
+    ids, record = q.each_id("j.record_ids", "e")
     return await q.rows(
-        f"SELECT j.item_id, j.data_type, {records} FROM journal_move j "
-        f"JOIN transfer_item it ON it.id = j.item_id JOIN {storage.table} r ON r.id = j.record_id "
+        f"SELECT j.item_id, j.data_type, {records} FROM journal_move j CROSS JOIN {ids} "
+        f"JOIN transfer_item it ON it.id = j.item_id JOIN {storage.table} r ON r.id = {record} "
         f"WHERE {q.isin('j.item_id', item_ids)} AND {q.isin('j.data_type', keys)} "
         f"AND (CASE j.owner_column {column} END) = it.target_id GROUP BY j.item_id, j.data_type"
     )
@@ -179,12 +180,14 @@ async def apply_revert(effect: PairEffect, db: BaseDBAsyncClient) -> None:
             if any(effect.returns.get(k) for k in keys):
                 q = Statement(db)
                 await q.run(_return_sql(q, storage, keys, item))
-            if storage.removed is not None and any(item.overwritten.get(k) for k in keys):
+            if any(item.overwritten.get(k) for k in keys):
                 q = Statement(db)
-                columns = ", ".join(engine.row_columns(storage))
+                columns = engine.row_columns(storage)
+                rows, values = q.each_row("j.rows", "r", storage.table, columns)
                 await q.run(
-                    f"INSERT INTO {storage.table} ({columns}) SELECT {columns} FROM {storage.removed._meta.db_table} "
-                    f"WHERE item_id = {q.p(item.id)}"
+                    f"INSERT INTO {storage.table} ({', '.join(columns)}) SELECT {', '.join(values)} "
+                    f"FROM journal_removed j CROSS JOIN {rows} "
+                    f"WHERE j.item_id = {q.p(item.id)} AND j.table_name = {literal(storage.table)}"
                 )
         except IntegrityError as exc:
             names = ", ".join(BY_KEY[k].name for k in keys)
@@ -195,9 +198,10 @@ def _return_sql(q: Statement, storage: Storage, keys: list[str], item: TransferI
     """Every owner column the pair moved and the original target still holds goes back to the source."""
 
     def journaled(column: str) -> str:
+        ids, record = q.each_id("j.record_ids", "e")
         return (
-            f"SELECT record_id FROM journal_move WHERE item_id = {q.p(item.id)} "
-            f"AND owner_column = {literal(column)} AND {q.isin('data_type', keys)}"
+            f"SELECT {record} FROM journal_move j CROSS JOIN {ids} WHERE j.item_id = {q.p(item.id)} "
+            f"AND j.owner_column = {literal(column)} AND {q.isin('j.data_type', keys)}"
         )
 
     sets = ", ".join(

@@ -9,7 +9,7 @@ import pytest
 from graph.relay import pk_of, to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle, settings, undo
-from models.journal import JournalMove, RemovedOwnedRecord, RemovedSchedule
+from models.journal import JournalMove, JournalRemoved
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
@@ -148,15 +148,22 @@ async def test_the_journal_is_written_with_the_pair_and_holds_every_moved_column
     api: Api, world: World
 ) -> None:
     await give_every_kind(world)
-    transfer_id = await transfer(api, world, 10, 11)
+    moved_ccr = set(await OwnedRecord.filter(owner_id=world.pk(10), data_type="CCR").values_list("id", flat=True))
+    replaced = await OwnedRecord.filter(owner_id=world.pk(11), data_type="PROJECT").order_by("id").values("id", "payload")
+    await transfer(api, world, 10, 11)
     (item,) = await TransferItem.filter(transfer__tenant_id=world.tenant.id)
-    columns = sorted(await JournalMove.filter(item_id=item.id).values_list("data_type", "owner_column"))
-    assert columns.count(("EVALUATION", "evaluator_id")) == 3 and columns.count(("EVALUATION", "approver_id")) == 2
-    assert columns.count(("CCR", "owner_id")) == 3 and columns.count(("AGENT_SCHEDULE", "user_id")) == 1
-    assert set(await JournalMove.filter(item_id=item.id).values_list("previous_owner_id", flat=True)) == {world.pk(10)}
-    assert await RemovedOwnedRecord.filter(item_id=item.id).count() == 3  # PROJECT; SKILL_MAPPING was kept
-    assert await RemovedSchedule.filter(item_id=item.id).count() == 1
-    assert transfer_id
+    journal = {(j.data_type, j.owner_column): j for j in await JournalMove.filter(item_id=item.id)}
+    assert set(journal) == {
+        ("CCR", "owner_id"), ("PROJECT", "owner_id"), ("AGENT_SCHEDULE", "user_id"),
+        ("EVALUATION", "evaluator_id"), ("EVALUATION", "approver_id"),
+    }  # one row per data type and owner column, whatever the number of records
+    assert set(journal["CCR", "owner_id"].record_ids) == moved_ccr
+    assert (len(journal["EVALUATION", "evaluator_id"].record_ids), len(journal["EVALUATION", "approver_id"].record_ids)) == (3, 2)
+    assert {j.previous_owner_id for j in journal.values()} == {world.pk(10)}
+    removed = {r.table_name: r.rows for r in await JournalRemoved.filter(item_id=item.id)}
+    assert removed.keys() == {"owned_record", "agent_schedule"}  # SKILL_MAPPING was kept: nothing to replace it
+    assert sorted(r["id"] for r in removed["owned_record"]) == [r["id"] for r in replaced]
+    assert {r["data_type"] for r in removed["owned_record"]} == {"PROJECT"}
 
 
 async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api, world: World) -> None:
