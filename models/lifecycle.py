@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from models import engine, idempotency, leases, revert, settings
 from models.db import is_transient
+from models.sql import Statement, columns, prefixed
 from models.rules import (
     PairCheck,
     Problem,
@@ -78,6 +79,9 @@ class Event:
     target_user_id: int | None = None
     error_code: str | None = None
     message: str | None = None
+    # ITEM_SUCCEEDED, to the worker that applied the pair (its metrics): records moved and
+    # deleted per data type. Not published: the item holds them for everyone else.
+    records: tuple[dict[str, int], dict[str, int]] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, transfer: Transfer, type_: str, **extra: object) -> Event:
@@ -99,7 +103,9 @@ class Event:
         return TransferStatus(self.status).finished and self.type == self.status
 
     def to_json(self) -> dict:
-        return {**asdict(self), "at": self.at.isoformat()}
+        data = {**asdict(self), "at": self.at.isoformat()}
+        del data["records"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Event:
@@ -115,7 +121,11 @@ async def _emit(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: 
 
 async def _record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: object) -> Event:
     event = Event.of(transfer, type_, **extra)
-    await EventRecord.create(transfer_id=transfer.id, seq=event.seq, data=event.to_json(), using_db=db)
+    q = Statement(db)
+    data = EventRecord._meta.fields_map["data"].to_db_value(event.to_json(), None)
+    await q.run(
+        f"INSERT INTO transfer_event (transfer_id, seq, data) VALUES ({q.p(transfer.id)}, {q.p(event.seq)}, {q.p(data)})"
+    )
     return event
 
 
@@ -300,23 +310,60 @@ async def process_item(item_id: int) -> list[Event]:
 
 async def _count_attempt(item_id: int) -> int | None:
     """Count one more attempt at a pending pair; None when it is no longer pending."""
-    if not await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).update(attempts=F("attempts") + 1):
+    q = Statement(TransferItem._meta.db)
+    found = await q.rows(
+        f"UPDATE transfer_item SET attempts = attempts + 1 WHERE id = {q.p(item_id)} AND status = 'PENDING' "
+        "RETURNING attempts"
+    )
+    return found[0][0] if found else None
+
+
+@dataclass
+class _Pair:
+    """A claimed pair and what applying it needs, loaded in two statements."""
+
+    item: TransferItem
+    transfer: Transfer
+    operator: User | None
+    source_user_id: int
+    target_user_id: int
+
+
+async def _claim(item_id: int, db: BaseDBAsyncClient) -> _Pair | None:
+    """Claim a pending pair (PENDING -> FAILED, until it ends otherwise) in the pair's
+    transaction, so that a second worker, or a re-run, finds nothing to do."""
+    q = Statement(db)
+    claimed = await q.dicts(
+        f"UPDATE transfer_item SET status = 'FAILED', finished_at = {q.p(now())} "
+        f"WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *"
+    )
+    if not claimed:
         return None
-    (attempts,) = await TransferItem.filter(id=item_id).values_list("attempts", flat=True)
-    return attempts
+    item = TransferItem._init_from_db(**claimed[0])
+    q = Statement(db)
+    (row,) = await q.dicts(
+        f"SELECT {columns(Transfer, 't')}, {columns(User, 'o')}, s.user_id AS source_user_id, "
+        f"g.user_id AS target_user_id FROM transfer t LEFT JOIN app_user o ON o.id = t.requested_by_id "
+        f"JOIN app_user s ON s.id = {q.p(item.source_id)} JOIN app_user g ON g.id = {q.p(item.target_id)} "
+        f"WHERE t.id = {q.p(item.transfer_id)}"
+    )
+    operator = User._init_from_db(**prefixed(row, "o")) if row["o__id"] is not None else None
+    transfer = Transfer._init_from_db(**prefixed(row, "t"))
+    return _Pair(item, transfer, operator, row["source_user_id"], row["target_user_id"])
 
 
 async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None = None) -> list[Event]:
-    claimed = await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).using_db(db).update(
-        status=ItemStatus.FAILED, finished_at=now()
-    )
-    if not claimed:
+    pair = await _claim(item_id, db)
+    if pair is None:
         return []
-    item = await (
-        TransferItem.get(id=item_id).using_db(db).select_related("transfer__requested_by", "source", "target")
-    )
-    transfer: Transfer = item.transfer
-    problems = [forced] if forced else await _recheck(item, transfer, db)
+    item, transfer = pair.item, pair.transfer
+    item.transfer = transfer
+    if forced:
+        problems = [forced]
+    else:
+        check = await _recheck(pair, db)
+        item.source, item.target = check.source, check.target
+        problems = check.problems
     if not problems and transfer.kind is TransferKind.REVERT:
         problems = await _revert(item, db)
     if problems:
@@ -340,32 +387,45 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
             # NOTHING_TO_TRANSFER, in this transaction, without queries of its own.
             problem = nothing_to_transfer(item.source)
             item.error_code, item.error_message = problem.code, problem.message
-    await item.save(
-        using_db=db,
-        update_fields=["status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped"],
-    )
     ok = item.status is ItemStatus.SUCCEEDED
-    await Transfer.filter(id=transfer.id).using_db(db).update(
-        processed_pairs=F("processed_pairs") + 1,
-        succeeded_pairs=F("succeeded_pairs") + int(ok),
-        failed_pairs=F("failed_pairs") + int(not ok),
-        last_event=F("last_event") + 1,
-    )
-    transfer = await Transfer.get(id=transfer.id).using_db(db)
+    await _save_outcome(item, db)
+    transfer = await _count_pair(transfer.id, ok, db)
     events = [
         await _record(
             transfer,
             "ITEM_SUCCEEDED" if ok else "ITEM_FAILED",
             db,
-            source_user_id=item.source.user_id,
-            target_user_id=item.target.user_id,
+            source_user_id=pair.source_user_id,
+            target_user_id=pair.target_user_id,
             error_code=item.error_code,
             message=_item_message(item) if ok else item.error_message,
+            records=(item.moved, item.overwritten) if ok else None,
         )
     ]
     if transfer.processed_pairs == transfer.total_pairs and transfer.status in ACTIVE_STATUSES:
         events.append(await _finish(transfer, db))
     return events
+
+
+_OUTCOME = ("status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped")
+
+
+async def _save_outcome(item: TransferItem, db: BaseDBAsyncClient) -> None:
+    q = Statement(db)
+    fields = TransferItem._meta.fields_map
+    sets = ", ".join(f"{name} = {q.p(fields[name].to_db_value(getattr(item, name), item))}" for name in _OUTCOME)
+    await q.run(f"UPDATE transfer_item SET {sets} WHERE id = {q.p(item.id)}")
+
+
+async def _count_pair(transfer_id: int, ok: bool, db: BaseDBAsyncClient) -> Transfer:
+    """Add the pair to the transfer's counters and number its event; returns the transfer now."""
+    q = Statement(db)
+    (row,) = await q.dicts(
+        f"UPDATE transfer SET processed_pairs = processed_pairs + 1, succeeded_pairs = succeeded_pairs + {int(ok)}, "
+        f"failed_pairs = failed_pairs + {int(not ok)}, last_event = last_event + 1 WHERE id = {q.p(transfer_id)} "
+        "RETURNING *"
+    )
+    return Transfer._init_from_db(**row)
 
 
 async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
@@ -380,19 +440,24 @@ async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
     return []
 
 
-async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient) -> list[Problem]:
-    operator = transfer.requested_by
+async def _recheck(pair: _Pair, db: BaseDBAsyncClient) -> PairCheck:
+    """The transfer rules for the pair as the world is now, in the pair's transaction."""
+    operator = pair.operator
+    check = PairCheck(pair.source_user_id, pair.target_user_id, pair.item.row_number)
     if operator is None or not operator.may_transfer:
-        return [Problem("FORBIDDEN", "The operator who requested this transfer may no longer transfer data.")]
+        check.problems.append(
+            Problem("FORBIDDEN", "The operator who requested this transfer may no longer transfer data.")
+        )
+        return check
     (check,) = await check_pairs(
         operator,
-        [(item.source.user_id, item.target.user_id, item.row_number)],
-        ignore_locks_of=transfer.id,
+        [(pair.source_user_id, pair.target_user_id, pair.item.row_number)],
+        ignore_locks_of=pair.transfer.id,
         using_db=db,
         sources_checked_by_engine=True,  # see _process
-        types=engine.chosen(transfer.data_types),
+        types=engine.chosen(pair.transfer.data_types),
     )
-    return check.problems
+    return check
 
 
 def _item_message(item: TransferItem) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 
 
 def is_postgres(db: BaseDBAsyncClient) -> bool:
@@ -67,13 +68,27 @@ class Statement:
         return f"json_each({array}) AS {alias}", [f"json_extract({alias}.value, '$.{c}')" for c in columns]
 
     async def rows(self, sql: str) -> list[tuple]:
-        _, found = await self.db.execute_query(sql, self.values)
-        return [tuple(row) for row in found]
+        return [tuple(row.values()) for row in await self.dicts(sql)]
+
+    async def dicts(self, sql: str) -> list[dict]:
+        """The rows a statement answers (an UPDATE ... RETURNING too), as {column: value}."""
+        return await self.db.execute_query_dict(sql, self.values)
 
     async def run(self, sql: str) -> int:
         """Run a data-changing statement; returns the rows it changed."""
         changed, _ = await self.db.execute_query(sql, self.values)
         return changed
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Every column of `model`'s table under `alias`, named `<alias>__<column>` (see `prefixed`)."""
+    return ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in model._meta.db_fields)
+
+
+def prefixed(row: dict, alias: str) -> dict:
+    """The columns of one table out of a row that `columns` named."""
+    start = f"{alias}__"
+    return {key[len(start):]: value for key, value in row.items() if key.startswith(start)}
 
 
 def literal(name: str) -> str:
