@@ -142,9 +142,12 @@ async def check_pairs(
         users = {u.user_id: u for u in found}
         pks = [u.id for u in found]
         if pks:
-            visible = set(
-                await scope(operator).filter(id__in=pks).using_db(using_db).values_list("id", flat=True)
-            )
+            if operator.view_id is None and operator.tenant_admin:
+                visible = set(pks)  # the whole tenant, where `found` already is: no query
+            else:
+                visible = set(
+                    await scope(operator).filter(id__in=pks).using_db(using_db).values_list("id", flat=True)
+                )
             locks = TransferLock.filter(
                 tenant_id=operator.tenant_id, key__in=[TransferLock.user_key(pk) for pk in pks]
             ).using_db(using_db)
