@@ -170,7 +170,7 @@ class Transfer(Node):
     pk: strawberry.Private[int]
     requested_by_pk: strawberry.Private[int | None]
     model: strawberry.Private[transfers.Transfer]
-    kind: TransferKind = strawberry.field(description="SINGLE or BULK.")
+    kind: TransferKind = strawberry.field(description="SINGLE, BULK, or REVERT (the undo of revertOf).")
     status: TransferStatus = strawberry.field(description="Where the transfer is.")
     created_at: datetime = strawberry.field(description="When it was started (queued).")
     started_at: datetime | None = strawberry.field(description="When a worker began it; null while QUEUED.")

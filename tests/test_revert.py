@@ -13,7 +13,7 @@ from models.journal import JournalMove, JournalRemoved
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
-from tests.support import START, Api, GraphQLErrors, World, run_pairs
+from tests.support import START, Api, GraphQLErrors, World, audit, run_pairs
 from tests.test_bulk_transfer import CANCEL, RETRY, upload_and_start
 
 PLAN = """
@@ -409,3 +409,18 @@ async def test_a_transfer_of_chosen_types_is_reverted_for_those_types_only(api: 
         "EVALUATION", "PROJECT"
     ]
     assert await holdings(world, 10, 11) == before
+
+
+async def test_the_audit_log_of_a_revert_names_each_pair_and_what_it_put_back(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 3)
+    await world.give(10, "PROJECT", 1)
+    await world.give(11, "PROJECT", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    one = await OwnedRecord.filter(owner_id=world.pk(11), data_type="CCR").first()
+    await OwnedRecord.filter(id=one.id).delete()  # type: ignore[union-attr]  # deleted since: skipped
+    done = await revert(api, world, transfer_id)
+    log = await audit(api, world.admin, f"/transfers/{done['id']}/audit.csv?all=1")
+    header, row = log[0], dict(zip(log[0], log[1]))
+    assert header[-2:] == ["Records Restored", "Records Skipped"]
+    assert (row["Source User ID"], row["Target User ID"], row["Status"]) == ("11", "10", "SUCCEEDED")
+    assert (row["Records Moved"], row["Records Restored"], row["Records Skipped"]) == ("3", "2", "1")
