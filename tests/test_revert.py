@@ -92,11 +92,30 @@ async def give_every_kind(world: World) -> None:
     await world.give(11, "SKILL_MAPPING", 2)  # an OVERWRITE type the source lacks: kept, and not journaled
 
 
-async def test_after_a_full_revert_both_users_own_exactly_what_they_owned_before(api: Api, world: World) -> None:
+def plus(owned: dict[int, dict[str, object]], gained: dict[int, dict[str, object]]) -> dict[int, dict[str, object]]:
+    return {
+        uid: {key: set(ids) | set(gained.get(uid, {}).get(key, set())) for key, ids in mine.items()}  # type: ignore[call-overload]
+        | {key: ids for key, ids in gained.get(uid, {}).items() if key not in mine}
+        for uid, mine in owned.items()
+    }
+
+
+async def test_after_a_full_revert_both_users_own_what_they_owned_before_plus_what_they_gained_since(
+    api: Api, world: World
+) -> None:
     await give_every_kind(world)
     before = await holdings(world, 10, 11)
     transfer_id = await transfer(api, world, 10, 11)
     assert await holdings(world, 10, 11) != before
+    # Gained since, in every storage and both evaluation columns: each stays with its owner.
+    gained_ccr = await OwnedRecord.create(data_type="CCR", owner_id=world.pk(11))
+    gained_project = await OwnedRecord.create(data_type="PROJECT", owner_id=world.pk(10))
+    approved = await Evaluation.create(evaluator_id=world.pk(12), approver_id=world.pk(11))
+    evaluated = await Evaluation.create(evaluator_id=world.pk(10))
+    gained = {
+        10: {"PROJECT": {gained_project.id}, "evaluator": {evaluated.id}},
+        11: {"CCR": {gained_ccr.id}, "approver": {approved.id}},
+    }
 
     plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
     assert plan["errors"] == [] and plan["conflicts"] == []
@@ -105,7 +124,7 @@ async def test_after_a_full_revert_both_users_own_exactly_what_they_owned_before
 
     done = await revert(api, world, transfer_id)
     assert done["status"] == "SUCCEEDED" and done["kind"] == "REVERT"
-    assert await holdings(world, 10, 11) == before
+    assert await holdings(world, 10, 11) == plus(before, gained)
 
 
 async def test_a_revert_pair_goes_back_from_the_original_target_and_names_what_it_did(api: Api, world: World) -> None:
