@@ -194,7 +194,14 @@ async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api,
 
     plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
     (conflict,) = plan["conflicts"]
-    assert conflict["code"] == "REVERT_CONFLICT" and "Agent Schedules" in conflict["message"]
+    assert conflict == {
+        "rowNumber": None,
+        "sourceUser": {"userId": 10},
+        "targetUser": {"userId": 11},
+        "code": "REVERT_CONFLICT",
+        "message": "Agent10 Number10 (10) has Agent Schedules of their own since the transfer; it cannot take back "
+        "the transferred one. Nothing of this pair was reverted.",
+    }
     assert (conflict["sourceUser"]["userId"], conflict["targetUser"]["userId"]) == (10, 11)
     assert plan["impact"] == [] and plan["errors"] == []
 
@@ -202,7 +209,24 @@ async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api,
     assert done["status"] == "FAILED"
     state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
     (item,) = [e["node"] for e in state["items"]["edges"]]
-    assert item["errorCode"] == "REVERT_CONFLICT" and "Agent Schedules" in item["errorMessage"]
+    assert (item["errorCode"], item["errorMessage"]) == (conflict["code"], conflict["message"])
+    assert await holdings(world, 10, 11) == before
+
+
+async def test_a_new_schedule_of_the_target_since_is_a_conflict_too(api: Api, world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(11, "AGENT_SCHEDULE")
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await AgentSchedule.filter(user_id=world.pk(11)).delete()
+    await world.give(11, "AGENT_SCHEDULE")  # 11's transferred schedule was replaced since
+    before = await holdings(world, 10, 11)
+
+    (conflict,) = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]["conflicts"]
+    assert conflict["code"] == "REVERT_CONFLICT"
+    assert conflict["message"].startswith("Agent11 Number11 (11) has new Agent Schedules since the transfer")
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "FAILED"
     assert await holdings(world, 10, 11) == before
 
 
