@@ -268,33 +268,27 @@ async def begin(transfer_id: int) -> list[Event]:
 async def process_item(item_id: int) -> list[Event]:
     """Apply one pair exactly once; returns the events to publish.
 
-    Each attempt is counted first, in a statement of its own, so that attempts cut
-    short by a dying worker count too: a pair that keeps failing for a passing
-    reason (deadlocks, dropped connections, crashes) ends FAILED after
-    `settings.MAX_ATTEMPTS`, never in a loop. The pair's own transaction claims
-    the item (PENDING -> done) so that a second worker, or a re-run after a crash,
-    finds nothing to do; eligibility is checked again first.
+    The pair's own transaction claims the item (PENDING -> done), so that a second
+    worker, or a re-run after a crash, finds nothing to do; eligibility is checked
+    again first. Attempts are bounded without a commit of their own: the claim
+    counts itself and the attempts this process saw roll back for a passing reason
+    (deadlocks, dropped connections), and the attempt of a worker that died mid-pair
+    is counted by whoever takes its lane over (models/leases.py). A pair that keeps
+    failing ends FAILED after `settings.MAX_ATTEMPTS`, never in a loop.
     """
+    failures = 0
     while True:
-        attempt = await _count_attempt(item_id)
-        if attempt is None:
-            return []  # applied (or cancelled) already
-        if attempt > settings.MAX_ATTEMPTS:
-            failure = Problem(
-                "TRANSFER_ERROR",
-                f"The pair could not be applied in {settings.MAX_ATTEMPTS} attempts; nothing of it was changed.",
-            )
-            break
         try:
             async with in_transaction() as db:
-                return await _process(item_id, db)
+                return await _process(item_id, db, failures)
         except revert.RevertConflict as exc:
             failure = exc.problem  # the database refused to put the pair back: it stays as it is
             break
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
             if is_transient(exc):
-                log.warning("transfer item %s, attempt %s: %r; trying again", item_id, attempt, exc)
-                await asyncio.sleep(0.05 * attempt)
+                failures += 1
+                log.warning("transfer item %s, attempt %s: %r; trying again", item_id, failures, exc)
+                await asyncio.sleep(0.05 * failures)
                 continue
             reference = uuid.uuid4().hex[:12]
             log.exception("transfer item %s failed (reference %s)", item_id, reference)
@@ -305,17 +299,13 @@ async def process_item(item_id: int) -> list[Event]:
             )
             break
     async with in_transaction() as db:
-        return await _process(item_id, db, forced=failure)
+        return await _process(item_id, db, failures, forced=failure)
 
 
-async def _count_attempt(item_id: int) -> int | None:
-    """Count one more attempt at a pending pair; None when it is no longer pending."""
-    q = Statement(TransferItem._meta.db)
-    found = await q.rows(
-        f"UPDATE transfer_item SET attempts = attempts + 1 WHERE id = {q.p(item_id)} AND status = 'PENDING' "
-        "RETURNING attempts"
-    )
-    return found[0][0] if found else None
+TOO_MANY_ATTEMPTS = Problem(
+    "TRANSFER_ERROR",
+    f"The pair could not be applied in {settings.MAX_ATTEMPTS} attempts; nothing of it was changed.",
+)
 
 
 @dataclass
@@ -329,13 +319,14 @@ class _Pair:
     target_user_id: int
 
 
-async def _claim(item_id: int, db: BaseDBAsyncClient) -> _Pair | None:
+async def _claim(item_id: int, db: BaseDBAsyncClient, failures: int) -> _Pair | None:
     """Claim a pending pair (PENDING -> FAILED, until it ends otherwise) in the pair's
-    transaction, so that a second worker, or a re-run, finds nothing to do."""
+    transaction, so that a second worker, or a re-run, finds nothing to do; count this
+    attempt and the `failures` before it that rolled back."""
     q = Statement(db)
     claimed = await q.dicts(
-        f"UPDATE transfer_item SET status = 'FAILED', finished_at = {q.p(now())} "
-        f"WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *"
+        f"UPDATE transfer_item SET status = 'FAILED', finished_at = {q.p(now())}, "
+        f"attempts = attempts + {1 + failures} WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *"
     )
     if not claimed:
         return None
@@ -352,11 +343,13 @@ async def _claim(item_id: int, db: BaseDBAsyncClient) -> _Pair | None:
     return _Pair(item, transfer, operator, row["source_user_id"], row["target_user_id"])
 
 
-async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None = None) -> list[Event]:
-    pair = await _claim(item_id, db)
+async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: Problem | None = None) -> list[Event]:
+    pair = await _claim(item_id, db, failures)
     if pair is None:
         return []
     item, transfer = pair.item, pair.transfer
+    if forced is None and item.attempts > settings.MAX_ATTEMPTS:
+        forced = TOO_MANY_ATTEMPTS
     item.transfer = transfer
     if forced:
         problems = [forced]
