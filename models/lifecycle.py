@@ -322,25 +322,37 @@ class _Pair:
 async def _claim(item_id: int, db: BaseDBAsyncClient, failures: int) -> _Pair | None:
     """Claim a pending pair (PENDING -> FAILED, until it ends otherwise) in the pair's
     transaction, so that a second worker, or a re-run, finds nothing to do; count this
-    attempt and the `failures` before it that rolled back."""
+    attempt and the `failures` before it that rolled back. Load what applying it needs
+    with it: one statement on PostgreSQL, two on SQLite."""
     q = Statement(db)
-    claimed = await q.dicts(
+    claim = (
         f"UPDATE transfer_item SET status = 'FAILED', finished_at = {q.p(now())}, "
         f"attempts = attempts + {1 + failures} WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *"
     )
-    if not claimed:
-        return None
-    item = TransferItem._init_from_db(**claimed[0])
-    q = Statement(db)
-    (row,) = await q.dicts(
-        f"SELECT {columns(Transfer, 't')}, {columns(User, 'o')}, s.user_id AS source_user_id, "
-        f"g.user_id AS target_user_id FROM transfer t LEFT JOIN app_user o ON o.id = t.requested_by_id "
-        f"JOIN app_user s ON s.id = {q.p(item.source_id)} JOIN app_user g ON g.id = {q.p(item.target_id)} "
-        f"WHERE t.id = {q.p(item.transfer_id)}"
+    load = (
+        f"SELECT {columns(TransferItem, 'i')}, {columns(Transfer, 't')}, {columns(User, 'o')}, "
+        "s.user_id AS source_user_id, g.user_id AS target_user_id FROM {items} i "
+        "JOIN transfer t ON t.id = i.transfer_id LEFT JOIN app_user o ON o.id = t.requested_by_id "
+        "JOIN app_user s ON s.id = i.source_id JOIN app_user g ON g.id = i.target_id"
     )
+    if q.postgres:
+        found = await q.dicts(f"WITH claimed AS ({claim}) {load.format(items='claimed')}")
+    elif await q.rows(claim):
+        q = Statement(db)
+        found = await q.dicts(f"{load.format(items='transfer_item')} WHERE i.id = {q.p(item_id)}")
+    else:
+        found = []
+    if not found:
+        return None
+    (row,) = found
     operator = User._init_from_db(**prefixed(row, "o")) if row["o__id"] is not None else None
-    transfer = Transfer._init_from_db(**prefixed(row, "t"))
-    return _Pair(item, transfer, operator, row["source_user_id"], row["target_user_id"])
+    return _Pair(
+        TransferItem._init_from_db(**prefixed(row, "i")),
+        Transfer._init_from_db(**prefixed(row, "t")),
+        operator,
+        row["source_user_id"],
+        row["target_user_id"],
+    )
 
 
 async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: Problem | None = None) -> list[Event]:
@@ -381,8 +393,7 @@ async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: P
             problem = nothing_to_transfer(item.source)
             item.error_code, item.error_message = problem.code, problem.message
     ok = item.status is ItemStatus.SUCCEEDED
-    await _save_outcome(item, db)
-    transfer = await _count_pair(transfer.id, ok, db)
+    transfer = await _settle(item, ok, db)
     events = [
         await _record(
             transfer,
@@ -403,21 +414,23 @@ async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: P
 _OUTCOME = ("status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped")
 
 
-async def _save_outcome(item: TransferItem, db: BaseDBAsyncClient) -> None:
+async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient) -> Transfer:
+    """Record the pair's outcome, add it to the transfer's counters and number its event;
+    returns the transfer now. One statement on PostgreSQL, two on SQLite."""
     q = Statement(db)
     fields = TransferItem._meta.fields_map
     sets = ", ".join(f"{name} = {q.p(fields[name].to_db_value(getattr(item, name), item))}" for name in _OUTCOME)
-    await q.run(f"UPDATE transfer_item SET {sets} WHERE id = {q.p(item.id)}")
-
-
-async def _count_pair(transfer_id: int, ok: bool, db: BaseDBAsyncClient) -> Transfer:
-    """Add the pair to the transfer's counters and number its event; returns the transfer now."""
-    q = Statement(db)
-    (row,) = await q.dicts(
+    save = f"UPDATE transfer_item SET {sets} WHERE id = {q.p(item.id)}"
+    count = (
         f"UPDATE transfer SET processed_pairs = processed_pairs + 1, succeeded_pairs = succeeded_pairs + {int(ok)}, "
-        f"failed_pairs = failed_pairs + {int(not ok)}, last_event = last_event + 1 WHERE id = {q.p(transfer_id)} "
-        "RETURNING *"
+        f"failed_pairs = failed_pairs + {int(not ok)}, last_event = last_event + 1 WHERE id = {{transfer}} RETURNING *"
     )
+    if q.postgres:
+        (row,) = await q.dicts(f"WITH saved AS ({save}) {count.format(transfer=q.p(item.transfer_id))}")
+    else:
+        await q.run(save)
+        q = Statement(db)
+        (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
     return Transfer._init_from_db(**row)
 
 
