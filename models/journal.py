@@ -39,3 +39,7 @@ class JournalRemoved(Model):
 
     class Meta:
         table = "journal_removed"
+
+
+# Every table of the journal: rows keyed by the transfer item that wrote them.
+JOURNAL_TABLES: tuple[type[Model], ...] = (JournalMove, JournalRemoved)
