@@ -34,7 +34,9 @@ from tortoise import connections
 from graph import downloads, logs
 from graph.context import Context
 from graph.errors import current_request_id
+from graph.fanout import Fanout
 from graph.schema import schema
+from graph.shared import encoded_message
 from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
@@ -141,7 +143,8 @@ class GraphQLApp(GraphQL):
     """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error."""
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context(request=request, response=response, pool=request.app.state.pool)
+        state = request.app.state
+        return Context(request=request, response=response, pool=state.pool, fanout=state.fanout)
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
         """Refuse a WebSocket at `connection_init` unless it carries a live token: graphql-transport-ws
@@ -185,6 +188,10 @@ class GraphQLApp(GraphQL):
             if len(body) > MAX_JSON_BODY_BYTES:
                 raise BadRequest(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.", 413)
         request._body = bytes(body)  # what Request.body() caches; strawberry reads it from there
+
+    def encode_json(self, data: object) -> str | bytes:
+        """A subscription event's result that others share is JSON already (graph/shared.py)."""
+        return encoded_message(data) or super().encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """Any undecodable text is a JSONDecodeError, which every caller (WebSocket too) refuses politely."""
@@ -281,6 +288,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owns_db = await open_db()
         app.state.pool = await connection.arq_pool()
+        app.state.fanout = Fanout(app.state.pool)
         metrics.watch_backlog(app.state.pool)
         worker = make_worker(handle_signals=False) if run_worker else None
         task = asyncio.create_task(keep_running(worker)) if worker else None

@@ -15,6 +15,7 @@ import structlog
 from arq.connections import ArqRedis
 from starlette.requests import HTTPConnection
 
+from graph.fanout import Fanout
 from graph.loaders import Loaders
 from models.tenancy import ApiToken, User
 
@@ -55,6 +56,7 @@ class Context:
     request: HTTPConnection
     response: Any
     pool: ArqRedis
+    fanout: Fanout  # the API process's readers of event streams
     connection_params: dict[str, Any] | None = None
     _operator: Any = field(default=_UNSET, repr=False)
 

@@ -2,11 +2,14 @@
 
 Events are numbered in commit order and recorded in the database; the cursor
 is that number (a SNAPSHOT's is marked as one, so no two events share a
-cursor). Live events come from the transfer's Redis stream, read from a
-position noted before the snapshot. When the stream shows a gap (two workers
-published out of commit order, or one died between its commit and its
-publish) or stays silent for a while, the subscription reads the record
-instead, so it never loses, repeats or reorders an event.
+cursor). Live events come from the transfer's Redis stream, which one reader
+per API process follows for all its subscribers (graph/fanout.py): it puts
+them in commit order and fills a gap from the record (two lanes published out
+of commit order and the missing event is late, or a worker died between its
+commit and its publish). A subscription takes the events numbered after the
+last it sent; when none comes for a while, it reads the record itself. So it
+never loses, repeats or reorders an event. An event's result is executed
+once per selection for all subscribers (graph/shared.py).
 """
 
 from __future__ import annotations
@@ -23,13 +26,11 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
+from graph.fanout import Fanout, Follower, Published
 from graph.relay import to_global_id
 from graph.transfers import Transfer, TransferStatus, find_transfer
-from jobs import events, metrics
+from jobs import metrics
 from models import lifecycle
 from models.lifecycle import Event
 from models.transfers import Transfer as TransferRow
@@ -63,6 +64,8 @@ class TransferEventType(enum.Enum):
     "numbered per transfer; the last is terminal (its type equals the final status)."
 )
 class TransferEvent:
+    """Its leaves must depend on the event alone: their result is shared (graph/shared.py)."""
+
     row: strawberry.Private[TransferRow]
     cursor: str = strawberry.field(
         description="Unique per event (a SNAPSHOT's too). Pass as `after` to resume right after this event "
@@ -83,26 +86,32 @@ class TransferEvent:
         "transfer's SNAPSHOT: the transfer's summary."
     )
     at: datetime = strawberry.field(description="When it happened.")
+    shared: strawberry.Private[dict | None] = None
 
     @classmethod
-    def of(cls, e: Event, row: TransferRow) -> TransferEvent:
-        """`row` is the transfer as the subscription found it (through the operator's visibility)."""
-        return cls(
-            row=row,
-            cursor=encode_cursor(e.transfer_id, e.seq, snapshot=e.type == "SNAPSHOT"),
-            transfer_id=strawberry.ID(to_global_id("Transfer", e.transfer_id)),
-            type=TransferEventType(e.type),
-            status=Status(e.status),
-            total_pairs=e.total_pairs,
-            processed_pairs=e.processed_pairs,
-            succeeded_pairs=e.succeeded_pairs,
-            failed_pairs=e.failed_pairs,
-            source_user_id=e.source_user_id,
-            target_user_id=e.target_user_id,
-            error_code=e.error_code,
-            message=e.message,
-            at=e.at,
-        )
+    def of(cls, e: Event, row: TransferRow, shared: dict | None = None) -> TransferEvent:
+        """`row` is the transfer as the subscription found it (through the operator's visibility);
+        `shared` holds the work done for every subscriber of this event (graph/fanout.py)."""
+        fields = shared.get(TransferEvent) if shared is not None else None
+        if fields is None:
+            fields = {
+                "cursor": encode_cursor(e.transfer_id, e.seq, snapshot=e.type == "SNAPSHOT"),
+                "transfer_id": strawberry.ID(to_global_id("Transfer", e.transfer_id)),
+                "type": TransferEventType(e.type),
+                "status": Status(e.status),
+                "total_pairs": e.total_pairs,
+                "processed_pairs": e.processed_pairs,
+                "succeeded_pairs": e.succeeded_pairs,
+                "failed_pairs": e.failed_pairs,
+                "source_user_id": e.source_user_id,
+                "target_user_id": e.target_user_id,
+                "error_code": e.error_code,
+                "message": e.message,
+                "at": e.at,
+            }
+            if shared is not None:
+                shared[TransferEvent] = fields
+        return cls(row=row, shared=shared, **fields)
 
     @strawberry.field(
         description="The transfer as this event left it (status, counters, message, startedAt, finishedAt "
@@ -164,50 +173,43 @@ async def _snapshot(transfer: TransferRow, at: int) -> Event:
     return replace(then, type="SNAPSHOT", source_user_id=None, target_user_id=None, error_code=None)
 
 
-async def _published(redis: Redis, transfer_id: int, position: str) -> tuple[str, list[Event]]:
-    """What the stream brings in the next few seconds; nothing if Redis is unwell (the record then serves)."""
-    try:
-        return await asyncio.wait_for(events.wait(redis, transfer_id, position, RECHECK_MS), RECHECK_MS / 1000 + 2)
-    except (RedisError, OSError):
-        await asyncio.sleep(RECHECK_MS / 1000)
-    except asyncio.TimeoutError:
-        pass
-    return position, []
-
-
 async def watch(
-    redis: Redis, transfer: TransferRow, after: str | None, check_access: AccessCheck | None = None
+    fanout: Fanout, transfer: TransferRow, after: str | None, check_access: AccessCheck | None = None
 ) -> AsyncGenerator[TransferEvent, None]:
     """SNAPSHOT, then every event numbered after it, in order, until the terminal one.
 
     `check_access` runs every ACCESS_RECHECK_SECONDS and raises to end the subscription.
     """
+    async with fanout.follow(transfer.id) as stream:
+        async for event in _watch(stream, transfer, after, check_access):
+            yield event
+
+
+async def _recorded(transfer_id: int, after: int) -> list[Published]:
+    return [Published(e) for e in await lifecycle.recorded(transfer_id, after)]
+
+
+async def _watch(
+    stream: Follower, transfer: TransferRow, after: str | None, check_access: AccessCheck | None
+) -> AsyncGenerator[TransferEvent, None]:
     checked = time.monotonic()
-    try:
-        position = await events.position(redis, transfer.id)  # before the snapshot: nothing falls in between
-    except RedisError:
-        position = events.START
+    await stream.start()  # before the snapshot: nothing falls in between
     await transfer.refresh_from_db()
     last = decode_cursor(after, transfer) if after is not None else transfer.last_event
     yield TransferEvent.of(await _snapshot(transfer, last), transfer)
-    pending = await lifecycle.recorded(transfer.id, last)
+    pending = await _recorded(transfer.id, last)
     if not pending and Status(transfer.status).finished:
-        pending = await lifecycle.recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
+        pending = await _recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
     while True:
-        for event in pending:
-            yield TransferEvent.of(event, transfer)
-            last = event.seq
-            if event.terminal:
+        for p in pending:
+            yield TransferEvent.of(p.event, transfer, p.shared)
+            last = p.event.seq
+            if p.event.terminal:
                 return
         if check_access and time.monotonic() - checked >= ACCESS_RECHECK_SECONDS:
             await check_access()
             checked = time.monotonic()
-        position, published = await _published(redis, transfer.id, position)
-        fresh = sorted((e for e in published if e.seq > last), key=lambda e: e.seq)
-        if fresh and [e.seq for e in fresh] == list(range(last + 1, last + 1 + len(fresh))):
-            pending = fresh  # the usual case: the next events, straight from Redis
-        else:
-            pending = await lifecycle.recorded(transfer.id, last)  # a gap or silence: ask the record
+        pending = await stream.after(last, RECHECK_MS) or await _recorded(transfer.id, last)  # silence: ask the record
 
 
 @strawberry.type
@@ -242,5 +244,5 @@ class EventSubscriptions:
 
         transfer = await check_access()
         with metrics.SUBSCRIPTIONS_OPEN.track_inprogress():
-            async for event in watch(info.context.pool, transfer, after, check_access):
+            async for event in watch(info.context.fanout, transfer, after, check_access):
                 yield event

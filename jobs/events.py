@@ -56,13 +56,8 @@ async def position(redis: Redis, transfer_id: int) -> str:
     return entries[0][0].decode() if entries else START
 
 
-async def wait(redis: Redis, transfer_id: int, after: str, block_ms: int) -> tuple[str, list[Event]]:
-    """Events published after stream position `after`, waiting up to `block_ms` for the first.
-
-    Returns the new position and the events, in publish order (not always seq order).
-    """
+async def read(redis: Redis, transfer_id: int, after: str, block_ms: int) -> list[tuple[str, Event]]:
+    """Entries published after stream position `after`, as (position, event), waiting up to
+    `block_ms` for the first. In publish order, which is not always seq order."""
     found = await redis.xread({stream_key(transfer_id): after}, block=block_ms, count=500)
-    entries = [entry for _, batch in found for entry in batch]
-    if not entries:
-        return after, []
-    return entries[-1][0].decode(), [Event.from_json(json.loads(fields[b"event"])) for _, fields in entries]
+    return [(entry.decode(), Event.from_json(json.loads(fields[b"event"]))) for _, batch in found for entry, fields in batch]

@@ -187,11 +187,12 @@ async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unrea
     from redis.asyncio import Redis
 
     from graph import events as subscription
+    from graph.fanout import Fanout
 
     monkeypatch.setattr(subscription, "RECHECK_MS", 300)
     transfer = await _queued(world, 10, 11)
     unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    stream = subscription.watch(unreachable, transfer, None)
+    stream = subscription.watch(Fanout(unreachable), transfer, None)
     assert (await anext(stream)).type.value == "SNAPSHOT"
     await lifecycle.begin(transfer.id)
     assert (await anext(stream)).type.value == "STARTED"  # the subscriber is past its first read of the record

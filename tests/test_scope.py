@@ -217,7 +217,7 @@ async def test_an_out_of_view_user_is_not_revealed_by(field: str, api: Api, worl
 
 async def test_a_user_outside_the_view_reached_by_a_non_null_field_is_shown_by_user_id_only(world: World) -> None:
     """Where the contract forbids null (a transfer item's users), the user comes masked."""
-    context = Context(request=None, response=None, pool=None, _operator=world.users[2])  # type: ignore[arg-type]
+    context = Context(request=None, response=None, pool=None, fanout=None, _operator=world.users[2])  # type: ignore[arg-type]
     masked = await show_user_or_mask(context, world.pk(30))
     assert (masked.user_id, masked.outside_view, masked.first_name, masked.username, masked.email) == (30, True, "", "", None)
     assert masked.display_name == "User 30" and masked.tenant_admin is False

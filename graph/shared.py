@@ -1,0 +1,108 @@
+"""A subscription event's result, executed and encoded once, sent to every subscriber that asked the same.
+
+Executing a selection on an event costs far more than sending it: with 500 subscribers
+of one transfer, graphql-core ran the same selection on the same event 500 times, and
+each result was turned into JSON 500 times. An event that every subscriber shares
+(graph/fanout.py: `Published.shared`) keeps the result per document and variables, so
+the first subscriber executes it and the others reuse it, its JSON text included.
+
+Only when that cannot change what a subscriber sees: the selection under the
+subscription's field reaches leaves only (scalars, enums, `__typename`), which the event
+alone decides. `TransferEvent.transfer`, an object read through the subscriber's own
+view, is executed per subscriber as before; so is a result with errors, and anything
+that is not a shared event (a SNAPSHOT, events read from the database's record).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, InlineFragmentNode, OperationType, SelectionSetNode
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+_ENCODE = {"separators": (",", ":")}  # as strawberry encodes
+
+
+class EncodedData(dict):
+    """A result's data with its JSON text, made once for all who send it."""
+
+    def __init__(self, data: dict) -> None:
+        super().__init__(data)
+        self.json = json.dumps(data, **_ENCODE)
+
+
+def _fields(selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], seen: set[str]) -> Iterator[FieldNode]:
+    """The fields of a selection set, through its fragments."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments, seen)
+        elif selection.name.value not in seen and selection.name.value in fragments:  # a fragment spread
+            seen.add(selection.name.value)
+            yield from _fields(fragments[selection.name.value].selection_set, fragments, seen)
+
+
+class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Runs a subscription's selection once per shared event, document and variables."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shared_key = self._key()  # the per-event executors are copies of this one
+
+    def _key(self) -> tuple | None:
+        operation = self.operation
+        if operation.operation is not OperationType.SUBSCRIPTION or operation.loc is None:
+            return None
+        fragments = self.fragment_definitions
+        for root in _fields(operation.selection_set, fragments, set()):
+            if root.selection_set is None or any(f.selection_set for f in _fields(root.selection_set, fragments, set())):
+                return None  # an object below the event: it may depend on who asks
+        variables = repr(sorted(self.variable_values.coerced.items()))  # @include/@skip may use them
+        return operation.loc.source.body, operation.name.value if operation.name else None, variables
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        """An event already executed for this document and variables needs no executor of its own."""
+        shared = getattr(payload, "shared", None)
+        if shared is not None and self.shared_key is not None and self.shared_key in shared:
+            return shared[self.shared_key]
+        return super().build_per_event_executor(payload)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        shared = getattr(self.root_value, "shared", None)
+        DEBUG["miss" if shared is not None else "unshared"] += 1
+        result = super().execute_operation(serially)
+        if shared is None or self.shared_key is None:
+            return result
+        if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
+            return result  # awaitable or failed: this subscriber's alone
+        executed = shared[self.shared_key] = _Executed(ExecutionResult(EncodedData(result.data)))
+        return executed.result
+
+
+class _Executed:
+    """Stands in for an event's executor (graphql-core asks it for the result, once per subscriber)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: ExecutionResult) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
+        return self.result
+
+
+DEBUG = {"miss": 0, "unshared": 0}
+_MESSAGE = {"id", "type", "payload"}
+
+
+def encoded_message(message: object) -> str | None:
+    """The JSON text of a `next` (graphql-ws: `data`) message carrying a shared result, or None."""
+    if not (isinstance(message, dict) and message.keys() == _MESSAGE and message["type"] in ("next", "data")):
+        return None
+    payload = message["payload"]
+    if not (isinstance(payload, dict) and len(payload) == 1 and isinstance(payload.get("data"), EncodedData)):
+        return None
+    return f'{{"id":{json.dumps(message["id"])},"type":"{message["type"]}","payload":{{"data":{payload["data"].json}}}}}'
