@@ -15,6 +15,7 @@ from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
+from graph.plain import PlainDataExecutionContext
 from graph.relay import Node, from_global_id
 from graph.telemetry import RequestMetrics
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
@@ -101,4 +102,5 @@ schema = Schema(
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
     extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
+    execution_context_class=PlainDataExecutionContext,
 )
