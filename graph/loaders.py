@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from strawberry.dataloader import DataLoader
 
-from models import engine
+from models import counts
 from models.tenancy import Team, TeamMember, User, ViewTeam, in_scope
 from models.transfers import ItemStatus, TransferItem
 
@@ -27,8 +27,8 @@ async def _teams_of_views(pks: list[int]) -> list[list[Team]]:
 
 
 async def _owned(pks: list[int]) -> list[dict[str, int]]:
-    counts = await engine.owned_counts(pks)
-    return [counts[pk] for pk in pks]
+    owned = await counts.owned_counts(pks)
+    return [owned[pk] for pk in pks]
 
 
 async def _failed_user_ids(pks: list[int]) -> list[list[int]]:
