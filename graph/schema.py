@@ -12,6 +12,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
+from graph.documents import DocumentCache
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
@@ -101,6 +102,6 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
+    extensions=[RequestMetrics, QueryLimits, DocumentCache, MaskUnexpectedErrors],
     execution_context_class=PlainDataExecutionContext,
 )
