@@ -45,7 +45,11 @@ class DataType:
 
     @classmethod
     def of(cls, dt: userdata.DataType) -> DataType:
-        return cls(key=dt.key, name=dt.name, product=dt.product, policy=dt.policy)
+        """One shared object per data type (a users page names them 1,500 times): the catalogue is code."""
+        return _CATALOGUE[dt.key]
+
+
+_CATALOGUE = {dt.key: DataType(key=dt.key, name=dt.name, product=dt.product, policy=dt.policy) for dt in userdata.DATA_TYPES}
 
 
 @strawberry.type(description="A number of records of one data type.")
