@@ -7,7 +7,9 @@ call, which was most of the time of a users page. Here a field that strawberry
 resolves by reading an attribute (a "basic" field: no resolver, no
 permission, no extension, no arguments) is read directly: a scalar or enum is
 coerced as graphql-core would, an object whose selected fields are all basic
-becomes a dict, a list of such values a list.
+becomes a dict, a list of such values a list. What to do for a selection is
+worked out once per request (a "completer", from the schema and the
+document), then applied to every value.
 
 Anything else goes through graphql-core as before: a resolver, an abstract
 type or one with `is_type_of` (the Node types), `@defer`, middleware; and so
@@ -18,6 +20,7 @@ results and errors are exactly graphql-core's; only the work is less.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -29,7 +32,6 @@ from graphql import (
     GraphQLOutputType,
     GraphQLScalarType,
     Undefined,
-    get_named_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -37,7 +39,9 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 _MISS: Any = object()  # "not plain after all: graphql-core completes it"
 _TYPENAME = "__typename"
-_LEAVES = (GraphQLScalarType, GraphQLEnumType)
+
+Completer = Callable[[Any], Any]  # a value -> its completed form, or _MISS
+Plan = tuple[str | None, Any]  # (attribute, completer); (None, type name) for __typename
 
 
 def _attribute(field: GraphQLField) -> str | None:
@@ -48,15 +52,73 @@ def _attribute(field: GraphQLField) -> str | None:
     return definition.python_name
 
 
+def _leaf(type_: GraphQLScalarType | GraphQLEnumType) -> Completer:
+    coerce = type_.coerce_output_value
+
+    def complete(value: Any) -> Any:
+        try:
+            coerced = coerce(value)
+        except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
+            return _MISS
+        return _MISS if coerced is None or coerced is Undefined else coerced
+
+    return complete
+
+
+def _list(item: Completer) -> Completer:
+    def complete(value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            return _MISS
+        items = []
+        for element in value:
+            completed = item(element)
+            if completed is _MISS:
+                return _MISS
+            items.append(completed)
+        return items
+
+    return complete
+
+
+def _read(plan: Plan, source: Any) -> Any:
+    attribute, complete = plan
+    if attribute is None:
+        return complete  # __typename
+    try:
+        return complete(getattr(source, attribute))
+    except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
+        return _MISS
+
+
+def _object(plans: list[tuple[str, Plan]]) -> Completer:
+    def complete(value: Any) -> Any:
+        fields = {}
+        for response_name, plan in plans:
+            completed = _read(plan, value)
+            if completed is _MISS:
+                return _MISS
+            fields[response_name] = completed
+        return fields
+
+    return complete
+
+
+def _non_null(inner: Completer) -> Completer:
+    return lambda value: _MISS if value is None else inner(value)
+
+
+def _nullable(inner: Completer) -> Completer:
+    return lambda value: None if value is None or value is Undefined else inner(value)
+
+
 class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """strawberry's execution context, with basic fields completed in place."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Per selection (object type, field group): its fields as (response name, field, attribute),
-        # or None when one of them is not plain. The field group is kept to pin its id.
-        self._selections: dict[tuple[str, int], tuple[FieldDetailsList, list | None]] = {}
-        self._fields: dict[tuple[str, int], tuple[FieldDetailsList, tuple | None]] = {}
+        # Keyed by the ids of a type and a field group; the group is kept in the value to pin its id.
+        self._completers: dict[tuple[int, int], tuple[FieldDetailsList, Completer | None]] = {}
+        self._plans: dict[tuple[int, int], tuple[FieldDetailsList, Plan | None]] = {}
         # strawberry passes a manager on every request; it only matters when an extension resolves fields.
         self._enabled = self.middleware_manager is None or not self.middleware_manager.middlewares
 
@@ -73,10 +135,8 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plain: dict[str, Any] = {}
         rest: GroupedFieldSet = {}
         for response_name, details in grouped_field_set.items():
-            value = _MISS
-            field = self._plain_field(parent_type, details)
-            if field is not None:
-                value = self._read(parent_type, field, details, source_value)
+            plan = self._plan(parent_type, details)
+            value = _MISS if plan is None else _read(plan, source_value)
             if value is _MISS:
                 rest[response_name] = details
             else:
@@ -106,107 +166,65 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         # What a resolver returned (a user's list of data counts) is completed here whole when plain.
-        if self._enabled and not isinstance(result, Exception) and self._plain_type(return_type, field_details_list):
-            completed = self._complete(return_type, field_details_list, result)
-            if completed is not _MISS:
-                return completed
+        if self._enabled and not isinstance(result, Exception):
+            complete = self._completer(return_type, field_details_list)
+            if complete is not None:
+                completed = complete(result)
+                if completed is not _MISS:
+                    return completed
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
 
     # What is plain: decided once per selection, from the schema and the document only.
 
-    def _plain_field(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> tuple | None:
-        """(field, attribute) of a basic field whose own selection is plain, else None."""
-        key = (parent_type.name, id(details))
-        known = self._fields.get(key)
+    def _plan(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
+        """How to complete a basic field whose own selection is plain, else None."""
+        key = (id(parent_type), id(details))
+        known = self._plans.get(key)
         if known is None or known[0] is not details:
-            known = self._fields[key] = (details, self._find_plain_field(parent_type, details))
+            known = self._plans[key] = (details, self._make_plan(parent_type, details))
         return known[1]
 
-    def _find_plain_field(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> tuple | None:
+    def _make_plan(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
         node = details[0].node
-        name = node.name.value
-        if name == _TYPENAME:
-            return (None, None)
-        field = parent_type.fields.get(name)
+        if node.name.value == _TYPENAME:
+            return (None, parent_type.name)
+        field = parent_type.fields.get(node.name.value)
         if field is None or node.arguments:
             return None
         attribute = _attribute(field)
-        if attribute is None or not self._plain_type(field.type, details):
-            return None
-        return (field, attribute)
+        complete = self._completer(field.type, details) if attribute is not None else None
+        return None if complete is None else (attribute, complete)
 
-    def _plain_type(self, type_: GraphQLOutputType, details: FieldDetailsList) -> bool:
-        named = get_named_type(type_)
-        if isinstance(named, _LEAVES):
-            return True
-        return isinstance(named, GraphQLObjectType) and self._selection(named, details) is not None
+    def _completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
+        key = (id(type_), id(details))
+        known = self._completers.get(key)
+        if known is None or known[0] is not details:
+            known = self._completers[key] = (details, self._make_completer(type_, details))
+        return known[1]
 
-    def _selection(self, type_: GraphQLObjectType, details: FieldDetailsList) -> list | None:
-        key = (type_.name, id(details))
-        known = self._selections.get(key)
-        if known is not None and known[0] is details:
-            return known[1]
-        fields: list | None = None
-        if type_.is_type_of is None:
-            grouped, defer_usages, _ = self.collect_subfields(type_, details)
-            if not defer_usages:
-                fields = []
-                for response_name, sub_details in grouped.items():
-                    found = self._plain_field(type_, sub_details)
-                    if found is None:
-                        fields = None
-                        break
-                    fields.append((response_name, sub_details, *found))
-        self._selections[key] = (details, fields)
-        return fields
-
-    # Values: read and coerced; anything graphql-core would refuse goes back to it.
-
-    def _read(self, parent_type: GraphQLObjectType, field: tuple, details: FieldDetailsList, source: Any) -> Any:
-        definition, attribute = field
-        if definition is None:
-            return parent_type.name  # __typename
-        try:
-            value = getattr(source, attribute)
-        except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
-            return _MISS
-        return self._complete(definition.type, details, value)
-
-    def _complete(self, type_: GraphQLOutputType, details: FieldDetailsList, value: Any) -> Any:
+    def _make_completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
         if isinstance(type_, GraphQLNonNull):
-            if value is None:
-                return _MISS
-            type_ = type_.of_type
-        elif value is None or value is Undefined:
-            return None
-        if isinstance(type_, _LEAVES):
-            try:
-                coerced = type_.coerce_output_value(value)
-            except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
-                return _MISS
-            return _MISS if coerced is None or coerced is Undefined else coerced
+            core = self._core(type_.of_type, details)
+            return None if core is None else _non_null(core)
+        core = self._core(type_, details)
+        return None if core is None else _nullable(core)
+
+    def _core(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
+        """The completer of a value known not to be null."""
+        if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
+            return _leaf(type_)
         if isinstance(type_, GraphQLList):
-            if not isinstance(value, (list, tuple)):
-                return _MISS
-            items = []
-            for item in value:
-                completed = self._complete(type_.of_type, details, item)
-                if completed is _MISS:
-                    return _MISS
-                items.append(completed)
-            return items
-        if isinstance(type_, GraphQLObjectType):
-            selection = self._selection(type_, details)
-            if selection is None:
-                return _MISS
-            completed_fields = {}
-            for response_name, sub_details, definition, attribute in selection:
-                if definition is None:
-                    completed_fields[response_name] = type_.name
-                    continue
-                completed = self._read(type_, (definition, attribute), sub_details, value)
-                if completed is _MISS:
-                    return _MISS
-                completed_fields[response_name] = completed
-            return completed_fields
-        return _MISS
+            item = self._completer(type_.of_type, details)
+            return None if item is None else _list(item)
+        if not isinstance(type_, GraphQLObjectType) or type_.is_type_of is not None:
+            return None
+        grouped, defer_usages, _ = self.collect_subfields(type_, details)
+        if defer_usages:
+            return None
+        plans = []
+        for response_name, sub_details in grouped.items():
+            plan = self._plan(type_, sub_details)
+            if plan is None:
+                return None
+            plans.append((response_name, plan))
+        return _object(plans)
