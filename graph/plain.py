@@ -24,13 +24,17 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
+    GraphQLString,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -41,7 +45,12 @@ _MISS: Any = object()  # "not plain after all: graphql-core completes it"
 _TYPENAME = "__typename"
 
 Completer = Callable[[Any], Any]  # a value -> its completed form, or _MISS
-Plan = tuple[str | None, Any]  # (attribute, completer); (None, type name) for __typename
+# How to complete a field: (attribute, non-null, completer of a value that is not null, a type whose
+# values the scalar returns as they are); (None, _, type name, _) for __typename.
+Plan = tuple[str | None, bool, Any, type | None]
+# graphql-core's own scalars return a value of these exact types unchanged (an Int: within 32 bits).
+_AS_IS: dict[int, type] = {id(GraphQLString): str, id(GraphQLID): str, id(GraphQLBoolean): bool, id(GraphQLInt): int}
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 def _attribute(field: GraphQLField) -> str | None:
@@ -81,13 +90,18 @@ def _list(item: Completer) -> Completer:
 
 
 def _read(plan: Plan, source: Any) -> Any:
-    attribute, complete = plan
+    attribute, non_null, complete, as_is = plan
     if attribute is None:
         return complete  # __typename
     try:
-        return complete(getattr(source, attribute))
+        value = getattr(source, attribute)
     except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
         return _MISS
+    if value is None or value is Undefined:
+        return _MISS if non_null else None
+    if type(value) is as_is and (as_is is not int or _INT_MIN <= value <= _INT_MAX):
+        return value
+    return complete(value)
 
 
 def _object(plans: list[tuple[str, Plan]]) -> Completer:
@@ -187,13 +201,15 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _make_plan(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
         node = details[0].node
         if node.name.value == _TYPENAME:
-            return (None, parent_type.name)
+            return (None, True, parent_type.name, None)
         field = parent_type.fields.get(node.name.value)
         if field is None or node.arguments:
             return None
         attribute = _attribute(field)
-        complete = self._completer(field.type, details) if attribute is not None else None
-        return None if complete is None else (attribute, complete)
+        non_null = isinstance(field.type, GraphQLNonNull)
+        type_ = field.type.of_type if non_null else field.type
+        complete = self._core(type_, details) if attribute is not None else None
+        return None if complete is None else (attribute, non_null, complete, _AS_IS.get(id(type_)))
 
     def _completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
         key = (id(type_), id(details))
