@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from models import counts
-from models.tenancy import Team, TeamMember, User, ViewTeam, in_scope
+from models.tenancy import TeamMember, User, ViewTeam, in_scope
 from models.transfers import ItemStatus, TransferItem
 
+T = TypeVar("T")
+R = TypeVar("R")
+TeamRow = tuple[int, str]  # (pk, name): all a team shows
 
-async def _teams_of_users(pks: list[int]) -> list[list[Team]]:
-    teams: dict[int, list[Team]] = defaultdict(list)
-    for m in await TeamMember.filter(user_id__in=pks).select_related("team").order_by("team__name"):
-        teams[m.user_id].append(m.team)
+
+def now_or_later(loaded: Awaitable[T], then: Callable[[T], R]) -> R | Awaitable[R]:
+    """`then(value)` at once when the loader holds the value already (a page loaded it for all its
+    users), else an awaitable of it. For resolvers that are plain functions: a value given at once
+    is completed without a task of its own (a page of 50 users made 150 of them)."""
+    if isinstance(loaded, asyncio.Future) and loaded.done():
+        return then(loaded.result())
+
+    async def later() -> R:
+        return then(await loaded)
+
+    return later()
+
+
+async def _teams_of_users(pks: list[int]) -> list[list[TeamRow]]:
+    teams: dict[int, list[TeamRow]] = defaultdict(list)
+    rows = TeamMember.filter(user_id__in=pks).order_by("team__name").values_list("user_id", "team_id", "team__name")
+    for user_pk, team_pk, name in await rows:
+        teams[user_pk].append((team_pk, name))
     return [teams[pk] for pk in pks]
 
 
-async def _teams_of_views(pks: list[int]) -> list[list[Team]]:
-    teams: dict[int, list[Team]] = defaultdict(list)
-    for vt in await ViewTeam.filter(view_id__in=pks).select_related("team").order_by("team__name"):
-        teams[vt.view_id].append(vt.team)
+async def _teams_of_views(pks: list[int]) -> list[list[TeamRow]]:
+    teams: dict[int, list[TeamRow]] = defaultdict(list)
+    rows = ViewTeam.filter(view_id__in=pks).order_by("team__name").values_list("view_id", "team_id", "team__name")
+    for view_pk, team_pk, name in await rows:
+        teams[view_pk].append((team_pk, name))
     return [teams[pk] for pk in pks]
 
 
