@@ -44,10 +44,10 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 _MISS: Any = object()  # "not plain after all: graphql-core completes it"
 _TYPENAME = "__typename"
 
-Completer = Callable[[Any], Any]  # a value -> its completed form, or _MISS
-# How to complete a field: (attribute, non-null, completer of a value that is not null, a type whose
-# values the scalar returns as they are); (None, _, type name, _) for __typename.
-Plan = tuple[str | None, bool, Any, type | None]
+Completer = Callable[[Any], Any]  # a value (not null) -> its completed form, or _MISS
+# How to complete a field: (response name, attribute, non-null, completer, a type whose values the
+# scalar returns as they are); the attribute is None for __typename, and the completer its value.
+Plan = tuple[str, str | None, bool, Any, type | None]
 # graphql-core's own scalars return a value of these exact types unchanged (an Int: within 32 bits).
 _AS_IS: dict[int, type] = {id(GraphQLString): str, id(GraphQLID): str, id(GraphQLBoolean): bool, id(GraphQLInt): int}
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -74,12 +74,17 @@ def _leaf(type_: GraphQLScalarType | GraphQLEnumType) -> Completer:
     return complete
 
 
-def _list(item: Completer) -> Completer:
+def _list(item: Completer, non_null_items: bool) -> Completer:
     def complete(value: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             return _MISS
         items = []
         for element in value:
+            if element is None or element is Undefined:
+                if non_null_items:
+                    return _MISS
+                items.append(None)
+                continue
             completed = item(element)
             if completed is _MISS:
                 return _MISS
@@ -89,40 +94,32 @@ def _list(item: Completer) -> Completer:
     return complete
 
 
-def _read(plan: Plan, source: Any) -> Any:
-    attribute, non_null, complete, as_is = plan
-    if attribute is None:
-        return complete  # __typename
-    try:
-        value = getattr(source, attribute)
-    except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
-        return _MISS
-    if value is None or value is Undefined:
-        return _MISS if non_null else None
-    if type(value) is as_is and (as_is is not int or _INT_MIN <= value <= _INT_MAX):
-        return value
-    return complete(value)
-
-
-def _object(plans: list[tuple[str, Plan]]) -> Completer:
-    def complete(value: Any) -> Any:
+def _object(plans: list[Plan]) -> Completer:
+    # The hot loop of a users page (1,500 objects): reading a field is written out here, not called.
+    def complete(source: Any) -> Any:
         fields = {}
-        for response_name, plan in plans:
-            completed = _read(plan, value)
-            if completed is _MISS:
+        for response_name, attribute, non_null, field, as_is in plans:
+            if attribute is None:
+                fields[response_name] = field  # __typename
+                continue
+            try:
+                value = getattr(source, attribute)
+            except Exception:  # noqa: BLE001 - graphql-core reports it, at its path
                 return _MISS
-            fields[response_name] = completed
+            if value is None or value is Undefined:
+                if non_null:
+                    return _MISS
+                fields[response_name] = None
+            elif type(value) is as_is and (as_is is not int or _INT_MIN <= value <= _INT_MAX):
+                fields[response_name] = value
+            else:
+                value = field(value)
+                if value is _MISS:
+                    return _MISS
+                fields[response_name] = value
         return fields
 
     return complete
-
-
-def _non_null(inner: Completer) -> Completer:
-    return lambda value: _MISS if value is None else inner(value)
-
-
-def _nullable(inner: Completer) -> Completer:
-    return lambda value: None if value is None or value is Undefined else inner(value)
 
 
 class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -130,9 +127,10 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Keyed by the ids of a type and a field group; the group is kept in the value to pin its id.
+        # Keyed by ids of schema and document parts; the part of the document is kept in the
+        # value, which pins its id for as long as the key is used.
         self._completers: dict[tuple[int, int], tuple[FieldDetailsList, Completer | None]] = {}
-        self._plans: dict[tuple[int, int], tuple[FieldDetailsList, Plan | None]] = {}
+        self._splits: dict[tuple[int, int], tuple[GroupedFieldSet, Completer | None, GroupedFieldSet]] = {}
         # strawberry passes a manager on every request; it only matters when an extension resolves fields.
         self._enabled = self.middleware_manager is None or not self.middleware_manager.middlewares
 
@@ -144,17 +142,10 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> Any:
-        if not self._enabled:
+        plain_fields, rest = self._split(parent_type, grouped_field_set) if self._enabled else (None, grouped_field_set)
+        plain = _MISS if plain_fields is None else plain_fields(source_value)
+        if plain is _MISS:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        plain: dict[str, Any] = {}
-        rest: GroupedFieldSet = {}
-        for response_name, details in grouped_field_set.items():
-            plan = self._plan(parent_type, details)
-            value = _MISS if plan is None else _read(plan, source_value)
-            if value is _MISS:
-                rest[response_name] = details
-            else:
-                plain[response_name] = value
         if not rest:
             return plain
         results = super().execute_fields(parent_type, source_value, path, rest, position_context)
@@ -180,8 +171,9 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         # What a resolver returned (a user's list of data counts) is completed here whole when plain.
-        if self._enabled and not isinstance(result, Exception):
-            complete = self._completer(return_type, field_details_list)
+        if self._enabled and result is not None and result is not Undefined and not isinstance(result, Exception):
+            non_null = isinstance(return_type, GraphQLNonNull)
+            complete = self._completer(return_type.of_type if non_null else return_type, field_details_list)
             if complete is not None:
                 completed = complete(result)
                 if completed is not _MISS:
@@ -190,28 +182,37 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     # What is plain: decided once per selection, from the schema and the document only.
 
-    def _plan(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
-        """How to complete a basic field whose own selection is plain, else None."""
-        key = (id(parent_type), id(details))
-        known = self._plans.get(key)
-        if known is None or known[0] is not details:
-            known = self._plans[key] = (details, self._make_plan(parent_type, details))
-        return known[1]
+    def _split(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> tuple[Completer | None, GroupedFieldSet]:
+        """The completer of the plain fields among `grouped` (None if there are none), and the others."""
+        key = (id(parent_type), id(grouped))
+        known = self._splits.get(key)
+        if known is None or known[0] is not grouped:
+            plans, rest = [], {}
+            for response_name, details in grouped.items():
+                plan = self._plan(parent_type, response_name, details)
+                if plan is None:
+                    rest[response_name] = details
+                else:
+                    plans.append(plan)
+            known = self._splits[key] = (grouped, _object(plans) if plans else None, rest)
+        return known[1], known[2]
 
-    def _make_plan(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> Plan | None:
+    def _plan(self, parent_type: GraphQLObjectType, response_name: str, details: FieldDetailsList) -> Plan | None:
+        """How to complete a basic field whose own selection is plain, else None."""
         node = details[0].node
         if node.name.value == _TYPENAME:
-            return (None, True, parent_type.name, None)
+            return (response_name, None, True, parent_type.name, None)
         field = parent_type.fields.get(node.name.value)
         if field is None or node.arguments:
             return None
         attribute = _attribute(field)
         non_null = isinstance(field.type, GraphQLNonNull)
         type_ = field.type.of_type if non_null else field.type
-        complete = self._core(type_, details) if attribute is not None else None
-        return None if complete is None else (attribute, non_null, complete, _AS_IS.get(id(type_)))
+        complete = self._completer(type_, details) if attribute is not None else None
+        return None if complete is None else (response_name, attribute, non_null, complete, _AS_IS.get(id(type_)))
 
     def _completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
+        """The completer of a value of `type_` (not wrapped in non-null, and not null), or None."""
         key = (id(type_), id(details))
         known = self._completers.get(key)
         if known is None or known[0] is not details:
@@ -219,19 +220,13 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return known[1]
 
     def _make_completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
-        if isinstance(type_, GraphQLNonNull):
-            core = self._core(type_.of_type, details)
-            return None if core is None else _non_null(core)
-        core = self._core(type_, details)
-        return None if core is None else _nullable(core)
-
-    def _core(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
-        """The completer of a value known not to be null."""
         if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
             return _leaf(type_)
         if isinstance(type_, GraphQLList):
-            item = self._completer(type_.of_type, details)
-            return None if item is None else _list(item)
+            non_null_items = isinstance(type_.of_type, GraphQLNonNull)
+            item_type = type_.of_type.of_type if non_null_items else type_.of_type
+            item = self._completer(item_type, details)
+            return None if item is None else _list(item, non_null_items)
         if not isinstance(type_, GraphQLObjectType) or type_.is_type_of is not None:
             return None
         grouped, defer_usages, _ = self.collect_subfields(type_, details)
@@ -239,8 +234,8 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
         plans = []
         for response_name, sub_details in grouped.items():
-            plan = self._plan(type_, sub_details)
+            plan = self._plan(type_, response_name, sub_details)
             if plan is None:
                 return None
-            plans.append((response_name, plan))
+            plans.append(plan)
         return _object(plans)
