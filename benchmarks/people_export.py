@@ -5,7 +5,7 @@
 
 Seeds (or reuses) a tenant of 100,000 users (`big_tenant.py`), starts the API
 (`udt serve`), and in turn: downloads GET /exports/people.csv as its admin
-(streamed, to the last byte), and runs the floor, `COPY (SELECT ...) TO
+(streamed to the last byte, by curl), and runs the floor, `COPY (SELECT ...) TO
 STDOUT` of the same columns in the same order through asyncpg. Checks that
 both give the same rows, then prints each time and the ratio. Then streams
 the file in process for 10,000 and 100,000 users with tracemalloc on: the
@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import csv
 import io
+import tempfile
 import time
 import tracemalloc
 
@@ -50,17 +51,17 @@ async def floor(slug: str) -> tuple[float, bytes]:
 
 
 async def service(port: int, token: str) -> tuple[float, bytes]:
-    import httpx
-
-    body = bytearray()
-    started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=600) as http:
-        headers = {"Authorization": f"Bearer {token}"}
-        async with http.stream("GET", f"http://127.0.0.1:{port}/exports/people.csv", headers=headers) as response:
-            response.raise_for_status()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-    return time.perf_counter() - started, bytes(body)
+    """The download's time, by curl (a client that is not the bottleneck: httpx adds 0.3 s), and its body."""
+    with tempfile.NamedTemporaryFile() as body:
+        curl = await asyncio.create_subprocess_exec(
+            "curl", "--silent", "--fail", "--output", body.name, "--write-out", "%{time_total}",
+            "--header", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}/exports/people.csv",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await curl.communicate()
+        if curl.returncode:
+            raise SystemExit(f"curl failed ({curl.returncode})")
+        return float(out), body.read()
 
 
 def parsed(data: bytes) -> list[list[str]]:
