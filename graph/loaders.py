@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
+from tortoise import connections
 
 from models import counts
-from models.tenancy import TeamMember, User, ViewTeam, in_scope
+from models.sql import Statement
+from models.tenancy import User, in_scope
 from models.transfers import ItemStatus, TransferItem
 
 T = TypeVar("T")
@@ -32,18 +34,24 @@ def now_or_later(loaded: Awaitable[T], then: Callable[[T], R]) -> R | Awaitable[
 
 
 async def _teams_of_users(pks: list[int]) -> list[list[TeamRow]]:
-    teams: dict[int, list[TeamRow]] = defaultdict(list)
-    rows = TeamMember.filter(user_id__in=pks).order_by("team__name").values_list("user_id", "team_id", "team__name")
-    for user_pk, team_pk, name in await rows:
-        teams[user_pk].append((team_pk, name))
-    return [teams[pk] for pk in pks]
+    return await _teams_through("team_member", "user_id", pks)
 
 
 async def _teams_of_views(pks: list[int]) -> list[list[TeamRow]]:
+    return await _teams_through("view_team", "view_id", pks)
+
+
+async def _teams_through(link: str, column: str, pks: list[int]) -> list[list[TeamRow]]:
+    """The teams of each of `pks` (users or views, through their link table), in name order.
+    Written out: the ORM's join cost more than the database did, once per page of users."""
+    statement = Statement(connections.get("default"))
+    rows = await statement.rows(
+        f"SELECT l.{column}, t.id, t.name FROM {link} l JOIN team t ON t.id = l.team_id"
+        f" WHERE {statement.isin('l.' + column, pks)} ORDER BY t.name"
+    )
     teams: dict[int, list[TeamRow]] = defaultdict(list)
-    rows = ViewTeam.filter(view_id__in=pks).order_by("team__name").values_list("view_id", "team_id", "team__name")
-    for view_pk, team_pk, name in await rows:
-        teams[view_pk].append((team_pk, name))
+    for pk, team_pk, name in rows:
+        teams[pk].append((team_pk, name))
     return [teams[pk] for pk in pks]
 
 
