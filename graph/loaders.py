@@ -13,7 +13,7 @@ from tortoise import connections
 from models import counts
 from models.sql import Statement
 from models.tenancy import User, in_scope
-from models.transfers import ItemStatus, TransferItem
+from models.transfers import ItemStatus, Transfer, TransferItem, visible_transfers
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,6 +72,12 @@ async def _failed_user_ids(pks: list[int]) -> list[list[int]]:
     return [failed[pk] for pk in pks]
 
 
+async def _reverts(pks: list[int]) -> list[int | None]:
+    """The revert of each transfer, if it has one (by primary key)."""
+    found = dict(await Transfer.filter(revert_of_id__in=pks).values_list("revert_of_id", "id"))
+    return [found.get(pk) for pk in pks]
+
+
 class Loaders:
     def __init__(self, operator: Callable[[], Awaitable[User | None]]) -> None:
         self._operator = operator
@@ -81,12 +87,20 @@ class Loaders:
         self.teams_of_view = DataLoader(_teams_of_views)
         self.owned = DataLoader(_owned)
         self.failed_user_ids = DataLoader(_failed_user_ids)
+        self.transfer = DataLoader(self._transfers)
+        self.revert_of = DataLoader(_reverts)
 
     async def _users(self, pks: list[int]) -> list[User | None]:
         """Users of the operator's tenant by primary key; whether they may be shown is `in_scope`'s call."""
         operator = await self._operator()
         tenant = operator.tenant_id if operator else -1
         found = {u.id: u for u in await User.filter(id__in=pks, tenant_id=tenant)}
+        return [found.get(pk) for pk in pks]
+
+    async def _transfers(self, pks: list[int]) -> list[Transfer | None]:
+        """Transfers by primary key, those the operator may see; None for the rest."""
+        operator = await self._operator()
+        found = {t.id: t for t in await visible_transfers(operator).filter(id__in=pks)} if operator else {}
         return [found.get(pk) for pk in pks]
 
     async def _in_scope(self, pks: list[int]) -> list[bool]:

@@ -13,6 +13,7 @@ from strawberry.types.graphql import OperationType
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
 from graph.documents import DocumentCache
+from graph.revert import RevertMutations, RevertQueries
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
@@ -24,7 +25,7 @@ from graph.users import User, UserQueries, View, show_user, visible_views
 
 
 @strawberry.type(description="Reads. Every field but viewer and dataTypes needs the transfer permission.")
-class Query(UserQueries, TransferQueries, BulkQueries):
+class Query(UserQueries, TransferQueries, BulkQueries, RevertQueries):
     @strawberry.field(permission_classes=TRANSFERS, description="Any object by its global ID.")
     async def node(
         self,
@@ -49,7 +50,7 @@ class Query(UserQueries, TransferQueries, BulkQueries):
 
 
 @strawberry.type(description="Changes. Bad input is in each payload's userErrors; nothing changes then.")
-class Mutation(TransferMutations, BulkMutations):
+class Mutation(TransferMutations, BulkMutations, RevertMutations):
     pass
 
 

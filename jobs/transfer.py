@@ -130,7 +130,7 @@ async def _work(
                 started = time.monotonic()
                 done = await lifecycle.process_item(item_id)
                 await events.announce(redis, done)
-                await report.pair_done(item_id, done, time.monotonic() - started)
+                await report.pair_done(done, time.monotonic() - started)
             applied += bool(done)
             if lost.is_set():
                 return applied, False  # taken over (we were too slow to renew): the new owner carries on

@@ -11,7 +11,7 @@ to put in their place (SPEC.md section 3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -129,30 +129,43 @@ class _Move:
             f"{c} = CASE WHEN {c} = {q.p(self.source)} THEN {q.p(self.target)} ELSE {c} END" for c in cols
         )
 
-    def journal_moves(self, q: Statement) -> str:
-        """SELECT of the journal rows for the source's records, read before they move."""
-        return " UNION ALL ".join(
-            f"SELECT {q.integer(self.journal_item)}, {self.type_of_row()}, {literal(c)}, id, {q.integer(self.source)} "
-            f"FROM {self.storage.table} WHERE {c} = {q.p(self.source)}"
-            + (" AND " + q.isin(self.storage.type_column, [t.key for t in self.types]) if self.storage.type_column else "")
-            for c in self.storage.owner_columns
-        )
+    def journal_moves(self, q: Statement, moved: str | None = None) -> str:
+        """SELECT of the journal rows: per owner column and data type, the IDs of the source's
+        records. From `moved` (an UPDATE's RETURNING id, kind) where the table has one owner
+        column; otherwise read before they move, one owner column at a time."""
+        if moved and len(self.storage.owner_columns) == 1:
+            (column,) = self.storage.owner_columns
+            item, source = q.integer(self.journal_item), q.integer(self.source)
+            return f"SELECT {item}, kind, {literal(column)}, {source}, {q.json_list('id')} FROM {moved} GROUP BY kind"
+        parts = []
+        for column in self.storage.owner_columns:
+            item, source = q.integer(self.journal_item), q.integer(self.source)
+            where = f"{column} = {q.p(self.source)}"
+            if self.storage.type_column:
+                where += " AND " + q.isin(self.storage.type_column, [t.key for t in self.types])
+            parts.append(
+                f"SELECT {item}, kind, {literal(column)}, {source}, {q.json_list('id')} "
+                f"FROM (SELECT id, {self.type_of_row()} AS kind FROM {self.storage.table} WHERE {where}) x GROUP BY kind"
+            )
+        return " UNION ALL ".join(parts)
 
-    def copy_removed(self, q: Statement, rows: str) -> str:
-        """INSERT of whole rows (from `rows`) into the storage's removed table."""
-        removed = self.storage.removed
-        assert removed is not None, f"{self.storage.table} holds an OVERWRITE type but has no removed table"
-        columns = ", ".join(_row_columns(self.storage))
+    def keep_removed(self, q: Statement, rows: Callable[[Statement], str]) -> str:
+        """INSERT of one journal row holding, as they were, the rows `rows` names (aliased r).
+
+        `rows` writes its SQL after the item's placeholder, so that `?` parameters stay in order."""
+        item = q.integer(self.journal_item)
+        everything = q.json_rows("r", row_columns(self.storage))
         return (
-            f"INSERT INTO {removed._meta.db_table} (item_id, {columns}) "
-            f"SELECT {q.integer(self.journal_item)}, {columns} FROM {rows}"
+            f"INSERT INTO journal_removed ({_REMOVED_COLUMNS}) "
+            f"SELECT {item}, {literal(self.storage.table)}, {everything} FROM {rows(q)} HAVING count(*) > 0"
         )
 
 
-_JOURNAL_COLUMNS = "item_id, data_type, owner_column, record_id, previous_owner_id"
+_JOURNAL_COLUMNS = "item_id, data_type, owner_column, previous_owner_id, record_ids"
+_REMOVED_COLUMNS = "item_id, table_name, rows"
 
 
-def _row_columns(storage: Storage) -> list[str]:
+def row_columns(storage: Storage) -> list[str]:
     return [storage.model._meta.fields_map[f].source_field or f for f in storage.model._meta.db_fields]
 
 
@@ -170,16 +183,18 @@ async def _apply_postgres(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int]
         )
         parts.append(f"gone AS (DELETE FROM {table} WHERE {m.owned(q, m.target, m.overwrite)} AND {source_has} RETURNING *)")
         if m.journal_item is not None:
-            parts.append(f"kept AS ({m.copy_removed(q, 'gone')})")
+            parts.append(f"kept AS ({m.keep_removed(q, lambda q: 'gone AS r')})")
         counts.append(f"SELECT 'd', kind, count(*) FROM (SELECT {kind} AS kind FROM gone) g GROUP BY kind")
         if m.storage.unique_owner:
             # A unique owner column sees a row deleted in the same statement as still
             # there: the source's row can take the target's place only in the next one.
             await _tally(q, f"WITH {', '.join(parts)} {counts[0]}", moves, deletes)
             q, parts, counts = Statement(db), [], []
+    parts.append(
+        f"moved AS (UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)} RETURNING id, {kind} AS kind)"
+    )
     if m.journal_item is not None:
-        parts.append(f"noted AS (INSERT INTO journal_move ({_JOURNAL_COLUMNS}) {m.journal_moves(q)})")
-    parts.append(f"moved AS (UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)} RETURNING {kind} AS kind)")
+        parts.append(f"noted AS (INSERT INTO journal_move ({_JOURNAL_COLUMNS}) {m.journal_moves(q, 'moved')})")
     counts.append("SELECT 'm', kind, count(*) FROM moved GROUP BY kind")
     await _tally(q, f"WITH {', '.join(parts)} {' UNION ALL '.join(counts)}", moves, deletes)
 
@@ -203,7 +218,7 @@ async def _apply_sqlite(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], 
         deletes.update(await count(m.target, replaced))
         if m.journal_item is not None:
             q = Statement(db)
-            await q.run(m.copy_removed(q, f"{table} WHERE {m.owned(q, m.target, replaced)}"))
+            await q.run(m.keep_removed(q, lambda q: f"{table} AS r WHERE {m.owned(q, m.target, replaced)}"))
         q = Statement(db)
         await q.run(f"DELETE FROM {table} WHERE {m.owned(q, m.target, replaced)}")
     if found and m.journal_item is not None:

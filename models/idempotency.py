@@ -74,6 +74,12 @@ def request(key: str | None, mutation: str, **input: object) -> Request | Proble
     return Request(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
+def choice(keys: list[str] | None) -> dict[str, object]:
+    """The data types chosen, as part of a start's input: absent when every type moves,
+    so that the fingerprint of a start without a choice is what it was before there was one."""
+    return {} if keys is None else {"dataTypes": keys}
+
+
 Answer = tuple[Transfer | None, list[Problem]]
 
 

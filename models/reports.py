@@ -15,7 +15,7 @@ from tortoise import connections
 from models.csvfile import PEOPLE_HEADER, write_rows
 from models.sql import Statement
 from models.tenancy import User, in_scope, scope
-from models.transfers import ItemStatus, Transfer, TransferItem
+from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
 from models.userdata import DATA_TYPES, Policy
 
 PAGE = 1000
@@ -94,6 +94,13 @@ async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> 
         if every_pair
         else []
     )
+    # The transfer's choice of data types ends every row, after the columns that came before it;
+    # a revert's pairs also say what they put back and what they left where it was.
+    extra.append("Data Types")
+    choice = "All" if transfer.data_types is None else "; ".join(transfer.data_types)
+    undoing = every_pair and transfer.kind is TransferKind.REVERT
+    if undoing:
+        extra += ["Records Restored", "Records Skipped"]
     yield write_rows([AUDIT_HEADER + extra])
     query = TransferItem.filter(transfer_id=transfer.id)
     if not every_pair:
@@ -104,8 +111,14 @@ async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> 
         if not items:
             return
         seen = await in_scope(operator, {pk for item in items for pk in (item.source_id, item.target_id)})
-        yield write_rows(_audit_row(item, every_pair, seen) for item in items)
+        yield write_rows(
+            [*_audit_row(item, every_pair, seen), choice, *(_undone(item) if undoing else ())] for item in items
+        )
         last = items[-1].position
+
+
+def _undone(item: TransferItem) -> list[int]:
+    return [sum(item.restored.values()), sum(item.skipped.values())]
 
 
 def _audit_row(item: TransferItem, every_pair: bool, seen: set[int]) -> list[object]:

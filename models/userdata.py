@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from tortoise import fields
 from tortoise.models import Model
 
-from models.journal import RemovedOwnedRecord, RemovedSchedule
-
 
 class Product(str, enum.Enum):
     QM = "QM"
@@ -72,15 +70,13 @@ class AgentSchedule(Model):
 class Storage:
     """Where rows live: a table, its owner columns, and the column telling types apart.
 
-    `removed` keeps the rows an OVERWRITE deletes, for a revert to put back; every
-    storage of an OVERWRITE type has one. `unique_owner`: a user owns at most one row
+    `unique_owner`: a user owns at most one row
     (a unique owner column), so a revert that would give someone a second one conflicts.
     """
 
     model: type[Model]
     owner_columns: tuple[str, ...]
     type_column: str | None = None
-    removed: type[Model] | None = None
     unique_owner: bool = False
 
     @property
@@ -88,9 +84,9 @@ class Storage:
         return self.model._meta.db_table
 
 
-OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type", removed=RemovedOwnedRecord)
+OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type")
 EVALUATIONS = Storage(Evaluation, ("evaluator_id", "approver_id"))
-SCHEDULES = Storage(AgentSchedule, ("user_id",), removed=RemovedSchedule, unique_owner=True)
+SCHEDULES = Storage(AgentSchedule, ("user_id",), unique_owner=True)
 
 
 @dataclass(frozen=True)
