@@ -8,16 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
-from tortoise import connections
 
 from models import counts
-from models.sql import Statement
-from models.tenancy import User, in_scope
+from models.tenancy import TeamRow, User, in_scope, teams_of
 from models.transfers import ItemStatus, Transfer, TransferItem, visible_transfers
 
 T = TypeVar("T")
 R = TypeVar("R")
-TeamRow = tuple[int, str]  # (pk, name): all a team shows
 
 
 def now_or_later(loaded: Awaitable[T], then: Callable[[T], R]) -> R | Awaitable[R]:
@@ -34,25 +31,13 @@ def now_or_later(loaded: Awaitable[T], then: Callable[[T], R]) -> R | Awaitable[
 
 
 async def _teams_of_users(pks: list[int]) -> list[list[TeamRow]]:
-    return await _teams_through("team_member", "user_id", pks)
+    teams = await teams_of("user", pks)
+    return [teams.get(pk, []) for pk in pks]
 
 
 async def _teams_of_views(pks: list[int]) -> list[list[TeamRow]]:
-    return await _teams_through("view_team", "view_id", pks)
-
-
-async def _teams_through(link: str, column: str, pks: list[int]) -> list[list[TeamRow]]:
-    """The teams of each of `pks` (users or views, through their link table), in name order.
-    Written out: the ORM's join cost more than the database did, once per page of users."""
-    statement = Statement(connections.get("default"))
-    rows = await statement.rows(
-        f"SELECT l.{column}, t.id, t.name FROM {link} l JOIN team t ON t.id = l.team_id"
-        f" WHERE {statement.isin('l.' + column, pks)} ORDER BY t.name"
-    )
-    teams: dict[int, list[TeamRow]] = defaultdict(list)
-    for pk, team_pk, name in rows:
-        teams[pk].append((team_pk, name))
-    return [teams[pk] for pk in pks]
+    teams = await teams_of("view", pks)
+    return [teams.get(pk, []) for pk in pks]
 
 
 async def _owned(pks: list[int]) -> list[dict[str, int]]:

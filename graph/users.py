@@ -12,9 +12,10 @@ from tortoise.expressions import Q, Subquery
 
 from graph.described import described_enum
 from graph.errors import AUTHENTICATED, TRANSFERS, ClientError
-from graph.loaders import TeamRow, now_or_later
+from graph.loaders import now_or_later
 from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, node_fields, page_info, paginate, pk_of, to_global_id
 from models import tenancy, userdata
+from models.tenancy import TeamRow
 from models.db import MAX_INT
 
 if TYPE_CHECKING:

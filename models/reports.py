@@ -7,21 +7,17 @@ Each is an async generator of CSV text, a page of rows at a time, so a
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from tortoise import connections
-
 from models.csvfile import PEOPLE_HEADER, write_rows
-from models.sql import Statement
-from models.tenancy import User, in_scope, scope
+from models.tenancy import User, in_scope, scope, teams_of
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
 from models.userdata import DATA_TYPES, Policy
 
 PAGE = 1000
 
 
-_PEOPLE_FIELDS = ("user_id", "first_name", "last_name", "username", "email", "active", "tenant_admin")
+_PEOPLE_FIELDS = ("id", "user_id", "first_name", "last_name", "username", "email", "active", "tenant_admin")
 
 
 async def people_csv(operator: User) -> AsyncIterator[str]:
@@ -47,25 +43,8 @@ async def people_csv(operator: User) -> AsyncIterator[str]:
 async def _people_page(operator: User, after: int) -> list[tuple]:
     """The next page of the operator's scope after User ID `after`, each row with its team names."""
     page = await scope(operator).filter(user_id__gt=after).order_by("user_id").limit(PAGE).values_list(*_PEOPLE_FIELDS)
-    if not page:
-        return []
-    teams = await _team_names(operator.tenant_id, after, page[-1][0])
-    return [(*row, "; ".join(teams.get(row[0], ()))) for row in page]
-
-
-async def _team_names(tenant_id: int, after: int, last: int) -> dict[int, list[str]]:
-    """Team names by User ID, in name order, of the tenant's users with User IDs in (after, last]:
-    a range, not a list of a thousand IDs. Only the page's users are looked up in it."""
-    statement = Statement(connections.get("default"))
-    rows = await statement.rows(
-        "SELECT u.user_id, t.name FROM team_member m JOIN team t ON t.id = m.team_id JOIN app_user u ON u.id = m.user_id"
-        f" WHERE u.tenant_id = {statement.p(tenant_id)} AND u.user_id > {statement.p(after)}"
-        f" AND u.user_id <= {statement.p(last)} ORDER BY t.name"
-    )
-    teams: dict[int, list[str]] = defaultdict(list)
-    for user_id, name in rows:
-        teams[user_id].append(name)
-    return teams
+    teams = await teams_of("user", [row[0] for row in page])
+    return [(*row[1:], "; ".join(name for _, name in teams.get(row[0], ()))) for row in page]
 
 
 AUDIT_HEADER = [
