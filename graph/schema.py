@@ -16,10 +16,12 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
+from graph.documents import DocumentCache
 from graph.revert import RevertMutations, RevertQueries
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
+from graph.plain import PlainDataExecutionContext
 from graph.relay import Node, from_global_id
 from graph.shared import SharedEventExecutor
 from graph.telemetry import RequestMetrics
@@ -135,6 +137,6 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
+    extensions=[RequestMetrics, QueryLimits, DocumentCache, MaskUnexpectedErrors],
     execution_context_class=SharedEventExecutor,
 )
