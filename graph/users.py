@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
 from graph.described import described_enum
+from graph import plain
 from graph.errors import AUTHENTICATED, TRANSFERS, ClientError
 from graph.loaders import now_or_later
 from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, node_fields, page_info, paginate, pk_of, to_global_id
@@ -39,6 +40,7 @@ TransferPolicy = described_enum(
 )
 
 
+@plain.shared
 @strawberry.type(description="One kind of user-owned data, and how a transfer treats it.")
 class DataType:
     key: str = strawberry.field(description="Stable key, e.g. CCR or AGENT_SCHEDULE.")
