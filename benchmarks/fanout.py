@@ -306,7 +306,7 @@ async def main(args: argparse.Namespace) -> None:
                     pass
                 await asyncio.sleep(0.1)
         transport = HTTPXAsyncTransport(url=f"http://127.0.0.1:{port}/graphql", headers={"Authorization": f"Bearer {token}"}, timeout=120)
-        async with Client(transport=transport) as http:
+        async with Client(transport=transport, execute_timeout=120) as http:
             for r in range(args.rounds):  # which goes first alternates, so that neither always has a fresher machine
                 measured = {}
                 for i, n in enumerate((1, args.subscribers) if r % 2 == 0 else (args.subscribers, 1)):

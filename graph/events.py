@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import enum
+import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
@@ -192,7 +193,9 @@ async def _recorded(transfer_id: int, after: int) -> list[Published]:
 async def _watch(
     stream: Follower, transfer: TransferRow, after: str | None, check_access: AccessCheck | None
 ) -> AsyncGenerator[TransferEvent, None]:
-    checked = time.monotonic()
+    # The first check comes at a random point of the period, so that many subscriptions opened
+    # together (a page of 500 operators) do not all check at once, every time.
+    checked = time.monotonic() - random.uniform(0, ACCESS_RECHECK_SECONDS)
     await stream.start()  # before the snapshot: nothing falls in between
     await transfer.refresh_from_db()
     last = decode_cursor(after, transfer) if after is not None else transfer.last_event

@@ -114,19 +114,19 @@ class Follower:
     async def after(self, last: int, block_ms: int) -> list[Published]:
         """The events numbered after `last`, in order, waiting up to `block_ms` for the first;
         none if none came (the caller then asks the record, in case Redis lost some)."""
-        tail = self._tail
-        deadline = asyncio.get_running_loop().time() + block_ms / 1000
+        tail, loop = self._tail, asyncio.get_running_loop()
+        deadline = loop.time() + block_ms / 1000
         while True:
             arrived = tail.arrived
             if last + 1 < tail.low:  # behind what is kept
                 return [Published(e) for e in await lifecycle.recorded(self._transfer_id, last, until=tail.low - 1)]
             if last < tail.high:
                 return tail.events[last + 1 - tail.low :]
-            try:
+            if loop.time() >= deadline:  # only now: a busy process may wake us after the deadline, events waiting
+                return []
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     await arrived.wait()
-            except TimeoutError:
-                return []
 
 
 class Fanout:
