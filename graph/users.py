@@ -10,8 +10,8 @@ import strawberry
 from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
-from graph.described import described_enum
 from graph import plain
+from graph.described import described_enum
 from graph.errors import AUTHENTICATED, TRANSFERS, ClientError
 from graph.loaders import now_or_later
 from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, node_fields, page_info, paginate, pk_of, to_global_id
