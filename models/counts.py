@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models.engine import by_storage
 from models.sql import Statement, literal
-from models.userdata import DATA_TYPES
+from models.userdata import DATA_TYPES, by_storage
 
 
 async def owned_counts(user_pks: Sequence[int], db: BaseDBAsyncClient | None = None) -> dict[int, dict[str, int]]:

@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
-from tortoise.functions import Count
 
+from models.counts import owned_counts
 from models.sql import Statement, is_postgres, literal
-from models.userdata import DATA_TYPES, DataType, Policy, Storage
+from models.userdata import DATA_TYPES, DataType, Policy, Storage, by_storage
 
 
 @dataclass(frozen=True)
@@ -35,14 +34,6 @@ def chosen(keys: Sequence[str] | None) -> tuple[DataType, ...]:
         return DATA_TYPES
     wanted = set(keys)
     return tuple(dt for dt in DATA_TYPES if dt.key in wanted)
-
-
-def by_storage(types: Sequence[DataType]) -> dict[Storage, list[DataType]]:
-    """`types` grouped by where they live, in registry order."""
-    grouped: dict[Storage, list[DataType]] = {}
-    for dt in types:
-        grouped.setdefault(dt.storage, []).append(dt)
-    return grouped
 
 
 def combine(source: dict[str, int], target: dict[str, int], types: Sequence[DataType] = DATA_TYPES) -> list[Impact]:
@@ -228,40 +219,6 @@ async def _apply_sqlite(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], 
         q = Statement(db)
         await q.run(f"UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)}")
         moves.update(found)
-
-
-async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
-    """Records owned now, per user and data type, for many users at once.
-
-    A constant number of queries (a few per storage table) whatever the number
-    of users: the users page asks this once per page, through a dataloader.
-    """
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in user_pks}
-
-    def add(pk: int, key: str, n: int) -> None:
-        counts[pk][key] = counts[pk].get(key, 0) + n
-
-    for storage, types in by_storage(DATA_TYPES).items():
-        for column in storage.owner_columns:
-            query = storage.model.filter(**{f"{column}__in": user_pks})
-            if storage.type_column:
-                rows = await query.annotate(n=Count("id")).group_by(column, storage.type_column).values(
-                    column, storage.type_column, "n"
-                )
-                for row in rows:
-                    add(row[column], row[storage.type_column], row["n"])
-            else:
-                (only,) = types
-                for row in await query.annotate(n=Count("id")).group_by(column).values(column, "n"):
-                    add(row[column], only.key, row["n"])
-        if len(storage.owner_columns) > 1 and storage.type_column is None:
-            # A record owned twice by the same user (evaluator == approver) counts once.
-            first, *others = storage.owner_columns
-            (only,) = types
-            same = storage.model.filter(**{f"{first}__in": user_pks}, **{o: F(first) for o in others})
-            for row in await same.annotate(n=Count("id")).group_by(first).values(first, "n"):
-                add(row[first], only.key, -row["n"])
-    return counts
 
 
 async def owners(

@@ -23,7 +23,7 @@ from models import engine, settings
 from models.rules import Problem, describe
 from models.sql import Statement, literal
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
-from models.userdata import BY_KEY, DataType, Storage
+from models.userdata import BY_KEY, DataType, Storage, by_storage
 
 
 ALREADY_REVERTED = Problem("ALREADY_REVERTED", "This transfer has already been reverted.")
@@ -103,7 +103,7 @@ async def effects(items: Sequence[TransferItem], db: BaseDBAsyncClient | None = 
     found = {item.id: PairEffect(item) for item in items}
     types = sorted({dt for item in items for dt in _types_of(item)}, key=lambda dt: dt.key)
     conn = db or TransferItem._meta.db
-    for storage, here in engine.by_storage(types).items():
+    for storage, here in by_storage(types).items():
         keys = [dt.key for dt in here]
         for item_id, key, n in await _still_held(conn, storage, keys, list(found)):
             found[item_id].returns[key] = n
@@ -174,7 +174,7 @@ async def apply_revert(effect: PairEffect, db: BaseDBAsyncClient) -> None:
     pair deleted: in that order, so a unique owner is free again before its old row returns.
     """
     item = effect.item
-    for storage, types in engine.by_storage(_types_of(item)).items():
+    for storage, types in by_storage(_types_of(item)).items():
         keys = [dt.key for dt in types]
         try:
             if any(effect.returns.get(k) for k in keys):

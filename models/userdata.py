@@ -9,6 +9,7 @@ entry, plus a table and a `Storage` when it does not fit `owned_record`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise import fields
@@ -136,3 +137,10 @@ DATA_TYPES: tuple[DataType, ...] = (
 
 BY_KEY: dict[str, DataType] = {dt.key: dt for dt in DATA_TYPES}
 
+
+def by_storage(types: Sequence[DataType]) -> dict[Storage, list[DataType]]:
+    """`types` grouped by where they live, in registry order."""
+    grouped: dict[Storage, list[DataType]] = {}
+    for dt in types:
+        grouped.setdefault(dt.storage, []).append(dt)
+    return grouped

@@ -234,7 +234,7 @@ class World:
             await self.give(user_id, "CCR")
 
     async def owned(self, user_id: int) -> dict[str, int]:
-        from models.engine import owned_counts
+        from models.counts import owned_counts
 
         return (await owned_counts([self.pk(user_id)]))[self.pk(user_id)]
 

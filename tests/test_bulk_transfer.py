@@ -52,7 +52,8 @@ async def test_the_vendor_pages_worked_example_moves_data_in_the_right_direction
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     pk = {u.user_id: u.id for u in await User.filter(tenant__slug="demo", user_id__in=[19, 20, 21, 22])}
-    from models.engine import owned_counts, replaces
+    from models.counts import owned_counts
+    from models.engine import replaces
 
     before = await owned_counts(list(pk.values()))
     upload = (await api.upload(token, buffer.getvalue()))["upload"]
