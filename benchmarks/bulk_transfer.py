@@ -9,6 +9,15 @@ a Source/Target CSV of users/2 pairs, starts it, and follows `transferEvents`
 until the terminal event. Prints seeding time, pairs per second and records
 per second; with --baseline also the same movement as one plain SQL
 transaction per pair (PostgreSQL only), for the ratio.
+
+The journal's cost (issue 8): `--journal off,on` runs the whole thing once per
+mode, in that order, each on a tenant of its own: `off` with UDT_REVERT_DAYS=0
+for the API and the workers (nothing journaled), `on` with the default window.
+It prints both times and their ratio, and on PostgreSQL what each `on` run
+added to the journal's tables on disk (pg_total_relation_size, indexes
+included: run it on a fresh database, since purged space is reused); `--purge`
+then moves the `on` transfers past their window and times the purge of their
+journals.
 """
 
 from __future__ import annotations
@@ -18,13 +27,16 @@ import asyncio
 import io
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+DEFAULT_REVERT_DAYS = 30.0  # the service's default undo window, for the runs with the journal on
 
 
 def free_port() -> int:
@@ -33,22 +45,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Run:
+    mode: str
+    slug: str
+    pairs: list[tuple[int, int]]
+    transfer_id: int
+    elapsed: float
+    records: int
+    journal_bytes: int | None  # what the run added to the journal's tables; None off PostgreSQL
+    journal_rows: int
+
+
 async def main(args: argparse.Namespace) -> None:
+    from graph.cli import apply_migrations
+    from models.db import close_db, open_db
+
+    await apply_migrations()
+    await open_db()
+    runs = [await run(args, mode) for mode in args.journal.split(",")]
+    summary(runs)
+    if args.purge:
+        await time_purge([r for r in runs if r.mode == "on"])
+    if args.baseline:
+        await baseline(runs[-1].slug, runs[-1].pairs)
+    await close_db()
+
+
+async def run(args: argparse.Namespace, mode: str) -> Run:
+    """Seed a tenant, run the bulk transfer through the API, with the journal on or off."""
     import uvicorn
     from gql import Client, FileVar, GraphQLRequest
     from gql.transport.httpx import HTTPXAsyncTransport
     from gql.transport.websockets import WebsocketsTransport
 
     from graph.app import create_app
-    from graph.cli import apply_migrations
-    from models import seed
-    from models.db import close_db, open_db
+    from models import seed, settings
     from models.tenancy import ApiToken, User
     from models.transfers import Transfer, TransferItem
 
+    assert mode in ("on", "off"), mode
+    # The API decides whether a transfer is journaled; the workers get the same setting.
+    settings.REVERT_DAYS = DEFAULT_REVERT_DAYS if mode == "on" else 0
     slug = f"bench-{int(time.time())}"
-    await apply_migrations()
-    await open_db()
+    print(f"--- journal {mode} ---")
     started = time.perf_counter()
     await seed.seed_synthetic(slug, args.users, args.records_per_user)
     print(f"seed: {args.users} users x ~{args.records_per_user} records in {time.perf_counter() - started:.1f} s")
@@ -57,8 +97,9 @@ async def main(args: argparse.Namespace) -> None:
     user_ids = sorted(await User.filter(tenant__slug=slug, tenant_admin=False).values_list("user_id", flat=True))
     pairs = [(user_ids[i], user_ids[i + 1]) for i in range(0, min(len(user_ids) - 1, 2 * args.pairs), 2)]
     content = "Source User ID,Target User ID\n" + "".join(f"{s},{t}\n" for s, t in pairs)
+    size_before = await journal_size()
 
-    env = {**os.environ, "UDT_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "UDT_LOG_LEVEL": "WARNING", "UDT_REVERT_DAYS": str(settings.REVERT_DAYS)}
     workers = [subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env) for _ in range(args.workers)]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), port=port, log_level="warning", ws="websockets-sansio"))
@@ -109,14 +150,71 @@ async def main(args: argparse.Namespace) -> None:
     from graph.relay import pk_of
 
     transfer = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
+    assert transfer.journaled == (mode == "on")
     moved = 0
     for item_moved, item_overwritten in await TransferItem.filter(transfer_id=transfer.id).values_list("moved", "overwritten"):
         moved += sum(item_moved.values()) + sum(item_overwritten.values())
     print(f"transfer: {final['type']}, {transfer.processed_pairs} pairs, {moved:,} records moved or overwritten, {events} events")
     print(f"start -> terminal event: {elapsed:.2f} s = {transfer.processed_pairs / elapsed:.0f} pairs/s, {moved / elapsed:,.0f} records/s")
-    if args.baseline:
-        await baseline(slug, pairs)
-    await close_db()
+    size_after = await journal_size()
+    added = None if size_after is None or size_before is None else size_after - size_before
+    return Run(mode, slug, pairs, transfer.id, elapsed, moved, added, await journal_rows(transfer.id))
+
+
+async def journal_size() -> int | None:
+    """Bytes on disk of every journal table, indexes and TOAST included (PostgreSQL only)."""
+    from tortoise import Tortoise
+
+    from models.journal import JOURNAL_TABLES
+
+    db = Tortoise.get_connection("default")
+    if db.capabilities.dialect != "postgres":
+        return None
+    sizes = " + ".join(f"pg_total_relation_size('{m._meta.db_table}')" for m in JOURNAL_TABLES)
+    _, rows = await db.execute_query(f"SELECT {sizes}")
+    return int(rows[0][0])
+
+
+async def journal_rows(transfer_id: int) -> int:
+    from models.journal import JOURNAL_TABLES
+
+    return sum([await m.filter(item__transfer_id=transfer_id).count() for m in JOURNAL_TABLES])
+
+
+def summary(runs: list[Run]) -> None:
+    """Each mode's time, the ratio of the means, and what the journal took on disk."""
+    print("--- summary ---")
+    for r in runs:
+        line = f"journal {r.mode}: {r.elapsed:.2f} s, {len(r.pairs) / r.elapsed:.0f} pairs/s"
+        if r.mode == "on":
+            line += f", {r.journal_rows:,} journal rows for {r.records:,} records"
+            if r.journal_bytes is not None:
+                line += f", {r.journal_bytes / 2**20:.1f} MiB on disk = {r.journal_bytes / r.records:.0f} bytes per record"
+        print(line)
+    mean = {m: statistics.mean(r.elapsed for r in runs if r.mode == m) for m in ("on", "off") if any(r.mode == m for r in runs)}
+    if len(mean) == 2:
+        print(f"journal on / off: {mean['on'] / mean['off']:.2f}x")
+
+
+async def time_purge(runs: list[Run]) -> None:
+    """Move the journaled transfers past their window and time the purge of their journals."""
+    from datetime import timedelta
+
+    from models import purge, settings
+    from models.transfers import Transfer
+
+    settings.REVERT_DAYS = DEFAULT_REVERT_DAYS
+    for r in runs:
+        finished_at = (await Transfer.get(id=r.transfer_id)).finished_at
+        await Transfer.filter(id=r.transfer_id).update(finished_at=finished_at - timedelta(days=settings.REVERT_DAYS + 1))
+    started = time.perf_counter()
+    purged = await purge.purge()
+    elapsed = time.perf_counter() - started
+    rows = sum(purged.rows.values())
+    print(f"purge: {purged.transfers} journals, {rows:,} rows in {elapsed:.2f} s ({rows / elapsed:,.0f} rows/s, "
+          f"batches of {purge.BATCH_ROWS:,} rows per table)")
+
+
 
 
 async def baseline(slug: str, pairs: list[tuple[int, int]]) -> None:
@@ -154,4 +252,6 @@ if __name__ == "__main__":
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--journal", default="on", help="modes to run in order, e.g. off,on (default: on)")
+    parser.add_argument("--purge", action="store_true", help="then time the purge of the journaled runs' journals")
     asyncio.run(main(parser.parse_args()))

@@ -8,12 +8,14 @@ from typing import Annotated
 import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
+from tortoise.expressions import Subquery
 
 from graph import telemetry
-from graph.errors import TRANSFERS, UserError, user_errors
+from graph.errors import TRANSFERS, ClientError, UserError, user_errors
 from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.transfers import (
     CONFIRMATION_REQUIRED,
+    DATA_TYPES_DESCRIPTION,
     IDEMPOTENCY_KEY_DESCRIPTION,
     DataTypeImpact,
     TRANSFER_ID,
@@ -24,9 +26,9 @@ from graph.transfers import (
 )
 from graph.users import User, show_user
 from models import bulk, engine, settings
-from models.rules import Problem
+from models.rules import Problem, data_types_problem
 from models.tenancy import User as UserModel
-from models.transfers import ACTIVE_STATUSES, TransferKind, visible_transfers, visible_uploads
+from models.transfers import TransferLock, visible_transfers, visible_uploads
 from models.transfers import BulkUpload as UploadModel
 from models.transfers import BulkUploadRow as RowModel
 
@@ -68,13 +70,20 @@ class BulkUploadRow:
 
     @strawberry.field(
         description="What this pair would do now, per data type: the source's records that move, "
-        "and the target's that an OVERWRITE deletes. Empty until both users are resolved."
+        "and the target's that an OVERWRITE deletes. Empty until both users are resolved. "
+        "Invalid dataTypes are a GraphQL error with code INVALID_DATA_TYPE."
     )
-    async def impact(self, info: strawberry.Info) -> list[DataTypeImpact]:
+    async def impact(
+        self,
+        info: strawberry.Info,
+        data_types: Annotated[list[str] | None, strawberry.argument(description=DATA_TYPES_DESCRIPTION)] = None,
+    ) -> list[DataTypeImpact]:
+        if invalid := data_types_problem(data_types):
+            raise ClientError(invalid.code, invalid.message)
         if not (self.source_pk and self.target_pk):
             return []
         source, target = await info.context.loaders.owned.load_many([self.source_pk, self.target_pk])
-        return [DataTypeImpact.of(i) for i in engine.combine(source, target)]
+        return [DataTypeImpact.of(i) for i in engine.combine(source, target, engine.chosen(data_types))]
 
     @strawberry.field(description="The user whose data moves away (null when not found or not visible).")
     async def source_user(self, info: strawberry.Info) -> User | None:
@@ -160,6 +169,10 @@ class StartBulkTransferInput:
     upload_id: strawberry.ID = strawberry.field(description="The upload's global ID (BulkUpload.id).")
     confirm: bool = strawberry.field(description="Must be true: a transfer is permanent.")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_DESCRIPTION)
+    data_types: list[str] | None = strawberry.field(default=None, description=DATA_TYPES_DESCRIPTION)
+
+
+START_FIELDS = {"key": ["input", "idempotencyKey"], "types": ["input", "dataTypes"]}
 
 
 async def find_upload(operator: UserModel, global_id: str) -> UploadModel | None:
@@ -181,9 +194,9 @@ class BulkQueries:
     @strawberry.field(permission_classes=TRANSFERS, description="The tenant's queued or running bulk transfer.")
     async def active_bulk_transfer(self, info: strawberry.Info) -> Transfer | None:
         op = await info.context.operator()
-        return Transfer.maybe(
-            await visible_transfers(op).filter(kind=TransferKind.BULK, status__in=ACTIVE_STATUSES).first()
-        )
+        # Whichever holds the tenant's one bulk slot: a bulk transfer, or the revert of one.
+        holder = TransferLock.filter(tenant_id=op.tenant_id, key=TransferLock.BULK_KEY).values("transfer_id")
+        return Transfer.maybe(await visible_transfers(op).filter(id__in=Subquery(holder)).first())
 
 
 @strawberry.type
@@ -223,10 +236,12 @@ class BulkMutations:
             missing = UserError(code="UPLOAD_NOT_FOUND", message="No such upload.", field=["input", "uploadId"])
             return StartTransferPayload(transfer=None, user_errors=[missing])
         if not input.confirm:
-            return StartTransferPayload(transfer=None, user_errors=user_errors([CONFIRMATION_REQUIRED]))
-        transfer, problems = await bulk.start(op, upload, input.idempotency_key)
+            invalid = data_types_problem(input.data_types)
+            problems = [invalid, CONFIRMATION_REQUIRED] if invalid else [CONFIRMATION_REQUIRED]
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, START_FIELDS))
+        transfer, problems = await bulk.start(op, upload, input.idempotency_key, input.data_types)
         if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, {"key": ["input", "idempotencyKey"]}))
+            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, START_FIELDS))
         await queue(info, transfer)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
 

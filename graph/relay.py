@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
+from strawberry.types.nodes import Selection, SelectedField
 
 from models import settings
 from models.db import MAX_INT
@@ -80,6 +81,24 @@ def page_info(keys: list[int], has_next: bool, has_previous: bool) -> PageInfo:
         start_cursor=cursors[0] if cursors else None,
         end_cursor=cursors[-1] if cursors else None,
     )
+
+
+def node_fields(info: strawberry.Info) -> set[str]:
+    """The fields a query selects on a connection's `edges { node { ... } }`, through fragments
+    (directives are not weighed): what is worth loading for a whole page at once."""
+
+    def names(selections: list[Selection], path: tuple[str, ...]) -> set[str]:
+        found: set[str] = set()
+        for selection in selections:
+            if not isinstance(selection, SelectedField):
+                found |= names(selection.selections, path)
+            elif not path:
+                found.add(selection.name)
+            elif selection.name == path[0]:
+                found |= names(selection.selections, path[1:])
+        return found
+
+    return names([s for field in info.selected_fields for s in field.selections], ("edges", "node"))
 
 
 async def paginate(

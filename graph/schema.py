@@ -16,9 +16,12 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
+from graph.documents import DocumentCache
+from graph.revert import RevertMutations, RevertQueries
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
+from graph.plain import PlainDataExecutionContext
 from graph.relay import Node, from_global_id
 from graph.shared import SharedEventExecutor
 from graph.telemetry import RequestMetrics
@@ -27,7 +30,7 @@ from graph.users import User, UserQueries, View, show_user, visible_views
 
 
 @strawberry.type(description="Reads. Every field but viewer and dataTypes needs the transfer permission.")
-class Query(UserQueries, TransferQueries, BulkQueries):
+class Query(UserQueries, TransferQueries, BulkQueries, RevertQueries):
     @strawberry.field(permission_classes=TRANSFERS, description="Any object by its global ID.")
     async def node(
         self,
@@ -52,7 +55,7 @@ class Query(UserQueries, TransferQueries, BulkQueries):
 
 
 @strawberry.type(description="Changes. Bad input is in each payload's userErrors; nothing changes then.")
-class Mutation(TransferMutations, BulkMutations):
+class Mutation(TransferMutations, BulkMutations, RevertMutations):
     pass
 
 
@@ -134,6 +137,6 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[RequestMetrics, QueryLimits, MaskUnexpectedErrors],
+    extensions=[RequestMetrics, QueryLimits, DocumentCache, MaskUnexpectedErrors],
     execution_context_class=SharedEventExecutor,
 )

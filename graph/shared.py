@@ -20,7 +20,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, InlineFragmentNode, OperationType, SelectionSetNode
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graph.plain import PlainDataExecutionContext
 
 _ENCODE = {"separators": (",", ":")}  # as strawberry encodes
 
@@ -45,7 +46,7 @@ def _fields(selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDef
             yield from _fields(fragments[selection.name.value].selection_set, fragments, seen)
 
 
-class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecutor(PlainDataExecutionContext):
     """Runs a subscription's selection once per shared event, document and variables."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,7 +73,6 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         shared = getattr(self.root_value, "shared", None)
-        DEBUG["miss" if shared is not None else "unshared"] += 1
         result = super().execute_operation(serially)
         if shared is None or self.shared_key is None:
             return result
@@ -94,7 +94,6 @@ class _Executed:
         return self.result
 
 
-DEBUG = {"miss": 0, "unshared": 0}
 _MESSAGE = {"id", "type", "payload"}
 
 

@@ -16,8 +16,8 @@ from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, 
 from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from jobs import events, report
 from jobs import transfer as transfer_jobs
-from models import engine, lifecycle, transfers
-from models.rules import Problem, check_pairs
+from models import engine, lifecycle, revert, transfers
+from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
 
 if TYPE_CHECKING:
@@ -65,11 +65,17 @@ SINGLE_FIELDS = {
     "source": ["input", "sourceUserId"],
     "target": ["input", "targetUserId"],
     "key": ["input", "idempotencyKey"],
+    "types": ["input", "dataTypes"],
 }
 IDEMPOTENCY_KEY_DESCRIPTION = (
     "Makes a resent request safe: the same operator sending the same key within 24 hours gets the "
     "transfer the first request created, whatever its status, and nothing new starts; the same key "
     "with another input is IDEMPOTENCY_KEY_REUSED. 1 to 255 printable characters."
+)
+DATA_TYPES_DESCRIPTION = (
+    "Keys of DataType (e.g. CCR, AGENT_SCHEDULE): only these data types move, and the source keeps "
+    "the others. Null or absent: every data type. Unknown or repeated keys, or an empty list, "
+    "are INVALID_DATA_TYPE."
 )
 CONFIRMATION_REQUIRED = Problem(
     "CONFIRMATION_REQUIRED", "A transfer is permanent: send confirm: true to start it."
@@ -91,7 +97,10 @@ class DataTypeImpact:
 class TransferPlan:
     source_user: User | None = strawberry.field(description="The source, if found in your scope.")
     target_user: User | None = strawberry.field(description="The target, if found in your scope.")
-    impact: list[DataTypeImpact] = strawberry.field(description="Per data type: records moved and deleted.")
+    impact: list[DataTypeImpact] = strawberry.field(
+        description="Per data type chosen (every one unless dataTypes is given): records moved and deleted. "
+        "Empty when a user is not found or dataTypes is invalid."
+    )
     errors: list[UserError] = strawberry.field(description="Empty: the transfer may start.")
 
 
@@ -103,8 +112,16 @@ class TransferItem:
     status: TransferItemStatus = strawberry.field(description="Where this pair is.")
     error_code: str | None = strawberry.field(description="FAILED: the stable code of why.")
     error_message: str | None = strawberry.field(description="FAILED: why, for a person.")
-    moved: list[DataTypeCount] = strawberry.field(description="Source records reassigned, per data type.")
+    moved: list[DataTypeCount] = strawberry.field(
+        description="Source records reassigned to the target, per data type (REVERT pairs: records returned)."
+    )
     overwritten: list[DataTypeCount] = strawberry.field(description="Target records deleted by OVERWRITE, per data type.")
+    restored: list[DataTypeCount] = strawberry.field(
+        description="REVERT pairs: records the original pair deleted, put back for its target, per data type."
+    )
+    skipped: list[DataTypeCount] = strawberry.field(
+        description="REVERT pairs: records left where they are because they moved on since, per data type."
+    )
     finished_at: datetime | None = strawberry.field(description="When this pair ended; null while PENDING.")
 
     @classmethod
@@ -118,6 +135,8 @@ class TransferItem:
             error_message=i.error_message,
             moved=data_type_counts(i.moved),
             overwritten=data_type_counts(i.overwritten),
+            restored=data_type_counts(i.restored),
+            skipped=data_type_counts(i.skipped),
             finished_at=i.finished_at,
         )
 
@@ -150,7 +169,8 @@ class TransferItemConnection:
 class Transfer(Node):
     pk: strawberry.Private[int]
     requested_by_pk: strawberry.Private[int | None]
-    kind: TransferKind = strawberry.field(description="SINGLE or BULK.")
+    model: strawberry.Private[transfers.Transfer]
+    kind: TransferKind = strawberry.field(description="SINGLE, BULK, or REVERT (the undo of revertOf).")
     status: TransferStatus = strawberry.field(description="Where the transfer is.")
     created_at: datetime = strawberry.field(description="When it was started (queued).")
     started_at: datetime | None = strawberry.field(description="When a worker began it; null while QUEUED.")
@@ -169,6 +189,7 @@ class Transfer(Node):
             id=strawberry.ID(to_global_id("Transfer", t.id)),
             pk=t.id,
             requested_by_pk=t.requested_by_id,
+            model=t,
             kind=t.kind,
             status=t.status,
             created_at=t.created_at,
@@ -188,6 +209,33 @@ class Transfer(Node):
     @strawberry.field(description="The operator who started it; null when outside your view.")
     async def requested_by(self, info: strawberry.Info) -> User | None:
         return await show_user(info.context, self.requested_by_pk)
+
+    @strawberry.field(
+        description="Until when it can be reverted (revertTransfer); null: it cannot be (not finished, "
+        "nothing applied, a revert itself, already reverted, or its undo window has ended)."
+    )
+    async def revertible_until(self, info: strawberry.Info) -> datetime | None:
+        reverted = await info.context.loaders.revert_of.load(self.pk) is not None
+        return revert.revertible_until(self.model, reverted)
+
+    @strawberry.field(description="Kind REVERT: the transfer it undoes (null when outside your view).")
+    async def revert_of(self, info: strawberry.Info) -> Transfer | None:
+        if self.model.kind is not transfers.TransferKind.REVERT:
+            return None
+        original = self.model.revert_of_id or (await revert.original(self.model)).id  # a retry: through the chain
+        return Transfer.maybe(await info.context.loaders.transfer.load(original))
+
+    @strawberry.field(description="The REVERT transfer that undid this one, if any (null when outside your view).")
+    async def reverted_by(self, info: strawberry.Info) -> Transfer | None:
+        pk = await info.context.loaders.revert_of.load(self.pk)
+        return Transfer.maybe(await info.context.loaders.transfer.load(pk)) if pk else None
+
+    @strawberry.field(
+        description="The data types this transfer moves, in catalogue order: every one, unless some were "
+        "chosen (dataTypes) when it was started."
+    )
+    def data_types(self) -> list[DataType]:
+        return [DataType.of(dt) for dt in engine.chosen(self.model.data_types)]
 
     @strawberry.field(description="User IDs of the source and target of every failed pair.")
     async def failed_user_ids(self, info: strawberry.Info) -> list[int]:
@@ -236,6 +284,7 @@ class StartTransferInput:
     target_user_id: int = strawberry.field(description="User ID of the user who receives it.")
     confirm: bool = strawberry.field(description="Must be true: a transfer is permanent.")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY_DESCRIPTION)
+    data_types: list[str] | None = strawberry.field(default=None, description=DATA_TYPES_DESCRIPTION)
 
 
 @strawberry.type(description="The transfer started, or why none was.")
@@ -271,17 +320,20 @@ async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
         log.warning("could not enqueue transfer %s now; the reconciler will", transfer.id, exc_info=True)
 
 
-async def plan(context: Context, source_user_id: int, target_user_id: int) -> TransferPlan:
-    (check,) = await check_pairs(await context.operator(), [(source_user_id, target_user_id, None)])
+async def plan(
+    context: Context, source_user_id: int, target_user_id: int, data_types: list[str] | None = None
+) -> TransferPlan:
+    check = await check_single(await context.operator(), source_user_id, target_user_id, data_types)
     impact = []
-    if check.source and check.target:
-        impact = [DataTypeImpact.of(i) for i in await engine.impact(check.source.id, check.target.id)]
+    if check.source and check.target and data_types_problem(data_types) is None:
+        types = engine.chosen(data_types)
+        impact = [DataTypeImpact.of(i) for i in await engine.impact(check.source.id, check.target.id, types)]
     source, target = [next(iter(await show_users(context, [u] if u else [])), None) for u in (check.source, check.target)]
     return TransferPlan(
         source_user=source,
         target_user=target,
         impact=impact,
-        errors=user_errors(check.problems, {"source": ["sourceUserId"], "target": ["targetUserId"]}),
+        errors=user_errors(check.problems, {"source": ["sourceUserId"], "target": ["targetUserId"], "types": ["dataTypes"]}),
     )
 
 
@@ -296,8 +348,9 @@ class TransferQueries:
         info: strawberry.Info,
         source_user_id: Annotated[int, strawberry.argument(description="User ID of the source.")],
         target_user_id: Annotated[int, strawberry.argument(description="User ID of the target.")],
+        data_types: Annotated[list[str] | None, strawberry.argument(description=DATA_TYPES_DESCRIPTION)] = None,
     ) -> TransferPlan:
-        return await plan(info.context, source_user_id, target_user_id)
+        return await plan(info.context, source_user_id, target_user_id, data_types)
 
     @strawberry.field(permission_classes=TRANSFERS, description="One transfer you may see; null when none.")
     async def transfer(
@@ -345,11 +398,11 @@ class TransferMutations:
     ) -> StartTransferPayload:
         op = await info.context.operator()
         if not input.confirm:
-            (check,) = await check_pairs(op, [(input.source_user_id, input.target_user_id, None)])
+            check = await check_single(op, input.source_user_id, input.target_user_id, input.data_types)
             problems = [*check.problems, CONFIRMATION_REQUIRED]
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
         transfer, problems = await lifecycle.start_single(
-            op, input.source_user_id, input.target_user_id, input.idempotency_key
+            op, input.source_user_id, input.target_user_id, input.idempotency_key, input.data_types
         )
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))

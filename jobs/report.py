@@ -11,7 +11,7 @@ from typing import Any
 
 from jobs import metrics
 from models.lifecycle import Event
-from models.transfers import Transfer, TransferItem
+from models.transfers import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ async def about(transfer_id: int) -> dict[str, Any]:
     return context
 
 
-async def pair_done(item_id: int, events: list[Event], seconds: float) -> None:
+async def pair_done(events: list[Event], seconds: float) -> None:
     """Count and log a pair that `process_item` applied or failed (nothing if it found nothing to do)."""
     for event in events:
         users = {"source_user_id": event.source_user_id, "target_user_id": event.target_user_id}
         if event.type == "ITEM_SUCCEEDED":
-            moved, deleted = await _counts(item_id)
+            moved, deleted = event.records or ({}, {})
             metrics.pair_applied(seconds, moved, deleted)
             log.info(
                 "pair applied",
@@ -63,8 +63,3 @@ async def finished(event: Event) -> None:
         extra={"transfer_id": event.transfer_id, "status": event.status, "total_pairs": event.total_pairs,
                "succeeded_pairs": event.succeeded_pairs, "failed_pairs": event.failed_pairs},
     )
-
-
-async def _counts(item_id: int) -> tuple[dict[str, int], dict[str, int]]:
-    found = await TransferItem.filter(id=item_id).values("moved", "overwritten")
-    return (found[0]["moved"], found[0]["overwritten"]) if found else ({}, {})

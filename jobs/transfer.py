@@ -126,12 +126,8 @@ async def _work(
     deadline = time.monotonic() + settings.SLICE_SECONDS
     while batch := await leases.pending_items(ref):
         for item_id in batch:
-            with structlog.contextvars.bound_contextvars(item_id=item_id):
-                started = time.monotonic()
-                done = await lifecycle.process_item(item_id)
-                await events.announce(redis, done)
-                await report.pair_done(item_id, done, time.monotonic() - started)
-            applied += bool(done)
+            # Asked before each pair, never after a lane's last: a lane with nothing left
+            # finishes instead of handing an empty turn to a successor.
             if lost.is_set():
                 return applied, False  # taken over (we were too slow to renew): the new owner carries on
             if draining():
@@ -140,6 +136,12 @@ async def _work(
                 if await _others_waiting(redis):
                     return applied, True
                 deadline = time.monotonic() + settings.SLICE_SECONDS
+            with structlog.contextvars.bound_contextvars(item_id=item_id):
+                started = time.monotonic()
+                done = await lifecycle.process_item(item_id)
+                await events.announce(redis, done)
+                await report.pair_done(done, time.monotonic() - started)
+            applied += bool(done)
     await leases.finish(ref)
     return applied, False
 

@@ -1,5 +1,5 @@
-"""The arq worker: its function, JSON serialisation, the reconciler, draining, and
-a main loop that outlives Redis.
+"""The arq worker: its function, JSON serialisation, the reconciler and the purge,
+draining, and a main loop that outlives Redis.
 
 `udt worker` runs one in its own process; `udt dev` runs one inside the API's
 event loop.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.worker import Worker, func
@@ -19,18 +20,26 @@ from jobs import connection, metrics
 from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
 from models import settings
 from models.db import close_db, open_db
+from models.purge import purge
 
 log = logging.getLogger(__name__)
 
 
-async def _reconcile_forever(redis: Any) -> None:
-    """Every worker looks for lost lanes, from the database, every RECONCILE_SECONDS."""
+async def _forever(what: str, task: Callable[[], Awaitable[object]], period: Callable[[], float]) -> None:
+    """Run `task` now and then every `period()` seconds, whatever happens to one run."""
     while True:
         try:
-            await reconcile(redis)
+            await task()
         except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
-            log.warning("reconcile failed: %r", exc)
-        await asyncio.sleep(settings.RECONCILE_SECONDS)
+            log.warning("%s failed: %r", what, exc)
+        await asyncio.sleep(period())
+
+
+# Every worker runs these beside its jobs, from the database: the reconciler looks for
+# lost lanes every RECONCILE_SECONDS; the purge deletes expired journals and
+# idempotency keys every PURGE_SECONDS, first at start-up, so that workers restarted
+# more often than that still purge.
+_LOOPS = ("reconciler", "purger")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -38,15 +47,20 @@ async def startup(ctx: dict[str, Any]) -> None:
     if "reconciler" in ctx:
         return  # the main loop restarted after a Redis outage
     ctx["owns_db"] = await open_db()
-    ctx["reconciler"] = asyncio.create_task(_reconcile_forever(ctx["redis"]))
+    redis = ctx["redis"]
+    ctx["reconciler"] = asyncio.create_task(
+        _forever("reconcile", lambda: reconcile(redis), lambda: settings.RECONCILE_SECONDS)
+    )
+    ctx["purger"] = asyncio.create_task(_forever("purge", purge, lambda: settings.PURGE_SECONDS))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    reconciler = ctx.pop("reconciler", None)
-    if reconciler is not None:
-        reconciler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciler
+    for name in _LOOPS:
+        loop = ctx.pop(name, None)
+        if loop is not None:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
     if ctx.get("owns_db"):
         await close_db()
 

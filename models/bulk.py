@@ -6,12 +6,14 @@ queries whatever the size), and the rows are stored in a few bulk inserts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tortoise.transactions import in_transaction
 
-from models import idempotency, settings
+from models import engine, idempotency, settings, undo
 from models.csvfile import parse_upload, source_and_target
 from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
-from models.rules import PairCheck, Problem, check_pairs
+from models.rules import PairCheck, Problem, check_pairs, data_types_problem, stored_choice
 from models.tenancy import User
 from models.transfers import (
     BulkUpload,
@@ -22,6 +24,7 @@ from models.transfers import (
     TransferKind,
     TransferLock,
 )
+from models.userdata import DataType
 
 
 def _as_json(problems: list[Problem]) -> list[dict]:
@@ -70,13 +73,14 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
     return upload
 
 
-async def _recheck(operator: User, upload: BulkUpload) -> list[PairCheck]:
-    """Validate the stored rows against today's data; store what changed."""
+async def _recheck(operator: User, upload: BulkUpload, types: Sequence[DataType]) -> list[PairCheck]:
+    """Validate the stored rows against today's data and the data types chosen; store what changed."""
     rows = await BulkUploadRow.filter(upload_id=upload.id).order_by("row_number")
     cells = {r.row_number: r for r in rows}
     checks = await check_pairs(
         operator,
         [(*source_and_target(r.from_cell, r.to_cell, upload.people_form), r.row_number) for r in rows],
+        types=types,
     )
     changed = [c for c in checks if _as_json(c.problems) != cells[c.row_number].errors]
     if changed:
@@ -91,10 +95,16 @@ async def _recheck(operator: User, upload: BulkUpload) -> list[PairCheck]:
 
 
 async def start(
-    operator: User, upload: BulkUpload, idempotency_key: str | None = None
+    operator: User, upload: BulkUpload, idempotency_key: str | None = None, data_types: Sequence[str] | None = None
 ) -> tuple[Transfer | None, list[Problem]]:
-    """Queue one BULK transfer with every pair of a clean upload, re-validated now."""
-    request, answered = await idempotency.prior(operator, idempotency_key, "startBulkTransfer", uploadId=upload.id)
+    """Queue one BULK transfer with every pair of a clean upload, re-validated now,
+    moving `data_types` (keys of DataType; None: every type)."""
+    if invalid := data_types_problem(data_types):
+        return None, [invalid]
+    keys = stored_choice(data_types)
+    request, answered = await idempotency.prior(
+        operator, idempotency_key, "startBulkTransfer", uploadId=upload.id, **idempotency.choice(keys)
+    )
     if answered is not None:
         return answered
     if upload.errors:
@@ -103,17 +113,18 @@ async def start(
         return None, [UPLOAD_ALREADY_USED]
     if await TransferLock.exists(tenant_id=operator.tenant_id, key=TransferLock.BULK_KEY):
         return None, [BULK_IN_PROGRESS]
-    checks = await _recheck(operator, upload)
+    checks = await _recheck(operator, upload, engine.chosen(keys))
     failing = sum(not c.ok for c in checks)
     if failing:
         return None, [_has_errors(failing)]
-    return await create_transfer(operator, TransferKind.BULK, checks, request, upload=upload)
+    return await create_transfer(operator, TransferKind.BULK, checks, request, upload=upload, data_types=keys)
 
 
 async def retry(
     operator: User, transfer: Transfer, idempotency_key: str | None = None
 ) -> tuple[Transfer | None, list[Problem]]:
-    """A new BULK transfer with only the failed pairs of a finished transfer."""
+    """A new BULK transfer with only the failed pairs of a finished transfer, moving the
+    data types that transfer moves (a REVERT, for a revert's)."""
     request, answered = await idempotency.prior(operator, idempotency_key, "retryFailedTransfers", transferId=transfer.id)
     if answered is not None:
         return answered
@@ -128,11 +139,19 @@ async def retry(
     )
     if not failed:
         return None, [Problem("NOTHING_TO_RETRY", "The transfer has no failed pairs to retry.")]
-    checks = await check_pairs(operator, [(i.source.user_id, i.target.user_id, i.row_number) for i in failed])
+    if transfer.kind is TransferKind.REVERT:
+        return await undo.retry(operator, transfer, failed, request)
+    checks = await check_pairs(
+        operator,
+        [(i.source.user_id, i.target.user_id, i.row_number) for i in failed],
+        types=engine.chosen(transfer.data_types),
+    )
     problems = [p for c in checks for p in c.problems]
     if problems:
         return None, problems
-    return await create_transfer(operator, TransferKind.BULK, checks, request, retry_of=transfer)
+    return await create_transfer(
+        operator, TransferKind.BULK, checks, request, retry_of=transfer, data_types=transfer.data_types
+    )
 
 
 def _has_errors(count: int) -> Problem:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -27,21 +28,38 @@ PEOPLE_HEADER = [
 ]
 PEOPLE_FORM = ("from user id", "to user id")
 PAIRS_FORM = ("source user id", "target user id")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def neutralise(value: object) -> str:
     """A cell a spreadsheet will show as text, never run as a formula (OWASP's advice)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    text = value if type(value) is str else "" if value is None else str(value)
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
+
+
+# Where a cell that starts like a formula shows in CSV text: after a comma or a line's start, plain
+# or quoted (a cell starting with CR is always quoted). A CR that ends a line never matches, and a
+# false match only costs the slow path.
+_FORMULA_CELL = re.compile(r'[,\n]"?[=+\-@\t]|[,\n]"\r')
 
 
 def write_rows(rows: Iterable[Iterable[object]]) -> str:
-    """CSV text for `rows`, every cell neutralised, CRLF line ends (RFC 4180)."""
+    """CSV text for `rows`, every cell neutralised, CRLF line ends (RFC 4180).
+
+    Written as they are first: when no cell of the text starts like a formula, neutralising
+    changes nothing (it writes None as "" and other values with str(), as the csv module does),
+    which spares a call per cell for 100,000 rows. Otherwise written again, cell by cell.
+    """
+    rows = list(rows)
+    text = _csv(rows)
+    if _FORMULA_CELL.search("\n" + text) is None:  # the first line starts after a "\n" too
+        return text
+    return _csv([neutralise(cell) for cell in row] for row in rows)
+
+
+def _csv(rows: Iterable[Iterable[object]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()
 
 

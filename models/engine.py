@@ -11,15 +11,14 @@ to put in their place (SPEC.md section 3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
-from tortoise.functions import Count
 
+from models.counts import owned_counts
 from models.sql import Statement, is_postgres, literal
-from models.userdata import DATA_TYPES, DataType, Policy, Storage
+from models.userdata import DATA_TYPES, DataType, Policy, Storage, by_storage
 
 
 @dataclass(frozen=True)
@@ -35,14 +34,6 @@ def chosen(keys: Sequence[str] | None) -> tuple[DataType, ...]:
         return DATA_TYPES
     wanted = set(keys)
     return tuple(dt for dt in DATA_TYPES if dt.key in wanted)
-
-
-def by_storage(types: Sequence[DataType]) -> dict[Storage, list[DataType]]:
-    """`types` grouped by where they live, in registry order."""
-    grouped: dict[Storage, list[DataType]] = {}
-    for dt in types:
-        grouped.setdefault(dt.storage, []).append(dt)
-    return grouped
 
 
 def combine(source: dict[str, int], target: dict[str, int], types: Sequence[DataType] = DATA_TYPES) -> list[Impact]:
@@ -129,30 +120,43 @@ class _Move:
             f"{c} = CASE WHEN {c} = {q.p(self.source)} THEN {q.p(self.target)} ELSE {c} END" for c in cols
         )
 
-    def journal_moves(self, q: Statement) -> str:
-        """SELECT of the journal rows for the source's records, read before they move."""
-        return " UNION ALL ".join(
-            f"SELECT {q.integer(self.journal_item)}, {self.type_of_row()}, {literal(c)}, id, {q.integer(self.source)} "
-            f"FROM {self.storage.table} WHERE {c} = {q.p(self.source)}"
-            + (" AND " + q.isin(self.storage.type_column, [t.key for t in self.types]) if self.storage.type_column else "")
-            for c in self.storage.owner_columns
-        )
+    def journal_moves(self, q: Statement, moved: str | None = None) -> str:
+        """SELECT of the journal rows: per owner column and data type, the IDs of the source's
+        records. From `moved` (an UPDATE's RETURNING id, kind) where the table has one owner
+        column; otherwise read before they move, one owner column at a time."""
+        if moved and len(self.storage.owner_columns) == 1:
+            (column,) = self.storage.owner_columns
+            item, source = q.integer(self.journal_item), q.integer(self.source)
+            return f"SELECT {item}, kind, {literal(column)}, {source}, {q.json_list('id')} FROM {moved} GROUP BY kind"
+        parts = []
+        for column in self.storage.owner_columns:
+            item, source = q.integer(self.journal_item), q.integer(self.source)
+            where = f"{column} = {q.p(self.source)}"
+            if self.storage.type_column:
+                where += " AND " + q.isin(self.storage.type_column, [t.key for t in self.types])
+            parts.append(
+                f"SELECT {item}, kind, {literal(column)}, {source}, {q.json_list('id')} "
+                f"FROM (SELECT id, {self.type_of_row()} AS kind FROM {self.storage.table} WHERE {where}) x GROUP BY kind"
+            )
+        return " UNION ALL ".join(parts)
 
-    def copy_removed(self, q: Statement, rows: str) -> str:
-        """INSERT of whole rows (from `rows`) into the storage's removed table."""
-        removed = self.storage.removed
-        assert removed is not None, f"{self.storage.table} holds an OVERWRITE type but has no removed table"
-        columns = ", ".join(_row_columns(self.storage))
+    def keep_removed(self, q: Statement, rows: Callable[[Statement], str]) -> str:
+        """INSERT of one journal row holding, as they were, the rows `rows` names (aliased r).
+
+        `rows` writes its SQL after the item's placeholder, so that `?` parameters stay in order."""
+        item = q.integer(self.journal_item)
+        everything = q.json_rows("r", row_columns(self.storage))
         return (
-            f"INSERT INTO {removed._meta.db_table} (item_id, {columns}) "
-            f"SELECT {q.integer(self.journal_item)}, {columns} FROM {rows}"
+            f"INSERT INTO journal_removed ({_REMOVED_COLUMNS}) "
+            f"SELECT {item}, {literal(self.storage.table)}, {everything} FROM {rows(q)} HAVING count(*) > 0"
         )
 
 
-_JOURNAL_COLUMNS = "item_id, data_type, owner_column, record_id, previous_owner_id"
+_JOURNAL_COLUMNS = "item_id, data_type, owner_column, previous_owner_id, record_ids"
+_REMOVED_COLUMNS = "item_id, table_name, rows"
 
 
-def _row_columns(storage: Storage) -> list[str]:
+def row_columns(storage: Storage) -> list[str]:
     return [storage.model._meta.fields_map[f].source_field or f for f in storage.model._meta.db_fields]
 
 
@@ -170,16 +174,18 @@ async def _apply_postgres(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int]
         )
         parts.append(f"gone AS (DELETE FROM {table} WHERE {m.owned(q, m.target, m.overwrite)} AND {source_has} RETURNING *)")
         if m.journal_item is not None:
-            parts.append(f"kept AS ({m.copy_removed(q, 'gone')})")
+            parts.append(f"kept AS ({m.keep_removed(q, lambda q: 'gone AS r')})")
         counts.append(f"SELECT 'd', kind, count(*) FROM (SELECT {kind} AS kind FROM gone) g GROUP BY kind")
         if m.storage.unique_owner:
             # A unique owner column sees a row deleted in the same statement as still
             # there: the source's row can take the target's place only in the next one.
             await _tally(q, f"WITH {', '.join(parts)} {counts[0]}", moves, deletes)
             q, parts, counts = Statement(db), [], []
+    parts.append(
+        f"moved AS (UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)} RETURNING id, {kind} AS kind)"
+    )
     if m.journal_item is not None:
-        parts.append(f"noted AS (INSERT INTO journal_move ({_JOURNAL_COLUMNS}) {m.journal_moves(q)})")
-    parts.append(f"moved AS (UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)} RETURNING {kind} AS kind)")
+        parts.append(f"noted AS (INSERT INTO journal_move ({_JOURNAL_COLUMNS}) {m.journal_moves(q, 'moved')})")
     counts.append("SELECT 'm', kind, count(*) FROM moved GROUP BY kind")
     await _tally(q, f"WITH {', '.join(parts)} {' UNION ALL '.join(counts)}", moves, deletes)
 
@@ -203,7 +209,7 @@ async def _apply_sqlite(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], 
         deletes.update(await count(m.target, replaced))
         if m.journal_item is not None:
             q = Statement(db)
-            await q.run(m.copy_removed(q, f"{table} WHERE {m.owned(q, m.target, replaced)}"))
+            await q.run(m.keep_removed(q, lambda q: f"{table} AS r WHERE {m.owned(q, m.target, replaced)}"))
         q = Statement(db)
         await q.run(f"DELETE FROM {table} WHERE {m.owned(q, m.target, replaced)}")
     if found and m.journal_item is not None:
@@ -213,40 +219,6 @@ async def _apply_sqlite(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], 
         q = Statement(db)
         await q.run(f"UPDATE {table} SET {m.reassign(q)} WHERE {m.owned(q, m.source, m.types)}")
         moves.update(found)
-
-
-async def owned_counts(user_pks: list[int]) -> dict[int, dict[str, int]]:
-    """Records owned now, per user and data type, for many users at once.
-
-    A constant number of queries (a few per storage table) whatever the number
-    of users: the users page asks this once per page, through a dataloader.
-    """
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in user_pks}
-
-    def add(pk: int, key: str, n: int) -> None:
-        counts[pk][key] = counts[pk].get(key, 0) + n
-
-    for storage, types in by_storage(DATA_TYPES).items():
-        for column in storage.owner_columns:
-            query = storage.model.filter(**{f"{column}__in": user_pks})
-            if storage.type_column:
-                rows = await query.annotate(n=Count("id")).group_by(column, storage.type_column).values(
-                    column, storage.type_column, "n"
-                )
-                for row in rows:
-                    add(row[column], row[storage.type_column], row["n"])
-            else:
-                (only,) = types
-                for row in await query.annotate(n=Count("id")).group_by(column).values(column, "n"):
-                    add(row[column], only.key, row["n"])
-        if len(storage.owner_columns) > 1 and storage.type_column is None:
-            # A record owned twice by the same user (evaluator == approver) counts once.
-            first, *others = storage.owner_columns
-            (only,) = types
-            same = storage.model.filter(**{f"{first}__in": user_pks}, **{o: F(first) for o in others})
-            for row in await same.annotate(n=Count("id")).group_by(first).values(first, "n"):
-                add(row[first], only.key, -row["n"])
-    return counts
 
 
 async def owners(

@@ -21,6 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from models.rules import Problem
+from models.sql import Statement
 from models.tenancy import User
 from models.transfers import Transfer, visible_transfers
 
@@ -74,6 +75,12 @@ def request(key: str | None, mutation: str, **input: object) -> Request | Proble
     return Request(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
+def choice(keys: list[str] | None) -> dict[str, object]:
+    """The data types chosen, as part of a start's input: absent when every type moves,
+    so that the fingerprint of a start without a choice is what it was before there was one."""
+    return {} if keys is None else {"dataTypes": keys}
+
+
 Answer = tuple[Transfer | None, list[Problem]]
 
 
@@ -104,6 +111,22 @@ async def replay(operator: User, req: Request) -> Answer | None:
         return None, [Problem("TRANSFER_NOT_FOUND", "No such transfer.", "key")]
     transfer.replayed = True
     return transfer, []
+
+
+async def forget_expired(batch: int) -> int:
+    """Delete the keys past their 24 hours (a replay no longer finds them), `batch` rows per
+    transaction; returns how many. Locked rows are another worker's to delete: skipped."""
+    deleted = 0
+    while True:
+        q = Statement(IdempotencyKey._meta.db)
+        lock = " FOR UPDATE SKIP LOCKED" if q.postgres else ""
+        n = await q.run(
+            f"DELETE FROM idempotency_key WHERE id IN (SELECT id FROM idempotency_key "
+            f"WHERE created_at <= {q.p(_cutoff())} LIMIT {batch}{lock})"
+        )
+        deleted += n
+        if n < batch:
+            return deleted
 
 
 async def remember(operator: User, req: Request, transfer: Transfer, db: BaseDBAsyncClient) -> None:

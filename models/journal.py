@@ -1,11 +1,12 @@
 """The journal: what each applied pair did, so that a transfer can be reverted.
 
-Written by the engine in the transaction that applies the pair, set-based
-(statements per storage table, never per record): a `JournalMove` row for
-every owner column a pair reassigned, and for every record an OVERWRITE
-deleted, a copy of the whole row in the storage's `removed` table, from where
-a revert puts it back as it was. A transfer's journal is purged when its
-undo window (`settings.REVERT_DAYS`) ends.
+Written by the engine in the statements that apply the pair, in its
+transaction, set-based: per data type and owner column, one `JournalMove`
+row listing the IDs of the records the pair reassigned; per storage table, one
+`JournalRemoved` row holding, as they were, the rows an OVERWRITE deleted, from
+where a revert puts them back. A few rows per pair whatever its size, so the
+journal costs little beside the move itself (README, *Undo*). A transfer's
+journal is purged when its undo window (`settings.REVERT_DAYS`) ends.
 """
 
 from __future__ import annotations
@@ -15,43 +16,30 @@ from tortoise.models import Model
 
 
 class JournalMove(Model):
-    """One owner column of one record that a pair reassigned from `previous_owner`."""
+    """The records of one data type that a pair reassigned in one owner column, from `previous_owner`."""
 
     id = fields.BigIntField(primary_key=True)
     item: fields.ForeignKeyRelation = fields.ForeignKeyField("models.TransferItem", related_name="journal", db_index=True)
     data_type = fields.CharField(max_length=64)
     owner_column = fields.CharField(max_length=64)
-    record_id = fields.BigIntField()
     previous_owner_id = fields.IntField()
+    record_ids = fields.JSONField()  # [record ID, ...]
 
     class Meta:
         table = "journal_move"
 
 
-class RemovedOwnedRecord(Model):
-    """An `owned_record` row that an OVERWRITE deleted, as it was."""
+class JournalRemoved(Model):
+    """The rows of one storage table that an OVERWRITE deleted for a pair, as they were."""
 
-    journal_id = fields.BigIntField(primary_key=True)
-    item: fields.ForeignKeyRelation = fields.ForeignKeyField("models.TransferItem", related_name="removed_records", db_index=True)
-    id = fields.BigIntField()
-    data_type = fields.CharField(max_length=64)
-    owner_id = fields.IntField()
-    payload = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField()
+    id = fields.BigIntField(primary_key=True)
+    item: fields.ForeignKeyRelation = fields.ForeignKeyField("models.TransferItem", related_name="removed", db_index=True)
+    table_name = fields.CharField(max_length=64)
+    rows = fields.JSONField()  # [{column: value}, ...]
 
     class Meta:
-        table = "owned_record_removed"
+        table = "journal_removed"
 
 
-class RemovedSchedule(Model):
-    """An `agent_schedule` row that an OVERWRITE deleted, as it was."""
-
-    journal_id = fields.BigIntField(primary_key=True)
-    item: fields.ForeignKeyRelation = fields.ForeignKeyField("models.TransferItem", related_name="removed_schedules", db_index=True)
-    id = fields.BigIntField()
-    user_id = fields.IntField()
-    pattern = fields.JSONField(default=dict)
-    created_at = fields.DatetimeField()
-
-    class Meta:
-        table = "agent_schedule_removed"
+# Every table of the journal: rows keyed by the transfer item that wrote them.
+JOURNAL_TABLES: tuple[type[Model], ...] = (JournalMove, JournalRemoved)

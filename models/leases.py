@@ -19,9 +19,10 @@ from datetime import datetime, timedelta, timezone
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from models import settings
-from models.transfers import ACTIVE_STATUSES, ItemStatus, TransferItem, TransferKind, TransferLane
+from models.transfers import ACTIVE_STATUSES, ItemStatus, TransferItem, TransferLane
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"[:200]
 
@@ -39,8 +40,8 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def lane_count(kind: TransferKind, pairs: int) -> int:
-    lanes = settings.BULK_LANES if kind is TransferKind.BULK else 1
+def lane_count(bulk: bool, pairs: int) -> int:
+    lanes = settings.BULK_LANES if bulk else 1
     return max(1, min(lanes, pairs))
 
 
@@ -75,10 +76,11 @@ async def finish(ref: LaneRef) -> None:
     await _mine(ref).update(finished=True, lease_until=None, holder=None)
 
 
-async def pending_items(ref: LaneRef, limit: int = 100) -> list[int]:
+async def pending_items(ref: LaneRef, limit: int = 100, db: BaseDBAsyncClient | None = None) -> list[int]:
     """The next pending pairs of the lane, in file order."""
     return await (
         TransferItem.filter(transfer_id=ref.transfer_id, lane=ref.lane, status=ItemStatus.PENDING)
+        .using_db(db)
         .order_by("position")
         .limit(limit)
         .values_list("id", flat=True)
@@ -100,11 +102,21 @@ async def take_over_expired() -> list[tuple[LaneRef, LaneRef]]:
     taken = []
     for transfer_id, lane, generation in expired:
         old = LaneRef(transfer_id, lane, generation)
-        if await _mine(old).filter(lease_until__lt=now()).update(
-            generation=F("generation") + 1, lease_until=None, holder=None
-        ):
-            taken.append((old, LaneRef(transfer_id, lane, generation + 1)))
+        async with in_transaction() as db:
+            if await _mine(old).filter(lease_until__lt=now()).using_db(db).update(
+                generation=F("generation") + 1, lease_until=None, holder=None
+            ):
+                await _count_lost_attempt(old, db)
+                taken.append((old, LaneRef(transfer_id, lane, generation + 1)))
     return taken
+
+
+async def _count_lost_attempt(ref: LaneRef, db: BaseDBAsyncClient) -> None:
+    """The lane's first pending pair is the one its dead holder was on (or about to be):
+    that attempt rolled back with the worker, so it is counted here (see lifecycle.process_item)."""
+    first = await pending_items(ref, limit=1, db=db)
+    if first:
+        await TransferItem.filter(id=first[0]).using_db(db).update(attempts=F("attempts") + 1)
 
 
 async def waiting() -> list[LaneRef]:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -20,9 +20,18 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine, idempotency, leases, settings
+from models import engine, idempotency, leases, revert, settings
 from models.db import is_transient
-from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
+from models.sql import Statement, columns, prefixed
+from models.rules import (
+    PairCheck,
+    Problem,
+    check_pairs,
+    data_types_problem,
+    describe,
+    nothing_to_transfer,
+    stored_choice,
+)
 from models.tenancy import User
 from models.transfers import (
     ACTIVE_STATUSES,
@@ -34,6 +43,7 @@ from models.transfers import (
     TransferLock,
     TransferStatus,
 )
+from models.userdata import DATA_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,9 @@ class Event:
     target_user_id: int | None = None
     error_code: str | None = None
     message: str | None = None
+    # ITEM_SUCCEEDED, to the worker that applied the pair (its metrics): records moved and
+    # deleted per data type. Not published: the item holds them for everyone else.
+    records: tuple[dict[str, int], dict[str, int]] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, transfer: Transfer, type_: str, **extra: object) -> Event:
@@ -90,7 +103,9 @@ class Event:
         return TransferStatus(self.status).finished and self.type == self.status
 
     def to_json(self) -> dict:
-        return {**asdict(self), "at": self.at.isoformat()}
+        data = {**asdict(self), "at": self.at.isoformat()}
+        del data["records"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Event:
@@ -106,7 +121,11 @@ async def _emit(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: 
 
 async def _record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: object) -> Event:
     event = Event.of(transfer, type_, **extra)
-    await EventRecord.create(transfer_id=transfer.id, seq=event.seq, data=event.to_json(), using_db=db)
+    q = Statement(db)
+    data = EventRecord._meta.fields_map["data"].to_db_value(event.to_json(), None)
+    await q.run(
+        f"INSERT INTO transfer_event (transfer_id, seq, data) VALUES ({q.p(transfer.id)}, {q.p(event.seq)}, {q.p(data)})"
+    )
     return event
 
 
@@ -118,9 +137,15 @@ async def create_transfer(
     kind: TransferKind,
     pairs: Sequence[PairCheck],
     request: idempotency.Request | None = None,
+    *,
+    bulk: bool | None = None,
+    reverts: Sequence[int] | None = None,
     **fields: object,
 ) -> tuple[Transfer | None, list[Problem]]:
     """Insert the transfer, its idempotency key, its items and its lock rows in one transaction.
+
+    `bulk` (default: a BULK kind) takes the tenant's one bulk slot and several lanes;
+    `reverts` names, per pair, the original pair a REVERT item plays back.
 
     The unique constraints decide races: a request whose key another request with
     the key has just used gets that request's transfer; a user already in a queued
@@ -130,9 +155,10 @@ async def create_transfer(
     # Always taken in the same order (bulk first, then users by key), so two
     # racing starts collide on a unique constraint instead of deadlocking.
     locks = sorted({TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None})
-    if kind is TransferKind.BULK:
+    bulk = kind is TransferKind.BULK if bulk is None else bulk
+    if bulk:
         locks.insert(0, TransferLock.BULK_KEY)
-    lanes = leases.lane_count(kind, len(pairs))
+    lanes = leases.lane_count(bulk, len(pairs))
     try:
         async with in_transaction() as db:
             transfer = await Transfer.create(
@@ -157,6 +183,7 @@ async def create_transfer(
                         row_number=c.row_number,
                         source_id=c.source.id,  # type: ignore[union-attr]
                         target_id=c.target.id,  # type: ignore[union-attr]
+                        reverts_id=reverts[i] if reverts else None,
                     )
                     for i, c in enumerate(pairs)
                 ],
@@ -171,16 +198,15 @@ async def create_transfer(
     except IntegrityError:
         if request is not None and (answered := await idempotency.replay(operator, request)) is not None:
             return answered  # the same request, sent twice at once: both get the one transfer
-        return None, await _lost_race(operator, locks, fields.get("upload"), fields.get("retry_of"))
+        return None, await _lost_race(operator, locks, fields)
     return transfer, []
 
 
-async def _lost_race(operator: User, keys: list[str], upload: object, retry_of: object) -> list[Problem]:
+async def _lost_race(operator: User, keys: list[str], fields: dict[str, object]) -> list[Problem]:
     """Say which unique constraint decided against this start."""
-    if upload is not None and await Transfer.exists(upload=upload):
-        return [UPLOAD_ALREADY_USED]
-    if retry_of is not None and await Transfer.exists(retry_of=retry_of):
-        return [ALREADY_RETRIED]
+    for name, problem in (("upload", UPLOAD_ALREADY_USED), ("retry_of", ALREADY_RETRIED), ("revert_of", revert.ALREADY_REVERTED)):
+        if fields.get(name) is not None and await Transfer.exists(**{name: fields[name]}):
+            return [problem]
     taken = set(
         await TransferLock.filter(tenant_id=operator.tenant_id, key__in=keys).values_list("key", flat=True)
     )
@@ -199,17 +225,30 @@ def _lock_pks(keys: set[str]) -> list[int]:
 
 
 async def start_single(
-    operator: User, source_user_id: int, target_user_id: int, idempotency_key: str | None = None
+    operator: User,
+    source_user_id: int,
+    target_user_id: int,
+    idempotency_key: str | None = None,
+    data_types: Sequence[str] | None = None,
 ) -> tuple[Transfer | None, list[Problem]]:
+    """Queue one pair, moving `data_types` (keys of DataType; None: every type)."""
+    if invalid := data_types_problem(data_types):
+        return None, [invalid]
+    keys = stored_choice(data_types)
     request, answered = await idempotency.prior(
-        operator, idempotency_key, "startTransfer", sourceUserId=source_user_id, targetUserId=target_user_id
+        operator,
+        idempotency_key,
+        "startTransfer",
+        sourceUserId=source_user_id,
+        targetUserId=target_user_id,
+        **idempotency.choice(keys),
     )
     if answered is not None:
         return answered
-    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)])
+    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)], types=engine.chosen(keys))
     if not check.ok:
         return None, check.problems
-    return await create_transfer(operator, TransferKind.SINGLE, [check], request)
+    return await create_transfer(operator, TransferKind.SINGLE, [check], request, data_types=keys)
 
 
 # --- run -----------------------------------------------------------------
@@ -229,30 +268,27 @@ async def begin(transfer_id: int) -> list[Event]:
 async def process_item(item_id: int) -> list[Event]:
     """Apply one pair exactly once; returns the events to publish.
 
-    Each attempt is counted first, in a statement of its own, so that attempts cut
-    short by a dying worker count too: a pair that keeps failing for a passing
-    reason (deadlocks, dropped connections, crashes) ends FAILED after
-    `settings.MAX_ATTEMPTS`, never in a loop. The pair's own transaction claims
-    the item (PENDING -> done) so that a second worker, or a re-run after a crash,
-    finds nothing to do; eligibility is checked again first.
+    The pair's own transaction claims the item (PENDING -> done), so that a second
+    worker, or a re-run after a crash, finds nothing to do; eligibility is checked
+    again first. Attempts are bounded without a commit of their own: the claim
+    counts itself and the attempts this process saw roll back for a passing reason
+    (deadlocks, dropped connections), and the attempt of a worker that died mid-pair
+    is counted by whoever takes its lane over (models/leases.py). A pair that keeps
+    failing ends FAILED after `settings.MAX_ATTEMPTS`, never in a loop.
     """
+    failures = 0
     while True:
-        attempt = await _count_attempt(item_id)
-        if attempt is None:
-            return []  # applied (or cancelled) already
-        if attempt > settings.MAX_ATTEMPTS:
-            failure = Problem(
-                "TRANSFER_ERROR",
-                f"The pair could not be applied in {settings.MAX_ATTEMPTS} attempts; nothing of it was changed.",
-            )
-            break
         try:
             async with in_transaction() as db:
-                return await _process(item_id, db)
+                return await _process(item_id, db, failures)
+        except revert.RevertConflict as exc:
+            failure = exc.problem  # the database refused to put the pair back: it stays as it is
+            break
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
             if is_transient(exc):
-                log.warning("transfer item %s, attempt %s: %r; trying again", item_id, attempt, exc)
-                await asyncio.sleep(0.05 * attempt)
+                failures += 1
+                log.warning("transfer item %s, attempt %s: %r; trying again", item_id, failures, exc)
+                await asyncio.sleep(0.05 * failures)
                 continue
             reference = uuid.uuid4().hex[:12]
             log.exception("transfer item %s failed (reference %s)", item_id, reference)
@@ -263,32 +299,82 @@ async def process_item(item_id: int) -> list[Event]:
             )
             break
     async with in_transaction() as db:
-        return await _process(item_id, db, forced=failure)
+        return await _process(item_id, db, failures, forced=failure)
 
 
-async def _count_attempt(item_id: int) -> int | None:
-    """Count one more attempt at a pending pair; None when it is no longer pending."""
-    if not await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).update(attempts=F("attempts") + 1):
+TOO_MANY_ATTEMPTS = Problem(
+    "TRANSFER_ERROR",
+    f"The pair could not be applied in {settings.MAX_ATTEMPTS} attempts; nothing of it was changed.",
+)
+
+
+@dataclass
+class _Pair:
+    """A claimed pair and what applying it needs, loaded in two statements."""
+
+    item: TransferItem
+    transfer: Transfer
+    operator: User | None
+    source_user_id: int
+    target_user_id: int
+
+
+async def _claim(item_id: int, db: BaseDBAsyncClient, failures: int) -> _Pair | None:
+    """Claim a pending pair (PENDING -> FAILED, until it ends otherwise) in the pair's
+    transaction, so that a second worker, or a re-run, finds nothing to do; count this
+    attempt and the `failures` before it that rolled back. Load what applying it needs
+    with it: one statement on PostgreSQL, two on SQLite."""
+    q = Statement(db)
+    claim = (
+        f"UPDATE transfer_item SET status = 'FAILED', finished_at = {q.p(now())}, "
+        f"attempts = attempts + {1 + failures} WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *"
+    )
+    load = (
+        f"SELECT {columns(TransferItem, 'i')}, {columns(Transfer, 't')}, {columns(User, 'o')}, "
+        "s.user_id AS source_user_id, g.user_id AS target_user_id FROM {items} i "
+        "JOIN transfer t ON t.id = i.transfer_id LEFT JOIN app_user o ON o.id = t.requested_by_id "
+        "JOIN app_user s ON s.id = i.source_id JOIN app_user g ON g.id = i.target_id"
+    )
+    if q.postgres:
+        found = await q.dicts(f"WITH claimed AS ({claim}) {load.format(items='claimed')}")
+    elif await q.rows(claim):
+        q = Statement(db)
+        found = await q.dicts(f"{load.format(items='transfer_item')} WHERE i.id = {q.p(item_id)}")
+    else:
+        found = []
+    if not found:
         return None
-    (attempts,) = await TransferItem.filter(id=item_id).values_list("attempts", flat=True)
-    return attempts
-
-
-async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None = None) -> list[Event]:
-    claimed = await TransferItem.filter(id=item_id, status=ItemStatus.PENDING).using_db(db).update(
-        status=ItemStatus.FAILED, finished_at=now()
+    (row,) = found
+    operator = User._init_from_db(**prefixed(row, "o")) if row["o__id"] is not None else None
+    return _Pair(
+        TransferItem._init_from_db(**prefixed(row, "i")),
+        Transfer._init_from_db(**prefixed(row, "t")),
+        operator,
+        row["source_user_id"],
+        row["target_user_id"],
     )
-    if not claimed:
+
+
+async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: Problem | None = None) -> list[Event]:
+    pair = await _claim(item_id, db, failures)
+    if pair is None:
         return []
-    item = await (
-        TransferItem.get(id=item_id).using_db(db).select_related("transfer__requested_by", "source", "target")
-    )
-    transfer: Transfer = item.transfer
-    problems = [forced] if forced else await _recheck(item, transfer, db)
+    item, transfer = pair.item, pair.transfer
+    if forced is None and item.attempts > settings.MAX_ATTEMPTS:
+        forced = TOO_MANY_ATTEMPTS
+    item.transfer = transfer
+    if forced:
+        problems = [forced]
+    else:
+        check = await _recheck(pair, db)
+        item.source, item.target = check.source, check.target
+        problems = check.problems
+    if not problems and transfer.kind is TransferKind.REVERT:
+        problems = await _revert(item, db)
     if problems:
         item.error_code = problems[0].code
         item.error_message = " ".join(p.message for p in problems)
-    else:
+    elif transfer.kind is not TransferKind.REVERT:
         done = await engine.apply_pair(
             item.source_id,
             item.target_id,
@@ -306,24 +392,18 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
             # NOTHING_TO_TRANSFER, in this transaction, without queries of its own.
             problem = nothing_to_transfer(item.source)
             item.error_code, item.error_message = problem.code, problem.message
-    await item.save(using_db=db, update_fields=["status", "error_code", "error_message", "moved", "overwritten"])
     ok = item.status is ItemStatus.SUCCEEDED
-    await Transfer.filter(id=transfer.id).using_db(db).update(
-        processed_pairs=F("processed_pairs") + 1,
-        succeeded_pairs=F("succeeded_pairs") + int(ok),
-        failed_pairs=F("failed_pairs") + int(not ok),
-        last_event=F("last_event") + 1,
-    )
-    transfer = await Transfer.get(id=transfer.id).using_db(db)
+    transfer = await _settle(item, ok, db)
     events = [
         await _record(
             transfer,
             "ITEM_SUCCEEDED" if ok else "ITEM_FAILED",
             db,
-            source_user_id=item.source.user_id,
-            target_user_id=item.target.user_id,
+            source_user_id=pair.source_user_id,
+            target_user_id=pair.target_user_id,
             error_code=item.error_code,
             message=_item_message(item) if ok else item.error_message,
+            records=(item.moved, item.overwritten) if ok else None,
         )
     ]
     if transfer.processed_pairs == transfer.total_pairs and transfer.status in ACTIVE_STATUSES:
@@ -331,27 +411,78 @@ async def _process(item_id: int, db: BaseDBAsyncClient, forced: Problem | None =
     return events
 
 
-async def _recheck(item: TransferItem, transfer: Transfer, db: BaseDBAsyncClient) -> list[Problem]:
-    operator = transfer.requested_by
+_OUTCOME = ("status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped")
+
+
+async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient) -> Transfer:
+    """Record the pair's outcome, add it to the transfer's counters and number its event;
+    returns the transfer now. One statement on PostgreSQL, two on SQLite."""
+    q = Statement(db)
+    fields = TransferItem._meta.fields_map
+    sets = ", ".join(f"{name} = {q.p(fields[name].to_db_value(getattr(item, name), item))}" for name in _OUTCOME)
+    save = f"UPDATE transfer_item SET {sets} WHERE id = {q.p(item.id)}"
+    count = (
+        f"UPDATE transfer SET processed_pairs = processed_pairs + 1, succeeded_pairs = succeeded_pairs + {int(ok)}, "
+        f"failed_pairs = failed_pairs + {int(not ok)}, last_event = last_event + 1 WHERE id = {{transfer}} RETURNING *"
+    )
+    if q.postgres:
+        (row,) = await q.dicts(f"WITH saved AS ({save}) {count.format(transfer=q.p(item.transfer_id))}")
+    else:
+        await q.run(save)
+        q = Statement(db)
+        (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
+    return Transfer._init_from_db(**row)
+
+
+async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
+    """Play the original pair back from the journal, unless that now conflicts with the data."""
+    original = await TransferItem.get(id=item.reverts_id).using_db(db).select_related("source", "target")
+    (effect,) = await revert.effects([original], db)
+    if effect.conflicts:
+        return effect.conflicts
+    await revert.apply_revert(effect, db)
+    item.status = ItemStatus.SUCCEEDED
+    item.moved, item.restored, item.skipped = effect.returns, effect.restores, effect.skipped
+    return []
+
+
+async def _recheck(pair: _Pair, db: BaseDBAsyncClient) -> PairCheck:
+    """The transfer rules for the pair as the world is now, in the pair's transaction."""
+    operator = pair.operator
+    check = PairCheck(pair.source_user_id, pair.target_user_id, pair.item.row_number)
     if operator is None or not operator.may_transfer:
-        return [Problem("FORBIDDEN", "The operator who requested this transfer may no longer transfer data.")]
+        check.problems.append(
+            Problem("FORBIDDEN", "The operator who requested this transfer may no longer transfer data.")
+        )
+        return check
     (check,) = await check_pairs(
         operator,
-        [(item.source.user_id, item.target.user_id, item.row_number)],
-        ignore_locks_of=transfer.id,
+        [(pair.source_user_id, pair.target_user_id, pair.item.row_number)],
+        ignore_locks_of=pair.transfer.id,
         using_db=db,
         sources_checked_by_engine=True,  # see _process
+        types=engine.chosen(pair.transfer.data_types),
     )
-    return check.problems
+    return check
 
 
 def _item_message(item: TransferItem) -> str:
+    if item.reverts_id is not None:
+        return revert.revert_message(item)
     moved = sum(item.moved.values())
     overwritten = sum(item.overwritten.values())
     return (
-        f"Transferred the data of {describe(item.source)} to {describe(item.target)}: "
-        f"{moved} records moved, {overwritten} overwritten."
+        f"Transferred the data of {describe(item.source)} to {describe(item.target)}"
+        f"{_choice_said(item.transfer.data_types)}: {moved} records moved, {overwritten} overwritten."
     )
+
+
+def _choice_said(keys: list[str] | None) -> str:
+    """The data types chosen, for a message; nothing when the transfer moves every type."""
+    types = engine.chosen(keys)
+    if len(types) == len(DATA_TYPES):
+        return ""
+    return f" (chosen data types: {', '.join(dt.name for dt in types)})"
 
 
 async def _finish(transfer: Transfer, db: BaseDBAsyncClient) -> Event:

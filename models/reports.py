@@ -6,12 +6,12 @@ Each is an async generator of CSV text, a page of rows at a time, so a
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
 from collections.abc import AsyncIterator
 
 from models.csvfile import PEOPLE_HEADER, write_rows
-from models.tenancy import TeamMember, User, in_scope, scope
-from models.transfers import ItemStatus, Transfer, TransferItem
+from models.tenancy import User, in_scope, scope, teams_of
+from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
 from models.userdata import DATA_TYPES, Policy
 
 PAGE = 1000
@@ -21,25 +21,30 @@ _PEOPLE_FIELDS = ("id", "user_id", "first_name", "last_name", "username", "email
 
 
 async def people_csv(operator: User) -> AsyncIterator[str]:
-    """Every user in the operator's scope, active and inactive, by User ID (SPEC.md 6.1)."""
+    """Every user in the operator's scope, active and inactive, by User ID (SPEC.md 6.1).
+
+    A page of users at a time; the next page is read while this one is written out.
+    """
     yield write_rows([PEOPLE_HEADER])
-    last = 0
-    while True:
-        page = (
-            await scope(operator).filter(user_id__gt=last).order_by("user_id").limit(PAGE).values_list(*_PEOPLE_FIELDS)
-        )
-        if not page:
-            return
-        teams: dict[int, list[str]] = defaultdict(list)
-        members = TeamMember.filter(user_id__in=[row[0] for row in page]).order_by("team__name")
-        for user_pk, team in await members.values_list("user_id", "team__name"):
-            teams[user_pk].append(team)
-        yield write_rows(
-            [uid, "", first, last_name, username, email or "", "Active" if active else "Inactive",
-             "Yes" if admin else "No", "; ".join(teams[pk])]
-            for pk, uid, first, last_name, username, email, active, admin in page
-        )
-        last = page[-1][1]
+    page = await _people_page(operator, 0)
+    while page:
+        following = asyncio.ensure_future(_people_page(operator, page[-1][0]))
+        try:
+            yield write_rows(
+                [uid, "", first, last_name, username, email, "Active" if active else "Inactive",
+                 "Yes" if admin else "No", teams]
+                for uid, first, last_name, username, email, active, admin, teams in page
+            )
+            page = await following
+        finally:
+            following.cancel()  # the download stopped half way: no page is read for nobody
+
+
+async def _people_page(operator: User, after: int) -> list[tuple]:
+    """The next page of the operator's scope after User ID `after`, each row with its team names."""
+    page = await scope(operator).filter(user_id__gt=after).order_by("user_id").limit(PAGE).values_list(*_PEOPLE_FIELDS)
+    teams = await teams_of("user", [row[0] for row in page])
+    return [(*row[1:], "; ".join(name for _, name in teams.get(row[0], ()))) for row in page]
 
 
 AUDIT_HEADER = [
@@ -68,6 +73,13 @@ async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> 
         if every_pair
         else []
     )
+    # The transfer's choice of data types ends every row, after the columns that came before it;
+    # a revert's pairs also say what they put back and what they left where it was.
+    extra.append("Data Types")
+    choice = "All" if transfer.data_types is None else "; ".join(transfer.data_types)
+    undoing = every_pair and transfer.kind is TransferKind.REVERT
+    if undoing:
+        extra += ["Records Restored", "Records Skipped"]
     yield write_rows([AUDIT_HEADER + extra])
     query = TransferItem.filter(transfer_id=transfer.id)
     if not every_pair:
@@ -78,8 +90,14 @@ async def audit_csv(operator: User, transfer: Transfer, *, every_pair: bool) -> 
         if not items:
             return
         seen = await in_scope(operator, {pk for item in items for pk in (item.source_id, item.target_id)})
-        yield write_rows(_audit_row(item, every_pair, seen) for item in items)
+        yield write_rows(
+            [*_audit_row(item, every_pair, seen), choice, *(_undone(item) if undoing else ())] for item in items
+        )
         last = items[-1].position
+
+
+def _undone(item: TransferItem) -> list[int]:
+    return [sum(item.restored.values()), sum(item.skipped.values())]
 
 
 def _audit_row(item: TransferItem, every_pair: bool, seen: set[int]) -> list[object]:

@@ -7,7 +7,7 @@ before it is applied all call it, so they can never disagree.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,9 +18,11 @@ from models import engine
 from models.db import MAX_INT
 from models.tenancy import User, scope
 from models.transfers import TransferLock
+from models.userdata import BY_KEY, DATA_TYPES, DataType
 
-# Which part of the request a problem is about: a side of the pair, or the idempotency key.
-Role = Literal["source", "target", "key"]
+# Which part of the request a problem is about: a side of the pair, the idempotency key,
+# or the data types chosen.
+Role = Literal["source", "target", "key", "types"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,33 @@ def nothing_to_transfer(source: User) -> Problem:
     )
 
 
+def data_types_problem(keys: Sequence[str] | None) -> Problem | None:
+    """INVALID_DATA_TYPE for a choice of data types that names an unknown key, names one
+    twice, or names none (an empty choice would move nothing: leave it out to move every
+    type); None when `keys` is a valid choice or absent."""
+    if keys is None:
+        return None
+    if not keys:
+        return Problem(
+            "INVALID_DATA_TYPE", "Choose at least one data type, or leave dataTypes out to transfer every type.", "types"
+        )
+    unknown = list(dict.fromkeys(k for k in keys if k not in BY_KEY))
+    repeated = [k for k, n in Counter(keys).items() if n > 1]
+    if not (unknown or repeated):
+        return None
+    said = []
+    if unknown:
+        said.append(f"unknown data type(s) {', '.join(map(repr, unknown))}")
+    if repeated:
+        said.append(f"data type(s) named more than once {', '.join(map(repr, repeated))}")
+    return Problem("INVALID_DATA_TYPE", f"Invalid dataTypes: {'; '.join(said)}. Use the keys of DataType.", "types")
+
+
+def stored_choice(keys: Sequence[str] | None) -> list[str] | None:
+    """A valid choice as a transfer records it: its keys in registry order, or None for every type."""
+    return None if keys is None else [dt.key for dt in engine.chosen(keys)]
+
+
 def _lines(rows: list[int | None]) -> str:
     numbers = [str(r) for r in rows if r is not None]
     return f" (lines {', '.join(numbers)})" if numbers else ""
@@ -84,6 +113,7 @@ async def check_pairs(
     ignore_locks_of: int | None = None,
     using_db: BaseDBAsyncClient | None = None,
     sources_checked_by_engine: bool = False,
+    types: Sequence[DataType] = DATA_TYPES,
 ) -> list[PairCheck]:
     """Check (source, target, row_number) pairs; returns one PairCheck per pair, in order.
 
@@ -92,6 +122,8 @@ async def check_pairs(
     `ignore_locks_of` is the transfer the pairs belong to, when re-checking its own items.
     `sources_checked_by_engine` skips NOTHING_TO_TRANSFER where the caller applies the
     pair in the same transaction and refuses it when it moved nothing (lifecycle).
+    `types` are the data types the transfer moves: a source that owns none of them has
+    nothing to transfer, whatever else it owns.
     """
     checks = [PairCheck(s, t, row) for s, t, row in pairs]
     ids = {
@@ -110,9 +142,12 @@ async def check_pairs(
         users = {u.user_id: u for u in found}
         pks = [u.id for u in found]
         if pks:
-            visible = set(
-                await scope(operator).filter(id__in=pks).using_db(using_db).values_list("id", flat=True)
-            )
+            if operator.view_id is None and operator.tenant_admin:
+                visible = set(pks)  # the whole tenant, where `found` already is: no query
+            else:
+                visible = set(
+                    await scope(operator).filter(id__in=pks).using_db(using_db).values_list("id", flat=True)
+                )
             locks = TransferLock.filter(
                 tenant_id=operator.tenant_id, key__in=[TransferLock.user_key(pk) for pk in pks]
             ).using_db(using_db)
@@ -121,7 +156,7 @@ async def check_pairs(
             busy = set(await locks.values_list("key", flat=True))
             if not sources_checked_by_engine:
                 sources = {parse_user_id(c.source_ref) for c in checks}
-                owning = await engine.owners([u.id for u in found if u.user_id in sources], using_db)
+                owning = await engine.owners([u.id for u in found if u.user_id in sources], using_db, types)
 
     for check in checks:
         for role, ref in (("source", check.source_ref), ("target", check.target_ref)):
@@ -164,6 +199,19 @@ async def check_pairs(
 
     _check_roles(checks, {uid: describe(users[uid]) for uid in ids if users.get(uid) and users[uid].id in visible})
     return checks
+
+
+async def check_single(
+    operator: User, source_ref: object, target_ref: object, data_types: Sequence[str] | None
+) -> PairCheck:
+    """One pair and its choice of data types, with every problem at once: an invalid
+    choice first, then the pair's own (checked over every type, since no choice holds)."""
+    invalid = data_types_problem(data_types)
+    types = engine.chosen(None if invalid else data_types)
+    (check,) = await check_pairs(operator, [(source_ref, target_ref, None)], types=types)
+    if invalid:
+        check.problems.insert(0, invalid)
+    return check
 
 
 def _check_roles(checks: list[PairCheck], names: dict[int, str]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 
 
 def is_postgres(db: BaseDBAsyncClient) -> bool:
@@ -42,14 +43,52 @@ class Statement:
             return f"{expression} = ANY({self.p(list(values))})"
         return f"{expression} IN ({', '.join(self.p(v) for v in values)})"
 
+    # JSON is how both databases keep a set of IDs or whole rows in one journal row.
+
+    def json_list(self, expression: str) -> str:
+        """Aggregate: the values of `expression` as a JSON array."""
+        return f"jsonb_agg({expression})" if self.postgres else f"json_group_array({expression})"
+
+    def json_rows(self, alias: str, columns: Sequence[str]) -> str:
+        """Aggregate: the rows of `alias` as a JSON array of objects, one key per column."""
+        if self.postgres:
+            return f"jsonb_agg(to_jsonb({alias}))"
+        return "json_group_array(json_object(" + ", ".join(f"'{c}', {alias}.{c}" for c in columns) + "))"
+
+    def each_id(self, array: str, alias: str) -> tuple[str, str]:
+        """A FROM item with a row per element of the JSON array of IDs `array`, and that ID."""
+        if self.postgres:
+            return f"jsonb_array_elements_text({array}) AS {alias}(value)", f"CAST({alias}.value AS BIGINT)"
+        return f"json_each({array}) AS {alias}", f"{alias}.value"
+
+    def each_row(self, array: str, alias: str, table: str, columns: Sequence[str]) -> tuple[str, list[str]]:
+        """A FROM item with a row of `table` per object of the JSON array `array`, and its columns."""
+        if self.postgres:
+            return f"jsonb_populate_recordset(NULL::{table}, {array}) AS {alias}", [f"{alias}.{c}" for c in columns]
+        return f"json_each({array}) AS {alias}", [f"json_extract({alias}.value, '$.{c}')" for c in columns]
+
     async def rows(self, sql: str) -> list[tuple]:
-        _, found = await self.db.execute_query(sql, self.values)
-        return [tuple(row) for row in found]
+        return [tuple(row.values()) for row in await self.dicts(sql)]
+
+    async def dicts(self, sql: str) -> list[dict]:
+        """The rows a statement answers (an UPDATE ... RETURNING too), as {column: value}."""
+        return await self.db.execute_query_dict(sql, self.values)
 
     async def run(self, sql: str) -> int:
         """Run a data-changing statement; returns the rows it changed."""
         changed, _ = await self.db.execute_query(sql, self.values)
         return changed
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Every column of `model`'s table under `alias`, named `<alias>__<column>` (see `prefixed`)."""
+    return ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in model._meta.db_fields)
+
+
+def prefixed(row: dict, alias: str) -> dict:
+    """The columns of one table out of a row that `columns` named."""
+    start = f"{alias}__"
+    return {key[len(start):]: value for key, value in row.items() if key.startswith(start)}
 
 
 def literal(name: str) -> str:

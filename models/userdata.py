@@ -9,12 +9,11 @@ entry, plus a table and a `Storage` when it does not fit `owned_record`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise import fields
 from tortoise.models import Model
-
-from models.journal import RemovedOwnedRecord, RemovedSchedule
 
 
 class Product(str, enum.Enum):
@@ -72,15 +71,13 @@ class AgentSchedule(Model):
 class Storage:
     """Where rows live: a table, its owner columns, and the column telling types apart.
 
-    `removed` keeps the rows an OVERWRITE deletes, for a revert to put back; every
-    storage of an OVERWRITE type has one. `unique_owner`: a user owns at most one row
+    `unique_owner`: a user owns at most one row
     (a unique owner column), so a revert that would give someone a second one conflicts.
     """
 
     model: type[Model]
     owner_columns: tuple[str, ...]
     type_column: str | None = None
-    removed: type[Model] | None = None
     unique_owner: bool = False
 
     @property
@@ -88,9 +85,9 @@ class Storage:
         return self.model._meta.db_table
 
 
-OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type", removed=RemovedOwnedRecord)
+OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type")
 EVALUATIONS = Storage(Evaluation, ("evaluator_id", "approver_id"))
-SCHEDULES = Storage(AgentSchedule, ("user_id",), removed=RemovedSchedule, unique_owner=True)
+SCHEDULES = Storage(AgentSchedule, ("user_id",), unique_owner=True)
 
 
 @dataclass(frozen=True)
@@ -140,3 +137,10 @@ DATA_TYPES: tuple[DataType, ...] = (
 
 BY_KEY: dict[str, DataType] = {dt.key: dt for dt in DATA_TYPES}
 
+
+def by_storage(types: Sequence[DataType]) -> dict[Storage, list[DataType]]:
+    """`types` grouped by where they live, in registry order."""
+    grouped: dict[Storage, list[DataType]] = {}
+    for dt in types:
+        grouped.setdefault(dt.storage, []).append(dt)
+    return grouped

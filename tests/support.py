@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import csv
 import io
 import itertools
 import logging
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from gql import Client, FileVar, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
@@ -114,6 +116,14 @@ async def run_pairs(transfer_id: int) -> None:
     await lifecycle.begin(transfer_id)
     for item_id in await TransferItem.filter(transfer_id=transfer_id).order_by("position").values_list("id", flat=True):
         await lifecycle.process_item(item_id)
+
+
+async def audit(api: Api, token: str, url: str) -> list[list[str]]:
+    """The rows of a transfer's audit log (Transfer.auditLogUrl), header first."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{api.base}{url}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(response.text)))
 
 
 def free_port() -> int:
@@ -224,7 +234,7 @@ class World:
             await self.give(user_id, "CCR")
 
     async def owned(self, user_id: int) -> dict[str, int]:
-        from models.engine import owned_counts
+        from models.counts import owned_counts
 
         return (await owned_counts([self.pk(user_id)]))[self.pk(user_id)]
 

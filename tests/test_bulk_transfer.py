@@ -15,7 +15,7 @@ from models import bulk, lifecycle, seed
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload, ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from models.userdata import DATA_TYPES, OwnedRecord
-from tests.support import START, TRANSFER, Api, World, make_world, run_pairs
+from tests.support import START, TRANSFER, Api, World, audit, make_world, run_pairs
 
 START_BULK = """
 mutation ($id: ID!, $confirm: Boolean!) {
@@ -35,13 +35,6 @@ async def upload_and_start(api: Api, token: str, content: str) -> dict:
     return (await api(START_BULK, token, id=upload["id"], confirm=True))["startBulkTransfer"]
 
 
-async def audit(api: Api, token: str, url: str) -> list[list[str]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{api.base}{url}", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200
-    return list(csv.reader(io.StringIO(response.text)))
-
-
 async def test_the_vendor_pages_worked_example_moves_data_in_the_right_direction(api: Api, database: str) -> None:
     await seed.seed_demo()
     admin = await User.get(tenant__slug="demo", username="admin")
@@ -59,7 +52,8 @@ async def test_the_vendor_pages_worked_example_moves_data_in_the_right_direction
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     pk = {u.user_id: u.id for u in await User.filter(tenant__slug="demo", user_id__in=[19, 20, 21, 22])}
-    from models.engine import owned_counts, replaces
+    from models.counts import owned_counts
+    from models.engine import replaces
 
     before = await owned_counts(list(pk.values()))
     upload = (await api.upload(token, buffer.getvalue()))["upload"]
@@ -182,7 +176,7 @@ async def test_a_partial_failure_names_the_failed_users_in_the_audit_log_and_a_r
     assert done["failedUserIds"] == [11, 21]
     assert (done["succeededPairs"], done["failedPairs"]) == (2, 1)
     log = await audit(api, world.admin, done["auditLogUrl"])
-    assert log[0] == ["Line Number", "Source User ID", "Source Name", "Target User ID", "Target Name", "Status", "Code", "Message", "Time"]
+    assert log[0] == ["Line Number", "Source User ID", "Source Name", "Target User ID", "Target Name", "Status", "Code", "Message", "Time", "Data Types"]
     assert [r[:7] for r in log[1:]] == [["3", "11", "Agent11 Number11", "21", "Agent21 Number21", "FAILED", "TENANT_ADMIN"]]
     every = await audit(api, world.admin, done["auditLogUrl"] + "?all=1")
     assert [r[0] for r in every[1:]] == ["2", "3", "4"]

@@ -157,8 +157,8 @@ async def test_a_failing_pair_rolls_back_whole_and_is_recorded(world: World, mon
     transfer = await _start(world, 10, 11)
     real_apply = engine.apply_pair
 
-    async def apply_then_fail(source_pk: int, target_pk: int, db):  # the database fails mid-pair
-        await real_apply(source_pk, target_pk, db)
+    async def apply_then_fail(source_pk: int, target_pk: int, db, **options):  # the database fails mid-pair
+        await real_apply(source_pk, target_pk, db, **options)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(engine, "apply_pair", apply_then_fail)

@@ -64,3 +64,15 @@ async def test_the_people_file_streams_page_by_page(api: Api, world: World) -> N
     chunks = [chunk async for chunk in people_csv(world.users[1])]
     assert len(chunks) == 1 + 2  # the header, then one chunk per page of users
     assert sum(c.count("\n") for c in chunks) == 1 + len(world.users) + PAGE + 5
+
+
+def test_every_cell_that_starts_like_a_formula_is_neutralised_wherever_it_sits() -> None:
+    from models.csvfile import write_rows
+
+    cells = ["=1+1", "+1", "-1", "@x", "\tx", "\rx", "=a,b", '="q"', "a\r\n=b", "plain", "", None, -3, 7]
+    expected = {"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@x": "'@x", "\tx": "'\tx", "\rx": "'\rx", "=a,b": "'=a,b",
+                '="q"': "'=\"q\"", "a\r\n=b": "a\r\n=b", "plain": "plain", "": "", None: "", -3: "'-3", 7: "7"}
+    for cell in cells:
+        for row in ([cell, "x", ""], ["x", cell, ""], ["x", "", cell]):
+            written = next(csv.reader(io.StringIO(write_rows([row, ["a", "b", ""]]), newline="")))
+            assert written[row.index(cell)] == expected[cell], (cell, row)

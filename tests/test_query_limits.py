@@ -84,6 +84,18 @@ async def test_a_query_that_could_select_too_many_rows_and_fields_is_refused(api
     assert refusal(await send(api, "{ " + costly + " }", world.admin)) == "QUERY_TOO_COMPLEX"
 
 
+async def test_a_text_answered_before_is_checked_again_with_each_requests_variables(api: Api, world: World) -> None:
+    # Parsing and validation are kept per text (graph/documents.py); the limits are not.
+    page = "users(first: $n) { edges { node { id userId displayName teams { name } data { count } } } }"
+    query = "query ($n: Int) { " + " ".join(f"u{i}: {page}" for i in range(25)) + " }"
+    assert "errors" not in await send(api, query, world.admin, n=1)
+    assert refusal(await send(api, query, world.admin, n=100)) == "QUERY_TOO_COMPLEX"
+    assert "errors" not in await send(api, query, world.admin, n=1)
+    for _ in range(2):  # an invalid document is refused the same way every time
+        (error,) = (await send(api, "{ users { nope } }", world.admin))["errors"]
+        assert "nope" in error["message"]
+
+
 async def test_a_page_is_never_larger_than_the_page_size_cap(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "MAX_PAGE_SIZE", 5)
     result = await send(api, "{ users(first: 1000) { edges { node { userId } } pageInfo { hasNextPage } } }", world.admin)

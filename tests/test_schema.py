@@ -30,6 +30,15 @@ def test_schema_keeps_the_contract() -> None:
     assert [f"{v.type.name}: {v.description}" for v in violations] == []
 
 
+def test_schema_keeps_the_undo_and_data_type_additions_of_issue_8() -> None:
+    contract = build_schema(CONTRACT.read_text() + (ROOT / "tests" / "contract_undo.graphql").read_text())
+    exported = build_schema((ROOT / "schema.graphql").read_text())
+    violations = find_breaking_changes(contract, exported)
+    assert [f"{v.type.name}: {v.description}" for v in violations] == []
+    for type_name, field in (("Query", "transferPlan"), ("BulkUploadRow", "impact")):
+        assert str(exported.get_type(type_name).fields[field].args["dataTypes"].type) == "[String!]"
+
+
 @pytest.mark.skipif(not SHARED_CONTRACT.exists(), reason="../shared/contract.graphql is not beside this checkout")
 def test_the_contract_copy_is_the_shared_contract() -> None:
     assert CONTRACT.read_text() == SHARED_CONTRACT.read_text(), "copy ../shared/contract.graphql to tests/contract.graphql"

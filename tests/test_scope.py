@@ -23,7 +23,7 @@ from graph.users import show_user_or_mask
 from models import reports
 from models.tenancy import TeamMember
 from models.transfers import Transfer
-from tests.support import START, Api, World
+from tests.support import START, Api, GraphQLErrors, World
 
 # What must never reach the East lead about users outside East: the tenant
 # admin (1), the clerk (3) and the West agents (30-39), by name, username or email.
@@ -147,6 +147,28 @@ async def prove_row_users(api: Api, world: World) -> None:
     assert (await api(query, world.lead, id=theirs["id"]))["bulkUpload"] is None
 
 
+async def prove_revert_conflict_users(api: Api, world: World) -> None:
+    # A transfer naming a user outside the view, then or since, is not found: nor is its plan.
+    plan = f"""query ($id: ID!) {{ revertPlan(transferId: $id) {{
+        conflicts {{ code sourceUser {{ {USER_FIELDS} }} targetUser {{ {USER_FIELDS} }} }} }} }}"""
+    across = await _admin_transfer(api, world, 14, 30)
+    await world.give(16, "AGENT_SCHEDULE")
+    left = await _admin_transfer(api, world, 16, 17)
+    await TeamMember.filter(user_id=world.pk(17)).delete()  # 17 has left the East team since
+    for gid in (across, left):
+        with pytest.raises(GraphQLErrors) as refused:
+            await api(plan, world.lead, id=gid)
+        assert refused.value.codes == ["TRANSFER_NOT_FOUND"]
+        assert_reveals_nothing(world, str(refused.value.errors))
+    # In view, a conflict names its users.
+    await world.give(18, "AGENT_SCHEDULE")
+    own = (await api(START, world.lead, s=18, t=19, confirm=True))["startTransfer"]["transfer"]["id"]
+    await api.wait_finished(world.lead, own)
+    await world.give(18, "AGENT_SCHEDULE")
+    (conflict,) = (await api(plan, world.lead, id=own))["revertPlan"]["conflicts"]
+    assert (conflict["sourceUser"]["username"], conflict["targetUser"]["username"]) == ("agent18", "agent19")
+
+
 Proof = Callable[[Api, World], Awaitable[None]]
 # "Type.field" -> a request that shows the field reveals no user outside the view.
 PROOFS: dict[str, Proof] = {
@@ -161,6 +183,8 @@ PROOFS: dict[str, Proof] = {
     "TransferItem.targetUser": prove_item_users,
     "BulkUploadRow.sourceUser": prove_row_users,
     "BulkUploadRow.targetUser": prove_row_users,
+    "RevertConflict.sourceUser": prove_revert_conflict_users,
+    "RevertConflict.targetUser": prove_revert_conflict_users,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models import seed
-from models.engine import owned_counts
+from models.counts import owned_counts
 from models.tenancy import Tenant, User
 from models.userdata import DATA_TYPES
 

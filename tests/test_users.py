@@ -77,6 +77,22 @@ async def test_user_data_counts_per_data_type(api: Api, world: World) -> None:
     assert {d["dataType"]["key"]: d["count"] for d in result["user"]["data"]} == {"CCR": 3, "EVALUATION": 2}
 
 
+async def test_an_evaluation_counts_once_for_each_user_who_evaluated_or_approved_it(api: Api, world: World) -> None:
+    from models.userdata import Evaluation
+
+    ten, eleven = world.pk(10), world.pk(11)
+    await Evaluation.create(evaluator_id=ten, approver_id=ten)  # self-approved: one record of 10's
+    await Evaluation.create(evaluator_id=eleven, approver_id=ten)
+    await Evaluation.create(evaluator_id=ten, approver_id=None)
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(11, "CCR", 2)
+    data = {}
+    for uid in (10, 11):
+        node = (await api(USERS, world.admin, filter={"search": str(uid)}, first=5))["users"]["edges"][0]["node"]
+        data[uid] = {d["dataType"]["key"]: d["count"] for d in node["data"]}
+    assert data == {10: {"EVALUATION": 3, "AGENT_SCHEDULE": 1}, 11: {"CCR": 2, "EVALUATION": 1}}
+
+
 async def test_a_user_outside_the_scope_is_not_found(api: Api, world: World) -> None:
     assert (await api("query { user(userId: 30) { userId } }", world.lead))["user"] is None
     assert (await api("query { user(userId: 30) { userId } }", world.admin))["user"] == {"userId": 30}

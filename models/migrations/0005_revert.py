@@ -2,6 +2,7 @@
 # the rows an OVERWRITE deleted; a transfer's chosen types, the transfer a REVERT undoes.
 # Transfers from before the journal keep journaled = false: they cannot be reverted.
 from tortoise import migrations
+from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
@@ -22,37 +23,21 @@ class Migration(migrations.Migration):
                 ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='journal', on_delete=OnDelete.CASCADE)),
                 ('data_type', fields.CharField(max_length=64)),
                 ('owner_column', fields.CharField(max_length=64)),
-                ('record_id', fields.BigIntField()),
                 ('previous_owner_id', fields.IntField()),
+                ('record_ids', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
             ],
-            options={'table': 'journal_move', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One owner column of one record that a pair reassigned from `previous_owner`.'},
+            options={'table': 'journal_move', 'app': 'models', 'pk_attr': 'id', 'table_description': 'The records of one data type that a pair reassigned in one owner column, from `previous_owner`.'},
             bases=['Model'],
         ),
         ops.CreateModel(
-            name='RemovedOwnedRecord',
+            name='JournalRemoved',
             fields=[
-                ('journal_id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='removed_records', on_delete=OnDelete.CASCADE)),
-                ('id', fields.BigIntField()),
-                ('data_type', fields.CharField(max_length=64)),
-                ('owner_id', fields.IntField()),
-                ('payload', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='removed', on_delete=OnDelete.CASCADE)),
+                ('table_name', fields.CharField(max_length=64)),
+                ('rows', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
             ],
-            options={'table': 'owned_record_removed', 'app': 'models', 'pk_attr': 'journal_id', 'table_description': 'An `owned_record` row that an OVERWRITE deleted, as it was.'},
-            bases=['Model'],
-        ),
-        ops.CreateModel(
-            name='RemovedSchedule',
-            fields=[
-                ('journal_id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('item', fields.ForeignKeyField('models.TransferItem', source_field='item_id', db_index=True, db_constraint=True, to_field='id', related_name='removed_schedules', on_delete=OnDelete.CASCADE)),
-                ('id', fields.BigIntField()),
-                ('user_id', fields.IntField()),
-                ('pattern', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
-            ],
-            options={'table': 'agent_schedule_removed', 'app': 'models', 'pk_attr': 'journal_id', 'table_description': 'An `agent_schedule` row that an OVERWRITE deleted, as it was.'},
+            options={'table': 'journal_removed', 'app': 'models', 'pk_attr': 'id', 'table_description': 'The rows of one storage table that an OVERWRITE deleted for a pair, as they were.'},
             bases=['Model'],
         ),
         ops.AlterField(

@@ -1,0 +1,204 @@
+"""The purge: a journal goes when its transfer's undo window ends, unless a revert of it
+is queued or running; idempotency keys go after their 24 hours; every worker purges."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from graph.relay import pk_of
+from models import bulk, lifecycle, purge, settings, undo
+from models.idempotency import IdempotencyKey
+from models.journal import JOURNAL_TABLES, JournalMove
+from models.transfers import Transfer, TransferItem
+from models.userdata import AgentSchedule
+from tests.processes import Workers, until, worker_env
+from tests.support import Api, World, run_pairs
+from tests.test_idempotency import start as start_with_key
+from tests.test_revert import PLAN, REVERT, STATE, give_every_kind, holdings, transfer
+
+
+async def journal_rows(transfer_pk: int) -> int:
+    """Rows of every journal table written by the transfer's pairs."""
+    items = await TransferItem.filter(transfer_id=transfer_pk).values_list("id", flat=True)
+    return sum([await table.filter(item_id__in=items).count() for table in JOURNAL_TABLES])
+
+
+async def journaled(transfer_pk: int) -> bool:
+    return (await Transfer.get(id=transfer_pk)).journaled
+
+
+async def expire(transfer_pk: int) -> None:
+    """Move the clock on: the transfer finished a day more than its window ago."""
+    finished_at = (await Transfer.get(id=transfer_pk)).finished_at
+    assert finished_at is not None
+    await Transfer.filter(id=transfer_pk).update(finished_at=finished_at - timedelta(days=settings.REVERT_DAYS + 1))
+
+
+async def applied(world: World, source: int, target: int) -> Transfer:
+    """A finished single transfer, applied here (no worker involved)."""
+    started, problems = await lifecycle.start_single(world.users[1], source, target)
+    assert problems == [] and started is not None
+    await run_pairs(started.id)
+    return await Transfer.get(id=started.id)
+
+
+async def test_an_expired_journal_goes_and_an_unexpired_one_stays(api: Api, world: World) -> None:
+    await give_every_kind(world)  # moved records in every table, and deleted rows to keep
+    await world.give(12, "CCR", 2)
+    old = pk_of(await transfer(api, world, 10, 11), "Transfer")
+    recent = pk_of(await transfer(api, world, 12, 13), "Transfer")
+    assert old and recent and await journal_rows(old) > 0 and await journal_rows(recent) == 1
+    await expire(old)
+
+    purged = await purge.purge()
+    assert await journal_rows(old) == 0 and not await journaled(old)
+    assert await journal_rows(recent) == 1 and await journaled(recent)
+    assert purged.transfers >= 1  # other tests' expired journals go too
+    assert purged.rows["journal_removed"] >= 2  # the deleted rows of two tables
+
+
+async def test_a_purged_transfer_reports_revert_expired_and_no_revertible_until(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await expire(pk_of(transfer_id, "Transfer"))  # type: ignore[arg-type]
+    await purge.purge()
+
+    refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert [e["code"] for e in refused["userErrors"]] == ["REVERT_EXPIRED"] and refused["transfer"] is None
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [e["code"] for e in plan["errors"]] == ["REVERT_EXPIRED"]
+    assert (await api(STATE, world.admin, id=transfer_id))["transfer"]["revertibleUntil"] is None
+    # A longer window afterwards cannot bring the journal back.
+    monkeypatch.setattr(settings, "REVERT_DAYS", settings.REVERT_DAYS + 10)
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert [e["code"] for e in plan["errors"]] == ["NOT_REVERTIBLE"]
+    assert (await api(STATE, world.admin, id=transfer_id))["transfer"]["revertibleUntil"] is None
+    assert await world.owned(11) == {"CCR": 2}  # the purge touched the journal only
+
+
+async def test_a_transfer_whose_revert_is_queued_keeps_its_journal_until_the_revert_has_run(world: World) -> None:
+    await give_every_kind(world)
+    before = await holdings(world, 10, 11)
+    original = await applied(world, 10, 11)
+    rows = await journal_rows(original.id)
+    reverting, problems = await undo.start(world.users[1], original)  # queued: no worker takes it here
+    assert problems == [] and reverting is not None
+    await expire(original.id)
+
+    await purge.purge()
+    assert await journal_rows(original.id) == rows and await journaled(original.id)
+
+    await run_pairs(reverting.id)
+    assert (await Transfer.get(id=reverting.id)).status.value == "SUCCEEDED"
+    assert await holdings(world, 10, 11) == before  # played back from the whole journal
+    await purge.purge()
+    assert await journal_rows(original.id) == 0 and not await journaled(original.id)
+
+
+async def test_a_transfer_whose_revert_is_retried_keeps_its_journal_while_the_retry_waits(world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(10, "CCR", 2)
+    original = await applied(world, 10, 11)
+    await world.give(10, "AGENT_SCHEDULE")  # a new schedule since: the revert conflicts
+    reverting, _ = await undo.start(world.users[1], original)
+    assert reverting is not None
+    await run_pairs(reverting.id)
+    assert (await Transfer.get(id=reverting.id)).status.value == "FAILED"
+    await AgentSchedule.filter(user_id=world.pk(10)).delete()  # gone again: no conflict now
+    retrying, problems = await bulk.retry(world.users[1], await Transfer.get(id=reverting.id))
+    assert problems == [] and retrying is not None
+    await expire(original.id)
+
+    await purge.purge()
+    assert await journal_rows(original.id) > 0 and await journaled(original.id)
+
+    await run_pairs(retrying.id)
+    assert await world.owned(10) == {"CCR": 2, "AGENT_SCHEDULE": 1}
+    await purge.purge()
+    assert await journal_rows(original.id) == 0
+
+
+async def test_a_large_journal_goes_in_short_batches(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    await give_every_kind(world)
+    big = await applied(world, 10, 11)
+    moves = await JournalMove.filter(item__transfer_id=big.id).count()
+    assert moves >= 4
+    await expire(big.id)
+    steps = 0
+    step = purge._journal_step
+
+    async def counted(*args: object) -> bool:
+        nonlocal steps
+        steps += 1
+        return await step(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(purge, "BATCH_ROWS", 1)
+    monkeypatch.setattr(purge, "_journal_step", counted)
+    purged = await purge.purge()
+    assert await journal_rows(big.id) == 0 and not await journaled(big.id)
+    assert purged.rows["journal_move"] >= moves and purged.rows["journal_removed"] >= 2
+    assert steps > moves  # a row of each table per transaction, then one that finds nothing left
+
+
+async def test_workers_purging_at_once_purge_each_journal_once(world: World) -> None:
+    expired = []
+    for source in (10, 12, 14, 16):
+        await world.give(source, "CCR", 3)
+        expired.append((await applied(world, source, source + 1)).id)
+    for pk in expired:
+        await expire(pk)
+
+    first, second = await asyncio.gather(purge.purge(), purge.purge())
+    assert all([not await journaled(pk) and await journal_rows(pk) == 0 for pk in expired])
+    # Whichever purged a journal, it was counted once.
+    assert first.rows["journal_move"] + second.rows["journal_move"] >= 4
+    assert first.transfers + second.transfers >= 4
+
+
+async def test_idempotency_keys_older_than_a_day_are_purged_and_fresh_ones_stay(api: Api, world: World) -> None:
+    await world.stock(10, 12)
+    old = await start_with_key(api, world.admin, 10, 11, key="old-key")
+    fresh = await start_with_key(api, world.admin, 12, 13, key="fresh-key")
+    assert old["userErrors"] == [] and fresh["userErrors"] == []
+    await api.wait_finished(world.admin, old["transfer"]["id"])
+    await api.wait_finished(world.admin, fresh["transfer"]["id"])
+    key = await IdempotencyKey.get(operator_id=world.pk(1), key="old-key")
+    await IdempotencyKey.filter(id=key.id).update(created_at=key.created_at - timedelta(hours=24, seconds=1))
+
+    purged = await purge.purge()
+    assert purged.keys >= 1
+    assert await IdempotencyKey.filter(operator_id=world.pk(1)).values_list("key", flat=True) == ["fresh-key"]
+    again = await start_with_key(api, world.admin, 12, 13, key="fresh-key")  # a resent start still gets its transfer
+    assert again["transfer"]["id"] == fresh["transfer"]["id"]
+
+
+async def test_every_worker_purges_at_start_and_every_purge_seconds(
+    world: World, database: str, redis_url: str, tmp_path: Path
+) -> None:
+    await world.give(10, "CCR", 2)
+    await world.give(12, "CCR", 2)
+    first = await applied(world, 10, 11)
+    second = await applied(world, 12, 13)
+    await expire(first.id)
+    queue = f"udt:test-purge:{world.tenant.id}"
+    workers = Workers(worker_env(database, redis_url, queue, UDT_PURGE_SECONDS="0.2"), tmp_path / "pairs")
+    try:
+        await workers.start()
+        await until(lambda: _purged(first.id), 60)
+        assert await journaled(second.id)
+        await expire(second.id)  # while the worker runs: its next round takes it
+        await until(lambda: _purged(second.id), 60)
+    finally:
+        await workers.stop_all()
+    log = (tmp_path / "worker-0.log").read_text()
+    assert "purged" in log and "journal_move=" in log
+
+
+async def _purged(transfer_pk: int) -> bool:
+    return not await journaled(transfer_pk) and await journal_rows(transfer_pk) == 0
