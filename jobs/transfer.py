@@ -90,11 +90,15 @@ async def _others_waiting(redis: ArqRedis) -> bool:
         ready = await redis.zrangebyscore(settings.QUEUE_NAME, "-inf", int(time.time() * 1000), start=0, num=100)
         if not ready:
             return False
-        async with redis.pipeline(transaction=False) as pipe:
+        # One snapshot (MULTI): a job that ends after the read above is gone from the queue
+        # and from the in-progress keys at once (arq's finish_job), so it is neither
+        # running nor waiting; asked only about its in-progress key, it would look waiting.
+        async with redis.pipeline(transaction=True) as pipe:
             for job in ready:
                 pipe.exists(in_progress_key_prefix + job.decode())
-            running = await pipe.execute()
-        return not all(running)
+                pipe.zscore(settings.QUEUE_NAME, job)
+            found = await pipe.execute()
+        return any(not running and queued is not None for running, queued in zip(found[::2], found[1::2]))
     except RedisError:
         return False  # Redis away: keep working, nobody can be waiting
 
