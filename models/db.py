@@ -8,6 +8,7 @@ context is also made the process-wide fallback.
 from __future__ import annotations
 
 from asyncpg.exceptions import InterfaceError as PgClientStateError
+from asyncpg.exceptions import InternalClientError as PgClientInternalError
 from tortoise import Tortoise
 
 from models import settings
@@ -40,8 +41,10 @@ def is_transient(exc: BaseException) -> bool:
         sqlstate = getattr(seen, "sqlstate", None) or ""
         if sqlstate in _RETRYABLE_SQLSTATES or sqlstate.startswith("08"):
             return True
-        # asyncpg's client-side errors: the connection under the transaction closed.
-        if isinstance(seen, (ConnectionError, TimeoutError, PgClientStateError)):
+        # asyncpg's client-side errors: the connection under the transaction closed, or
+        # its protocol state broke (seen once under heavy load, before a COMMIT went out:
+        # the pair had not committed, and its claim makes running it again safe).
+        if isinstance(seen, (ConnectionError, TimeoutError, PgClientStateError, PgClientInternalError)):
             return True
         if "database is locked" in str(seen):
             return True

@@ -282,3 +282,14 @@ async def test_a_pair_that_lost_a_deadlock_runs_again_and_is_applied_exactly_onc
     assert await world.owned(10) == {} and await world.owned(11) == {"CCR": 1}
     events = await api.events(world.admin, gid, after=encode_cursor(pk_of(gid, "Transfer"), 0))
     assert [e["type"] for e in events] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
+
+
+def test_a_broken_client_protocol_state_is_a_passing_failure_worth_another_attempt() -> None:
+    """asyncpg refusing an operation mid-transaction (seen once under heavy load, before a
+    COMMIT went out): nothing committed, and the claim makes a second attempt safe."""
+    from asyncpg.exceptions import InternalClientError
+
+    from models.db import is_transient
+
+    assert is_transient(InternalClientError("cannot switch to state 15; another operation (2) is in progress"))
+    assert not is_transient(RuntimeError("disk full"))
