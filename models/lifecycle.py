@@ -436,7 +436,9 @@ async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient) -> Transf
 
 async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
     """Play the original pair back from the journal, unless that now conflicts with the data."""
-    original = await TransferItem.get(id=item.reverts_id).using_db(db).select_related("source", "target")
+    original = await TransferItem.get(id=item.reverts_id).using_db(db).select_related("source", "target", "transfer")
+    if not original.transfer.journaled:  # purged: nothing left to play back (the purge waits for active reverts)
+        return [revert.JOURNAL_GONE]
     (effect,) = await revert.effects([original], db)
     if effect.conflicts:
         return effect.conflicts

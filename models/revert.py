@@ -27,6 +27,9 @@ from models.userdata import BY_KEY, DataType, Storage, by_storage
 
 
 ALREADY_REVERTED = Problem("ALREADY_REVERTED", "This transfer has already been reverted.")
+JOURNAL_GONE = Problem(
+    "REVERT_EXPIRED", "The undo window of the original transfer has ended: this pair can no longer be reverted."
+)
 
 
 def now() -> datetime:

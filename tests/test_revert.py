@@ -467,3 +467,14 @@ async def test_the_audit_log_of_a_revert_names_each_pair_and_what_it_put_back(ap
     assert header[-2:] == ["Records Restored", "Records Skipped"]
     assert (row["Source User ID"], row["Target User ID"], row["Status"]) == ("11", "10", "SUCCEEDED")
     assert (row["Records Moved"], row["Records Restored"], row["Records Skipped"]) == ("3", "2", "1")
+
+
+async def test_a_revert_pair_whose_journal_is_gone_fails_and_changes_nothing(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    queued = await revert_queued(world, transfer_id)
+    await Transfer.filter(id=pk_of(transfer_id, "Transfer")).update(journaled=False)  # as a purge leaves it
+    await run_pairs(queued.id)
+    (item,) = await TransferItem.filter(transfer_id=queued.id)
+    assert (item.status.value, item.error_code) == ("FAILED", "REVERT_EXPIRED")
+    assert await world.owned(11) == {"CCR": 2} and await world.owned(10) == {}
