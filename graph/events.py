@@ -14,7 +14,6 @@ once per selection for all subscribers (graph/shared.py).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import enum

@@ -21,7 +21,6 @@ from graph.revert import RevertMutations, RevertQueries
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits, check_text
-from graph.plain import PlainDataExecutionContext
 from graph.relay import Node, from_global_id
 from graph.shared import SharedEventExecutor
 from graph.telemetry import RequestMetrics

@@ -2,7 +2,6 @@
 # the rows an OVERWRITE deleted; a transfer's chosen types, the transfer a REVERT undoes.
 # Transfers from before the journal keep journaled = false: they cannot be reverted.
 from tortoise import migrations
-from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
