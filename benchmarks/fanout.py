@@ -241,7 +241,7 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
     clients = [
         await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--client", url, token, transfer_id, str(share),
-            stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, cwd=ROOT, preexec_fn=lambda: os.nice(args.client_nice),
         )
         for share in shares
     ]
@@ -303,7 +303,7 @@ async def main(args: argparse.Namespace) -> None:
     port = free_port()
     with (logs / "api.log").open("wb") as log:
         api = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
-    print(f"API pid {api.pid} on port {port}, logs in {logs}; {args.pairs} pairs a transfer, {args.clients} client processes")
+    print(f"API pid {api.pid} on port {port}, logs in {logs}; {args.pairs} pairs a transfer, {args.clients} client processes at nice {args.client_nice}")
     runs: list[tuple[Run, Run]] = []
     try:
         async with httpx.AsyncClient() as probe:
@@ -339,6 +339,11 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=4, help="client processes sharing the subscribers")
     parser.add_argument("--rounds", type=int, default=1, help="each: a transfer with 1 subscriber, then one with --subscribers")
     parser.add_argument("--records-per-user", type=int, default=250, help="as in the bulk transfer benchmark")
+    parser.add_argument(
+        "--client-nice", type=int, default=19,
+        help="the client processes' niceness: they stand for browsers on other machines, so by default they "
+        "take only the CPU that the API, the worker and PostgreSQL leave",
+    )
     parser.add_argument("--client", nargs=4, metavar=("URL", "TOKEN", "TRANSFER_ID", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:

@@ -153,10 +153,11 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Keyed by ids of schema and document parts; the part of the document is kept in the
-        # value, which pins its id for as long as the key is used.
-        self._completers: dict[tuple[int, int], tuple[FieldDetailsList, Completer | None]] = {}
-        self._splits: dict[tuple[int, int], tuple[GroupedFieldSet, Completer | None, GroupedFieldSet]] = {}
+        # Keyed by ids of the schema's type and the document's nodes, not of graphql-core's lists
+        # of them: each event of a subscription collects new lists of the same nodes. The nodes
+        # are kept in the value, which pins their ids for as long as the key is used.
+        self._completers: dict[tuple[int, ...], tuple[list[Any], Completer | None]] = {}
+        self._splits: dict[tuple[int, ...], tuple[list[Any], Completer | None, list[str]]] = {}
         # strawberry passes a manager on every request; it only matters when an extension resolves fields.
         self._enabled = self.middleware_manager is None or not self.middleware_manager.middlewares
 
@@ -210,18 +211,19 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _split(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> tuple[Completer | None, GroupedFieldSet]:
         """The completer of the plain fields among `grouped` (None if there are none), and the others."""
-        key = (id(parent_type), id(grouped))
+        nodes = [d.node for details in grouped.values() for d in details]
+        key = (id(parent_type), *map(id, nodes))
         known = self._splits.get(key)
-        if known is None or known[0] is not grouped:
-            plans, rest = [], {}
+        if known is None:
+            plans, rest = [], []
             for response_name, details in grouped.items():
                 plan = self._plan(parent_type, response_name, details)
                 if plan is None:
-                    rest[response_name] = details
+                    rest.append(response_name)
                 else:
                     plans.append(plan)
-            known = self._splits[key] = (grouped, _object(plans) if plans else None, rest)
-        return known[1], known[2]
+            known = self._splits[key] = (nodes, _object(plans) if plans else None, rest)
+        return known[1], {name: grouped[name] for name in known[2]}
 
     def _plan(self, parent_type: GraphQLObjectType, response_name: str, details: FieldDetailsList) -> Plan | None:
         """How to complete a basic field whose own selection is plain, else None."""
@@ -239,10 +241,11 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:
         """The completer of a value of `type_` (not wrapped in non-null, and not null), or None."""
-        key = (id(type_), id(details))
+        nodes = [d.node for d in details]
+        key = (id(type_), *map(id, nodes))
         known = self._completers.get(key)
-        if known is None or known[0] is not details:
-            known = self._completers[key] = (details, self._make_completer(type_, details))
+        if known is None:
+            known = self._completers[key] = (nodes, self._make_completer(type_, details))
         return known[1]
 
     def _make_completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer | None:

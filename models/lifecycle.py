@@ -46,6 +46,7 @@ from models.transfers import (
 from models.userdata import DATA_TYPES
 
 log = logging.getLogger(__name__)
+_FINISHED = frozenset(s.value for s in TransferStatus if s.finished)  # as strings: an Event carries them so
 
 SUCCESS_MESSAGE = "Data Transfer Successful"
 FAILURE_MESSAGE = "Errors occurred during data transfer. The user IDs listed below were not transferred."
@@ -100,7 +101,7 @@ class Event:
 
     @property
     def terminal(self) -> bool:
-        return TransferStatus(self.status).finished and self.type == self.status
+        return self.type == self.status and self.status in _FINISHED
 
     def to_json(self) -> dict:
         data = {**asdict(self), "at": self.at.isoformat()}
