@@ -80,7 +80,7 @@ async def run(args: argparse.Namespace, mode: str) -> Run:
     from gql.transport.websockets import WebsocketsTransport
 
     from graph.app import create_app
-    from graph.websocket import WebSocketProtocol
+    from graph.websocket import UVICORN
     from models import seed, settings
     from models.tenancy import ApiToken, User
     from models.transfers import Transfer, TransferItem
@@ -103,7 +103,7 @@ async def run(args: argparse.Namespace, mode: str) -> Run:
     env = {**os.environ, "UDT_LOG_LEVEL": "WARNING", "UDT_REVERT_DAYS": str(settings.REVERT_DAYS)}
     workers = [subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env) for _ in range(args.workers)]
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), port=port, log_level="warning", ws=WebSocketProtocol))
+    server = uvicorn.Server(uvicorn.Config(create_app(), port=port, log_level="warning", **UVICORN))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)

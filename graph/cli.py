@@ -227,7 +227,7 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
     import uvicorn
 
     from graph.app import create_app
-    from graph.websocket import WebSocketProtocol
+    from graph.websocket import UVICORN
 
     from jobs import metrics
 
@@ -235,7 +235,7 @@ def _serve(host: str, port: int, run_worker: bool) -> None:
         metrics.serve(settings.METRICS_PORT)  # else the app serves /metrics on its own port
     # log_config=None: uvicorn's lines go through our handler too (JSON, request IDs).
     uvicorn.run(
-        create_app(run_worker=run_worker), host=host, port=port, log_level="info", log_config=None, ws=WebSocketProtocol
+        create_app(run_worker=run_worker), host=host, port=port, log_level="info", log_config=None, **UVICORN
     )
 
 

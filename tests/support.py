@@ -21,7 +21,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from graph.websocket import WebSocketProtocol
+from graph.websocket import UVICORN
 from models.tenancy import ApiToken, Team, TeamMember, Tenant, User, View, ViewTeam
 from models.userdata import BY_KEY, OWNED, AgentSchedule, Evaluation, OwnedRecord
 
@@ -137,7 +137,7 @@ def free_port() -> int:
 async def serving(app: object) -> AsyncIterator[str]:
     """Run an ASGI app under uvicorn on a free port, in this event loop; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=WebSocketProtocol)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

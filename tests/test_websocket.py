@@ -77,6 +77,13 @@ async def test_messages_sent_back_to_back_arrive_whole_and_in_order_then_the_clo
         assert ws.close_code == 4000
 
 
+async def test_messages_go_uncompressed_though_the_client_offers_compression(base: str) -> None:
+    async with connect(f"{base}/speaks", compression="deflate") as ws:  # as browsers do
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert ws.protocol.extensions == []
+
+
 async def test_a_response_written_just_before_the_transport_closes_reaches_the_client(base: str) -> None:
     # uvicorn answers an app that fails before accepting with a 500, written then closed at once.
     with pytest.raises(InvalidStatus) as refused:
