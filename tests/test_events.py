@@ -7,8 +7,9 @@ import asyncio
 from graph.events import encode_cursor
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import lifecycle
-from models.transfers import Transfer
+from models import bulk, lifecycle
+from models.tenancy import User
+from models.transfers import Transfer, TransferItem
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
 
@@ -228,3 +229,21 @@ async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
     finally:
         await redis.aclose()
     assert 4321 - 60 < ttl <= 4321
+
+
+async def test_the_record_holds_each_event_exactly_as_the_worker_publishes_it(world: World) -> None:
+    """A subscriber that fills a gap from the record must see what the others heard live."""
+    await world.stock(10, 11)
+    upload = await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n")
+    transfer, _ = await bulk.start(world.users[1], upload)
+    await User.filter(id=world.pk(21)).update(tenant_admin=True)  # the second pair fails its re-check
+    published = await lifecycle.begin(transfer.id)
+    for item_id in await TransferItem.filter(transfer_id=transfer.id).order_by("position").values_list("id", flat=True):
+        published += await lifecycle.process_item(item_id)
+    assert [e.type for e in published] == ["STARTED", "ITEM_SUCCEEDED", "ITEM_FAILED", "PARTIALLY_FAILED"]
+    assert published[1].records is not None  # the worker's own figures, never recorded
+    assert [e.to_json() for e in await lifecycle.recorded(transfer.id, 0)] == [e.to_json() for e in published]
+    assert [e.seq for e in published] == [1, 2, 3, 4]
+    failed = published[2]
+    assert (failed.source_user_id, failed.target_user_id, failed.error_code) == (11, 21, "TENANT_ADMIN")
+    assert (failed.processed_pairs, failed.succeeded_pairs, failed.failed_pairs, failed.status) == (2, 1, 1, "RUNNING")
