@@ -145,6 +145,16 @@ MUTANTS = [
     Mutant("unchosen data types move too", "models/lifecycle.py",
            "            types=engine.chosen(transfer.data_types),\n            journal_item", "            journal_item",
            ("tests/test_data_types.py",)),
+    Mutant("a pair's recorded event is numbered before it counts", "models/lifecycle.py",
+           '_COUNTED = {"seq": "last_event",', '_COUNTED = {"seq": "last_event - 1",', ("tests/test_events.py",)),
+    Mutant("a pair's recorded event has another time than the one published", "models/lifecycle.py",
+           'own = {"transfer_id": item.transfer_id, "type": kind, **event, "at": at.isoformat()}',
+           'own = {"transfer_id": item.transfer_id, "type": kind, **event, "at": now().isoformat()}', ("tests/test_events.py",)),
+    Mutant("a WebSocket's last words are dropped at close", "graph/websocket.py",
+           "        self.flush()  # a close frame", "        pass  # a close frame", ("tests/test_websocket.py",)),
+    Mutant("a WebSocket writes each message at once", "graph/websocket.py",
+           "        if not self._pending:\n            asyncio.get_running_loop().call_soon(self.flush)\n        self._pending.append(data)",
+           "        self._transport.write(data)", ("tests/test_websocket.py",)),
 ]
 
 
