@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -190,8 +191,16 @@ class GraphQLApp(GraphQL):
         request._body = bytes(body)  # what Request.body() caches; strawberry reads it from there
 
     def encode_json(self, data: object) -> str | bytes:
-        """A subscription event's result that others share is JSON already (graph/shared.py)."""
-        return encoded_message(data) or super().encode_json(data)
+        """A subscription event's result that others share is JSON already (graph/shared.py);
+        the rest is encoded by orjson, several times faster than json.dumps on a page of users.
+        Text, not bytes: strawberry sends bytes over a WebSocket as a binary frame."""
+        encoded = encoded_message(data)
+        if encoded is not None:
+            return encoded
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # what orjson does not take (an integer past 64 bits): as strawberry would
+            return super().encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """Any undecodable text is a JSONDecodeError, which every caller (WebSocket too) refuses politely."""

@@ -117,3 +117,16 @@ async def test_readyz_says_redis_is_down_without_saying_why(database: str, tmp_p
         await redis.kill()
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "ok", "redis": "error"}
+
+
+def test_a_result_orjson_cannot_encode_is_still_answered_as_json_text() -> None:
+    """orjson encodes every answer, but takes no integer past 64 bits: json.dumps does those."""
+    import json
+
+    from graph.app import GraphQLApp
+    from graph.schema import schema
+
+    app = GraphQLApp(schema)
+    assert app.encode_json({"data": {"n": 7, "name": "Zoë"}}) == '{"data":{"n":7,"name":"Zoë"}}'
+    huge = {"data": {"n": 2**70}}
+    assert json.loads(app.encode_json(huge)) == huge
