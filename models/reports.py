@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from tortoise import connections
+
 from models.csvfile import PEOPLE_HEADER, write_rows
-from models.tenancy import User, in_scope, scope, teams_of
+from models.sql import Statement
+from models.tenancy import User, in_scope, scope_condition
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
 from models.userdata import DATA_TYPES, Policy
 
 PAGE = 1000
-
-
-_PEOPLE_FIELDS = ("id", "user_id", "first_name", "last_name", "username", "email", "active", "tenant_admin")
 
 
 async def people_csv(operator: User) -> AsyncIterator[str]:
@@ -30,21 +30,30 @@ async def people_csv(operator: User) -> AsyncIterator[str]:
     while page:
         following = asyncio.ensure_future(_people_page(operator, page[-1][0]))
         try:
-            yield write_rows(
-                [uid, "", first, last_name, username, email, "Active" if active else "Inactive",
-                 "Yes" if admin else "No", teams]
-                for uid, first, last_name, username, email, active, admin, teams in page
-            )
+            yield write_rows(page)
             page = await following
         finally:
             following.cancel()  # the download stopped half way: no page is read for nobody
 
 
 async def _people_page(operator: User, after: int) -> list[tuple]:
-    """The next page of the operator's scope after User ID `after`, each row with its team names."""
-    page = await scope(operator).filter(user_id__gt=after).order_by("user_id").limit(PAGE).values_list(*_PEOPLE_FIELDS)
-    teams = await teams_of("user", [row[0] for row in page])
-    return [(*row[1:], "; ".join(name for _, name in teams.get(row[0], ()))) for row in page]
+    """The next page of the operator's scope after User ID `after`: its rows of the file, cell by cell.
+
+    One statement that writes the cells, team names included: through the ORM, turning each
+    value into Python and the teams into lists took half of the file's time.
+    """
+    q = Statement(connections.get("default"))
+    names = "SELECT t.name FROM team_member m JOIN team t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name"
+    # SQLite's group_concat takes no ORDER BY before 3.44: it joins an ordered subquery's rows in that order.
+    teams = "string_agg(name, '; ' ORDER BY name)" if q.postgres else "group_concat(name, '; ')"
+    return await q.rows(
+        "SELECT u.user_id, '' AS to_user_id, u.first_name, u.last_name, u.username, u.email, "
+        "CASE WHEN u.active THEN 'Active' ELSE 'Inactive' END AS status, "
+        "CASE WHEN u.tenant_admin THEN 'Yes' ELSE 'No' END AS admin, "
+        f"COALESCE((SELECT {teams} FROM ({names}) AS n), '') AS teams "
+        f"FROM app_user u WHERE {scope_condition(operator, q, 'u')} AND u.user_id > {q.p(after)} "
+        f"ORDER BY u.user_id LIMIT {PAGE}"
+    )
 
 
 AUDIT_HEADER = [

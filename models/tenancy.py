@@ -195,6 +195,19 @@ def scope(operator: User) -> QuerySet[User]:
     return User.filter(id=-1)  # no view and not an admin: nobody
 
 
+def scope_condition(operator: User, q: Statement, alias: str) -> str:
+    """`scope(operator)` as SQL, a condition on the `app_user` row `alias`, for statements
+    written out (the people file). The same rule: tests/test_scope.py holds them equal."""
+    if operator.view_id is not None:  # parameters in the order they are written (SQLite's `?`)
+        return (
+            f"{alias}.tenant_id = {q.p(operator.tenant_id)} AND {alias}.id IN (SELECT m.user_id FROM team_member m "
+            f"JOIN view_team v ON v.team_id = m.team_id WHERE v.view_id = {q.p(operator.view_id)})"
+        )
+    if operator.tenant_admin:
+        return f"{alias}.tenant_id = {q.p(operator.tenant_id)}"
+    return "1 = 0"  # nobody
+
+
 async def in_scope(operator: User, pks: Iterable[int]) -> set[int]:
     """Which of the users `pks` the operator may see: their scope, and themselves.
 
@@ -220,7 +233,7 @@ async def teams_of(kind: str, pks: Sequence[int]) -> dict[int, list[TeamRow]]:
     """The teams of each user (kind "user") or view ("view") of `pks`, in name order.
 
     One written-out statement by the link table's index: the ORM's join cost more than the
-    database did (the users page and the people file ask once per page).
+    database did (the users page asks once per page).
     """
     if not pks:
         return {}

@@ -7,6 +7,7 @@ import io
 
 import httpx
 
+from models.tenancy import Team, TeamMember
 from tests.support import Api, World
 
 
@@ -21,6 +22,9 @@ def rows(response: httpx.Response) -> list[list[str]]:
 
 
 async def test_the_people_file_has_the_columns_in_order_and_every_user_in_scope(api: Api, world: World) -> None:
+    zulu = await Team.create(tenant=world.tenant, name="Zulu")
+    await TeamMember.create(team=zulu, user=world.users[30])  # West and Zulu: by name
+    await TeamMember.create(team=await Team.get(tenant=world.tenant, name="East"), user=world.users[30])
     response = await download(api, world.admin)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -30,6 +34,8 @@ async def test_the_people_file_has_the_columns_in_order_and_every_user_in_scope(
     assert [int(r[0]) for r in body] == sorted(world.users)  # active and inactive, by User ID
     agent = next(r for r in body if r[0] == "10")
     assert agent == ["10", "", "Agent10", "Number10", "agent10", "agent10@example.com", "Active", "No", "East"]
+    assert next(r for r in body if r[0] == "30")[8] == "East; West; Zulu"
+    assert next(r for r in body if r[0] == "1")[8] == ""  # in no team
     assert next(r for r in body if r[0] == "40")[6] == "Inactive"
     assert next(r for r in body if r[0] == "4")[7] == "Yes"
 
