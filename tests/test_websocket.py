@@ -10,8 +10,9 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
 
-from graph.websocket import _JoinedWrites
+from graph.websocket import _JoinedWrites, text_frame
 from tests.support import serving
 
 
@@ -90,3 +91,9 @@ async def test_a_response_written_just_before_the_transport_closes_reaches_the_c
         async with connect(f"{base}/fails"):
             pass
     assert refused.value.response.status_code == 500
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_is_the_one_the_websockets_library_would_send(size: int) -> None:
+    data = b"x" * size
+    assert text_frame(data) == Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
