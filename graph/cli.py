@@ -190,6 +190,8 @@ async def _transfer(pk: int) -> list[str] | None:
         f"requested by:  {t.requested_by.username if t.requested_by else '-'}",
         f"upload:        {f'{t.upload.id} ({t.upload.filename})' if t.upload else '-'}",
         f"retry of:      {t.retry_of_id or '-'}",
+        f"revert of:     {t.revert_of_id or '-'}",
+        f"data types:    {'all' if t.data_types is None else ', '.join(t.data_types)}",
         f"created:       {_when(t.created_at, '-')}",
         f"started:       {_when(t.started_at, '-')}",
         f"finished:      {_when(t.finished_at, '-')}",

@@ -155,6 +155,10 @@ MUTANTS = [
     Mutant("a WebSocket writes each message at once", "graph/websocket.py",
            "        if not self._pending:\n            asyncio.get_running_loop().call_soon(self.flush)\n        self._pending.append(data)",
            "        self._transport.write(data)", ("tests/test_websocket.py",)),
+    Mutant("a revoked token authenticates", "models/tenancy.py",
+           'AND k.revoked_at IS NULL "', '"', ("tests/test_tokens.py",)),
+    Mutant("an expired token authenticates", "models/tenancy.py",
+           "AND (k.expires_at IS NULL OR k.expires_at > {q.p(now)})", "", ("tests/test_tokens.py",)),
     Mutant("a long text frame says its length in two bytes", "graph/websocket.py",
            "    elif n < 1 << 16:", "    elif n < 1 << 17:", ("tests/test_websocket.py",)),
 ]

@@ -229,9 +229,21 @@ async def test_transfers_show_gives_status_counters_message_and_each_failed_pair
         assert "pairs:         2 total, 2 processed, 1 succeeded, 1 failed" in out
         assert "message:       Errors occurred during data transfer." in out
         assert f"upload:        {upload.id} (people.csv)" in out
+        assert "data types:    all" in out and "revert of:     -" in out
         failed = out.split("failed pairs (1):\n", 1)[1].splitlines()
         assert failed[0].split() == ["ROW", "SOURCE", "TARGET", "CODE", "MESSAGE"]
         assert failed[1].split()[:4] == ["3", "11", "21", "TENANT_ADMIN"]
+
+
+async def test_transfers_show_names_the_data_types_a_transfer_was_limited_to(world: World, database: str) -> None:
+    from models import lifecycle
+
+    await world.give(10, "CCR")
+    transfer, problems = await lifecycle.start_single(world.users[1], 10, 20, data_types=["EVALUATION", "CCR"])
+    assert problems == []
+    code, out = await udt("transfers", "show", str(transfer.id), database=database)
+    assert code == 0, out
+    assert f"data types:    {', '.join(transfer.data_types)}" in out and "CCR" in out and "EVALUATION" in out
 
 
 async def test_transfers_commands_refuse_unknown_tenants_and_transfers_clearly(database: str) -> None:
