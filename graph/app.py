@@ -199,7 +199,7 @@ class GraphQLApp(GraphQL):
             return encoded
         try:
             return orjson.dumps(data).decode()
-        except TypeError:  # what orjson does not take (an integer past 64 bits): as strawberry would
+        except TypeError:  # what orjson does not take (an integer past 64 bits, a lone surrogate): as strawberry would
             return super().encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
