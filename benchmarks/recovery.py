@@ -118,12 +118,22 @@ async def one_round(
     doomed = procs.start(doomed_script, HANG_AFTER=str(hang_after), **doomed_env)
     await enqueue(transfer)
 
-    def hung():  # type: ignore[no-untyped-def]
-        return TransferItem.filter(transfer_id=transfer.id, status=ItemStatus.PENDING, attempts__gte=1)
+    async def held_pairs() -> list[int]:
+        """Each lane's first pending pair: the one its worker holds (its claim, and the attempt
+        it counts, are not committed, so nothing else about it shows from outside)."""
+        rows = await _sql(
+            "SELECT DISTINCT ON (lane) id FROM transfer_item WHERE transfer_id = $1 AND status = 'PENDING' "
+            "ORDER BY lane, position", transfer.id,
+        )
+        return [row["id"] for row in rows]
 
     async def every_lane_hangs() -> bool:
         applied = (await Transfer.get(id=transfer.id)).processed_pairs
-        return applied == hang_after and await hung().count() == lanes
+        open_pairs = await _sql(  # the doomed worker's transactions, one per lane once each hangs
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'udt-worker' "
+            "AND datname = current_database() AND xact_start IS NOT NULL AND NOT (pid = ANY($1::int[]))", list(before),
+        )
+        return applied == hang_after and open_pairs[0]["n"] == lanes
 
     await _wait(every_lane_hangs, 120, "every lane of the doomed worker to hang mid-pair")
     doomed_backends = await _worker_backends() - before
@@ -135,7 +145,7 @@ async def one_round(
     await _wait(survivor_connected, 60, "the second worker to connect")
     # Kill at a random point of the renewal cycle (a third of the lease), as a crash would.
     await asyncio.sleep(rng.uniform(0, settings.LEASE_SECONDS / 3))
-    in_flight = await hung().values_list("id", flat=True)
+    in_flight = await held_pairs()
     generations = dict(await TransferLane.filter(transfer_id=transfer.id).values_list("lane", "generation"))
     (row,) = await _sql(  # the last lease to run out bounds the takeover of every lane
         "SELECT EXTRACT(EPOCH FROM max(lease_until) - now()) AS left FROM transfer_lane WHERE transfer_id = $1",
