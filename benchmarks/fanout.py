@@ -198,6 +198,9 @@ class Run:
     events: int
     api_cpu: float
     client_cpu: float
+    worker_cpu: float
+    rest_cpu: float
+    seconds: float
 
     @property
     def spread(self) -> float:
@@ -207,13 +210,21 @@ class Run:
         return (
             f"{self.subscribers:4d} subscriber(s): transfer {self.transfer:6.2f} s; terminal event heard "
             f"{self.first_end:+.2f} s (first) to {self.last_end:+.2f} s (last) after finishedAt, spread {self.spread:.2f} s; "
-            f"{self.events} events each, all in order; CPU: API {self.api_cpu:.1f} s, clients {self.client_cpu:.1f} s"
+            f"{self.events} events each, all in order; CPU: API {self.api_cpu:.1f} s, clients {self.client_cpu:.1f} s, "
+            f"worker {self.worker_cpu:.1f} s, PostgreSQL and the rest {self.rest_cpu:.1f} s, in {self.seconds:.1f} s on {os.cpu_count()} cores"
         )
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_seconds() -> float:
+    """CPU time the whole machine has spent busy: what is left after the API, the clients and
+    the worker is PostgreSQL's and Redis's (its backends come and go with the worker's connections)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 async def _start_bulk(http, pairs: list[tuple[int, int]]) -> str:  # type: ignore[no-untyped-def]
@@ -250,7 +261,7 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
         line = await c.stdout.readline()
         assert line.strip() == b"ready", f"a client failed before it was ready: {line!r}"
     print(f"{subscribers:4d} subscriber(s) have their SNAPSHOT after {time.perf_counter() - subscribing:.1f} s; starting the worker", flush=True)
-    cpu_before = _cpu_seconds(api.pid)
+    cpu_before, busy_before, began = _cpu_seconds(api.pid), _busy_seconds(), time.perf_counter()
     with (logs / f"worker-{transfer_id}.log").open("wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
@@ -259,8 +270,10 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
             await c.wait()
     finally:
         worker.terminate()
-        worker.wait()
+        _, _, usage = os.wait4(worker.pid, 0)
     api_cpu = _cpu_seconds(api.pid) - cpu_before
+    busy, seconds = _busy_seconds() - busy_before, time.perf_counter() - began
+    client_cpu, worker_cpu = sum(r["cpu"] for r in reports), usage.ru_utime + usage.ru_stime
 
     transfer = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
     assert transfer.status == "SUCCEEDED", transfer.status
@@ -272,7 +285,7 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
     ends = sorted(o["heard_end"] for o in outcomes)
     return Run(
         subscribers, (transfer.finished_at - transfer.started_at).total_seconds(), ends[0] - finished, ends[-1] - finished,
-        outcomes[0]["count"], api_cpu, sum(r["cpu"] for r in reports),
+        outcomes[0]["count"], api_cpu, client_cpu, worker_cpu, busy - api_cpu - client_cpu - worker_cpu, seconds,
     )
 
 

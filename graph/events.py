@@ -29,7 +29,9 @@ from graphql import GraphQLError
 from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
 from graph.fanout import Fanout, Published
 from graph.relay import to_global_id
+from graph.shared import EventBatch, shareable
 from graph.transfers import Transfer, TransferStatus, find_transfer
+from graph.websocket import sends_many
 from jobs import metrics
 from models import lifecycle
 from models.lifecycle import Event
@@ -182,12 +184,29 @@ async def _recorded(transfer_id: int, after: int) -> list[Published]:
     return [Published(e) for e in await lifecycle.recorded(transfer_id, after)]
 
 
+def _shared_run(pending: list[Published]) -> int:
+    """How many of the first events are shared by every subscriber, up to the terminal one."""
+    n = 0
+    for p in pending:
+        if p.shared is None:
+            break
+        n += 1
+        if p.event.terminal:
+            break
+    return n
+
+
 async def watch(
-    fanout: Fanout, transfer: TransferRow, after: str | None, check_access: AccessCheck | None = None
-) -> AsyncGenerator[TransferEvent, None]:
+    fanout: Fanout,
+    transfer: TransferRow,
+    after: str | None,
+    check_access: AccessCheck | None = None,
+    batches: bool = False,
+) -> AsyncGenerator[TransferEvent | EventBatch, None]:
     """SNAPSHOT, then every event numbered after it, in order, until the terminal one.
 
     `check_access` runs every ACCESS_RECHECK_SECONDS and raises to end the subscription.
+    With `batches`, shared events that arrive together are yielded as one EventBatch (graph/shared.py).
     """
     # The first check comes at a random point of the period, so that many subscriptions opened
     # together (a page of 500 operators) do not all check at once, every time.
@@ -202,6 +221,14 @@ async def watch(
             if not pending and Status(transfer.status).finished:
                 pending = await _recorded(transfer.id, transfer.last_event - 1)  # its terminal event, always last
             while True:
+                if batches and (run := _shared_run(pending)) > 1:
+                    batch = EventBatch(pending[:run], lambda p: TransferEvent.of(p.event, transfer, p.shared))
+                    yield batch
+                    if batch.taken:
+                        last = pending[batch.taken - 1].event.seq
+                        if pending[batch.taken - 1].event.terminal:
+                            return
+                    pending = pending[batch.taken :]
                 for p in pending:
                     yield TransferEvent.of(p.event, transfer, p.shared)
                     last = p.event.seq
@@ -244,4 +271,5 @@ class EventSubscriptions:
             return transfer
 
         transfer = await check_access()
-        return watch(info.context.fanout, transfer, after, check_access)  # not wrapped: each event passes one layer less
+        batches = sends_many(info.context.request.scope) and shareable(info.operation, info._raw_info.fragments)
+        return watch(info.context.fanout, transfer, after, check_access, batches)  # not wrapped: each event passes one layer less

@@ -11,18 +11,32 @@ subscription's field reaches leaves only (scalars, enums, `__typename`), which t
 alone decides. `TransferEvent.transfer`, an object read through the subscriber's own
 view, is executed per subscriber as before; so is a result with errors, and anything
 that is not a shared event (a SNAPSHOT, events read from the database's record).
+
+A subscriber woken for several shared events may yield them as one `EventBatch`: its
+result is each event's shared result, and its message is a `Messages` of one `next` each
+(graph/websocket.py), so graphql-core's and strawberry's per-event work runs once per batch.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, InlineFragmentNode, OperationType, SelectionSetNode
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
 
 from graph.plain import PlainDataExecutionContext
+from graph.websocket import Messages
 
 _ENCODE = {"separators": (",", ":")}  # as strawberry encodes
 
@@ -47,6 +61,34 @@ def _fields(selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDef
             yield from _fields(fragments[selection.name.value].selection_set, fragments, seen)
 
 
+def shareable(operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]) -> bool:
+    """Whether a subscription's result on a shared event is the same for every subscriber who
+    sends the same document and variables: its selection reaches leaves only."""
+    if operation.operation is not OperationType.SUBSCRIPTION or operation.loc is None:
+        return False
+    for root in _fields(operation.selection_set, fragments, set()):
+        if root.selection_set is None or any(f.selection_set for f in _fields(root.selection_set, fragments, set())):
+            return False  # an object below the event: it may depend on who asks
+    return True
+
+
+class EventBatch:
+    """Shared events a subscription yields together; `taken` says how many its result holds
+    (all, unless one failed: that one and the rest are then yielded one by one).
+
+    `items` carry each event's `shared` dict; `root_value(item)` makes the event a selection
+    runs on, asked for only when no subscriber has run it yet."""
+
+    __slots__ = ("items", "root_value", "taken")
+
+    def __init__(self, items: Sequence[Any], root_value: Callable[[Any], Any]) -> None:
+        self.items, self.root_value, self.taken = items, root_value, 0
+
+
+class EncodedBatch(list):
+    """A batch's data: the EncodedData of each event it holds, in order."""
+
+
 class SharedEventExecutor(PlainDataExecutionContext):
     """Runs a subscription's selection once per shared event, document and variables."""
 
@@ -56,17 +98,15 @@ class SharedEventExecutor(PlainDataExecutionContext):
 
     def _key(self) -> tuple | None:
         operation = self.operation
-        if operation.operation is not OperationType.SUBSCRIPTION or operation.loc is None:
+        if not shareable(operation, self.fragment_definitions):
             return None
-        fragments = self.fragment_definitions
-        for root in _fields(operation.selection_set, fragments, set()):
-            if root.selection_set is None or any(f.selection_set for f in _fields(root.selection_set, fragments, set())):
-                return None  # an object below the event: it may depend on who asks
         variables = repr(sorted(self.variable_values.coerced.items()))  # @include/@skip may use them
-        return operation.loc.source.body, operation.name.value if operation.name else None, variables
+        return operation.loc.source.body, operation.name.value if operation.name else None, variables  # type: ignore[union-attr]
 
     def build_per_event_executor(self, payload: Any) -> Any:
         """An event already executed for this document and variables needs no executor of its own."""
+        if isinstance(payload, EventBatch):
+            return _Executed(self._execute_batch(payload))
         shared = getattr(payload, "shared", None)
         if shared is not None and self.shared_key is not None and self.shared_key in shared:
             return shared[self.shared_key]
@@ -81,6 +121,23 @@ class SharedEventExecutor(PlainDataExecutionContext):
             return result  # awaitable or failed: this subscriber's alone
         executed = shared[self.shared_key] = _Executed(ExecutionResult(EncodedData(result.data)))
         return executed.result
+
+
+    def _execute_batch(self, batch: EventBatch) -> ExecutionResult:
+        """Each event's shared result, up to the first that is not one (it has errors, which
+        strawberry must see to mask them): that one goes alone, as do the rest."""
+        data, key = EncodedBatch(), self.shared_key
+        for item in batch.items:
+            executed = item.shared.get(key)
+            result = executed.result if executed is not None else self.build_per_event_executor(batch.root_value(item)).execute_operation()
+            if inspect.iscoroutine(result):
+                result.close()  # never so for leaves; its event is executed again, alone
+                break
+            if not isinstance(result, ExecutionResult) or result.errors or not isinstance(result.data, EncodedData):
+                break
+            data.append(result.data)
+        batch.taken = len(data)
+        return ExecutionResult(data)
 
 
 class _Executed:
@@ -99,13 +156,20 @@ _MESSAGE = {"id", "type", "payload"}
 
 
 def encoded_message(message: object) -> str | None:
-    """The JSON text of a `next` (graphql-ws: `data`) message carrying a shared result, or None."""
+    """The JSON text of a `next` (graphql-ws: `data`) message carrying a shared result, or None;
+    for a batch's result, `Messages` holding one such message per event."""
     if not (isinstance(message, dict) and message.keys() == _MESSAGE and message["type"] in ("next", "data")):
         return None
     payload = message["payload"]
-    if not (isinstance(payload, dict) and len(payload) == 1 and isinstance(payload.get("data"), EncodedData)):
+    if not (isinstance(payload, dict) and len(payload) == 1):
         return None
-    return f'{_head(message["id"], message["type"])}{payload["data"].json}}}}}'
+    data = payload.get("data")
+    if isinstance(data, EncodedData):
+        return f'{_head(message["id"], message["type"])}{data.json}}}}}'
+    if isinstance(data, EncodedBatch):
+        head = _head(message["id"], message["type"])
+        return Messages([f"{head}{each.json}}}}}" for each in data])
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -134,10 +134,11 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: object) -> AsyncIterator[str]:
-    """Run an ASGI app under uvicorn on a free port, in this event loop; yields its base URL."""
+async def serving(app: object, **options: Any) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn on a free port, in this event loop; yields its base URL.
+    `options` replace the service's own uvicorn options (UVICORN)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **{**UVICORN, **options})
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -4,7 +4,9 @@ each subscriber still gets every event once, in commit order, at its own pace, t
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
+import pytest
 from gql import GraphQLRequest
 
 from graph import fanout
@@ -14,6 +16,7 @@ from graph.relay import to_global_id
 from jobs import events
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle
+from models.lifecycle import Event
 from models.transfers import Transfer
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
@@ -158,3 +161,22 @@ async def test_a_subscriber_further_behind_than_the_reader_keeps_reads_the_recor
         assert received == [encode_cursor(transfer.id, n) for n in range(1, 6)]
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize(("followers", "interval"), [(1, 0.05), (100, 0.05), (300, 0.15), (500, 0.25), (5000, 0.25)])
+async def test_subscribers_are_woken_less_often_the_more_there_are(followers: int, interval: float) -> None:
+    """Each wake-up costs every subscriber its way through the GraphQL layers: the interval
+    between them grows with the subscribers, so that their cost stays bounded."""
+    loop = asyncio.get_running_loop()
+    tail = fanout._Tail()
+    tail.start(0)
+    tail.followers = followers
+    woken: list[float] = []
+    for seq in (1, 2, 3):
+        arrived = tail.arrived
+        tail.add([Event(1, seq, "ITEM_SUCCEEDED", "RUNNING", 3, seq, seq, 0, datetime.now(timezone.utc))])
+        await arrived.wait()
+        woken.append(loop.time())
+    assert tail.high == 3
+    assert all(later - earlier >= interval - 0.002 for earlier, later in zip(woken, woken[1:]))  # the loop's clock: ms
+    assert woken[-1] - woken[0] < 2 * interval + 0.5

@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from graph.websocket import _JoinedWrites, text_frame
+from graph.websocket import Messages, _JoinedWrites, sends_many, text_frame
 from tests.support import serving
 
 
@@ -64,10 +64,30 @@ async def _speaks(websocket: WebSocket) -> None:
     await websocket.close(code=4000)
 
 
+async def _speaks_in_batches(websocket: WebSocket) -> None:
+    """Says whether its server takes `Messages`, then sends 40 batches of 25 messages of 10 KB
+    if it does: 10 MB, which a client that does not read leaves in the server's buffers."""
+    await websocket.accept()
+    await websocket.send_text(f"sends many: {sends_many(websocket.scope)}")
+    if sends_many(websocket.scope):
+        await websocket.send_text(Messages([]))  # nothing at all
+        for batch in range(40):
+            await websocket.send_text(Messages([f"{batch}.{i} ".ljust(10_000, "x") for i in range(25)]))
+            await asyncio.sleep(0)  # as a subscription waits for its next events: its writes leave
+        await websocket.send_text("alone")
+    await websocket.close(code=4000)
+
+
+ROUTES = [
+    WebSocketRoute("/fails", _fails_before_accepting),
+    WebSocketRoute("/speaks", _speaks),
+    WebSocketRoute("/batches", _speaks_in_batches),
+]
+
+
 @pytest.fixture
 async def base() -> str:
-    app = Starlette(routes=[WebSocketRoute("/fails", _fails_before_accepting), WebSocketRoute("/speaks", _speaks)])
-    async with serving(app) as url:
+    async with serving(Starlette(routes=ROUTES)) as url:
         yield url.replace("http://", "ws://")
 
 
@@ -78,11 +98,29 @@ async def test_messages_sent_back_to_back_arrive_whole_and_in_order_then_the_clo
         assert ws.close_code == 4000
 
 
+async def test_messages_sent_together_arrive_one_frame_each_in_order_though_the_client_reads_late(base: str) -> None:
+    async with connect(f"{base}/batches", max_queue=4) as ws:
+        assert await ws.recv() == "sends many: True"
+        await asyncio.sleep(0.5)  # the server's buffer is full by now: what is left goes out as it drains
+        expected = [f"{batch}.{i} ".ljust(10_000, "x") for batch in range(40) for i in range(25)] + ["alone"]
+        assert [await ws.recv() for _ in expected] == expected
+        await ws.wait_closed()
+        assert ws.close_code == 4000
+
+
+async def test_a_server_that_does_not_take_messages_sent_together_is_not_told_it_does() -> None:
+    async with serving(Starlette(routes=ROUTES), ws="websockets-sansio") as url, connect(f"{url.replace('http', 'ws')}/batches") as ws:
+        assert await ws.recv() == "sends many: False"
+        await ws.wait_closed()
+        assert ws.close_code == 4000
+
+
 async def test_messages_go_uncompressed_though_the_client_offers_compression(base: str) -> None:
     async with connect(f"{base}/speaks", compression="deflate") as ws:  # as browsers do
         assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
         assert ws.protocol.extensions == []
+        assert [await ws.recv() for _ in range(100)] == [f"message {i}" for i in range(100)]  # read: a full queue stalls the close
 
 
 async def test_a_response_written_just_before_the_transport_closes_reaches_the_client(base: str) -> None:

@@ -1,0 +1,117 @@
+"""Events that reach a subscriber together cross the GraphQL layers as one batch (graph/shared.py),
+and still reach its client as one message each, complete, in order, on both protocols."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import pytest
+import strawberry
+from gql import GraphQLRequest
+from redis.asyncio import Redis
+
+from graph.errors import MaskUnexpectedErrors
+from graph.events import encode_cursor
+from graph.relay import to_global_id
+from graph.shared import EncodedBatch, EventBatch, SharedEventExecutor, encoded_message
+from graph.websocket import Messages
+from jobs import events
+from models import lifecycle
+from models.transfers import Transfer
+from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
+from tests.test_event_fanout import EVERYTHING, WITH_TRANSFER, _bulk
+
+
+@pytest.fixture
+def batches(monkeypatch) -> list[tuple[int, int]]:
+    """(events offered, events taken) of every batch the API executes."""
+    seen: list[tuple[int, int]] = []
+    execute = SharedEventExecutor._execute_batch
+
+    def noted(self, batch: EventBatch):  # type: ignore[no-untyped-def]
+        result = execute(self, batch)
+        seen.append((len(batch.items), batch.taken))
+        return result
+
+    monkeypatch.setattr(SharedEventExecutor, "_execute_batch", noted)
+    return seen
+
+
+async def _commit_all_then_publish(redis_url: str, transfer: Transfer) -> None:
+    """Every pair committed first, then every event published at once: they reach the API together."""
+    found = [await lifecycle.begin(transfer.id)]
+    items = await transfer.items.all().order_by("position").values_list("id", flat=True)
+    found += [await lifecycle.process_item(item_id) for item_id in items]
+    redis = Redis.from_url(redis_url)
+    try:
+        await events.publish(redis, [e for each in found for e in each])
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_events_that_arrive_together_pass_as_one_batch_and_reach_the_client_one_message_each(
+    api: Api, world: World, redis_url: str, batches: list, protocol: str
+) -> None:
+    transfer = await _bulk(world)
+
+    async def publish_once_subscribed(event: dict) -> None:
+        if event["type"] == "SNAPSHOT":
+            await _commit_all_then_publish(redis_url, transfer)
+
+    received = await api.events(world.admin, to_global_id("Transfer", transfer.id), protocol=protocol, on_event=publish_once_subscribed)
+    assert [e["type"] for e in received] == EVERYTHING
+    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in range(1, 6)]
+    assert [e["processedPairs"] for e in received] == [0, 0, 1, 2, 3, 3]
+    assert any(offered > 1 and taken == offered for offered, taken in batches)  # some did travel together
+    assert sum(taken for _, taken in batches) <= 5  # and none twice
+
+
+async def test_a_selection_that_reaches_the_transfer_is_executed_per_event_for_each_subscriber(
+    api: Api, world: World, redis_url: str, batches: list
+) -> None:
+    transfer = await _bulk(world)
+    received = []
+    async with asyncio.timeout(60), api.ws(world.lead) as session:
+        request = GraphQLRequest(WITH_TRANSFER, variable_values={"id": to_global_id("Transfer", transfer.id)})
+        async for result in session.subscribe(request):
+            received.append(result["transferEvents"])
+            if len(received) == 1:
+                await _commit_all_then_publish(redis_url, transfer)
+    assert [e["type"] for e in received] == EVERYTHING
+    assert {e["transfer"]["requestedBy"] for e in received} == {None}  # the lead's own view, each time
+    assert batches == []
+
+
+@strawberry.type
+class Tick:
+    n: int
+    shared: strawberry.Private[dict]
+
+
+@strawberry.type
+class Query:
+    ok: bool = True
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[Tick, None]:
+        batch = EventBatch([Tick(n=n, shared={}) for n in (1, 2, None, 4)], lambda tick: tick)  # type: ignore[arg-type]
+        yield batch  # type: ignore[misc]
+        for tick in batch.items[batch.taken :]:
+            yield tick
+
+
+async def test_an_event_a_batch_cannot_carry_goes_alone_with_its_error_masked_and_the_rest_follow() -> None:
+    schema = strawberry.Schema(Query, subscription=Subscription, extensions=[MaskUnexpectedErrors], execution_context_class=SharedEventExecutor)
+    results = [r async for r in await schema.subscribe("subscription { ticks { n } }")]
+    first, failed, last = results
+    assert isinstance(first.data, EncodedBatch) and first.data == [{"ticks": {"n": 1}}, {"ticks": {"n": 2}}]
+    message = encoded_message({"id": "7", "type": "next", "payload": {"data": first.data}})
+    assert isinstance(message, Messages)
+    assert message.texts == ('{"id":"7","type":"next","payload":{"data":{"ticks":{"n":1}}}}', '{"id":"7","type":"next","payload":{"data":{"ticks":{"n":2}}}}')
+    assert failed.data is None and [(e.message, e.extensions["code"]) for e in failed.errors] == [("Internal server error.", "INTERNAL_ERROR")]
+    assert last.data == {"ticks": {"n": 4}} and not last.errors
