@@ -185,15 +185,8 @@ async def _recorded(transfer_id: int, after: int) -> list[Published]:
 
 
 def _shared_run(pending: list[Published]) -> int:
-    """How many of the first events are shared by every subscriber, up to the terminal one."""
-    n = 0
-    for p in pending:
-        if p.shared is None:
-            break
-        n += 1
-        if p.event.terminal:
-            break
-    return n
+    """How many of the first events are shared by every subscriber (the rest were read from the record)."""
+    return next((n for n, p in enumerate(pending) if p.shared is None), len(pending))
 
 
 async def watch(

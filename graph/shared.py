@@ -130,10 +130,9 @@ class SharedEventExecutor(PlainDataExecutionContext):
         for item in batch.items:
             executed = item.shared.get(key)
             result = executed.result if executed is not None else self.build_per_event_executor(batch.root_value(item)).execute_operation()
-            if inspect.iscoroutine(result):
-                result.close()  # never so for leaves; its event is executed again, alone
-                break
-            if not isinstance(result, ExecutionResult) or result.errors or not isinstance(result.data, EncodedData):
+            if not isinstance(result, ExecutionResult) or not isinstance(result.data, EncodedData):  # errors: not shared
+                if inspect.iscoroutine(result):
+                    result.close()  # never so for leaves; its event is executed again, alone
                 break
             data.append(result.data)
         batch.taken = len(data)

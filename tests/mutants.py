@@ -39,6 +39,7 @@ ENGINE = "tests/test_engine.py"
 SINGLE = "tests/test_single_transfer.py"
 IDEMPOTENCY = "tests/test_idempotency.py"
 REVERT = "tests/test_revert.py"
+BATCHES = "tests/test_event_batches.py"
 MUTANTS = [
     Mutant("claim without its PENDING filter", "models/lifecycle.py",
            "WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *\"",
@@ -161,6 +162,26 @@ MUTANTS = [
            "AND (k.expires_at IS NULL OR k.expires_at > {q.p(now)})", "", ("tests/test_tokens.py",)),
     Mutant("a long text frame says its length in two bytes", "graph/websocket.py",
            "    elif n < 1 << 16:", "    elif n < 1 << 17:", ("tests/test_websocket.py",)),
+    Mutant("messages sent together leave as their first alone", "graph/websocket.py",
+           "            self.transport.write(b\"\".join([text_frame(each.encode()) for each in text.texts]))",
+           "            self.transport.write(text_frame(text.texts[0].encode()))", ("tests/test_websocket.py",)),
+    Mutant("messages sent together do not wait for a full buffer", "graph/websocket.py",
+           "        if text is not None and not self.writable.is_set():", "        if False:", ("tests/test_websocket.py",)),
+    Mutant("no connection is told it may send many", "graph/websocket.py",
+           "        self.scope[\"extensions\"][SEND_MANY] = {}", "        pass", (BATCHES,)),
+    Mutant("a batch carries an event with errors", "graph/shared.py",
+           "not isinstance(result.data, EncodedData):  # errors", "False:  # errors", (BATCHES,)),
+    Mutant("a batch says it carried one event less", "graph/shared.py",
+           "        batch.taken = len(data)", "        batch.taken = max(0, len(data) - 1)", (BATCHES,)),
+    Mutant("a batch's events are sent again alone", "graph/events.py",
+           "                    pending = pending[batch.taken :]", "", (BATCHES,)),
+    Mutant("a batch takes events read from the record", "graph/events.py",
+           "if p.shared is None), len(pending))", "if False), len(pending))", ("tests/test_events.py",)),
+    Mutant("a selection of the transfer is batched", "graph/events.py",
+           "sends_many(info.context.request.scope) and shareable(info.operation, info._raw_info.fragments)",
+           "sends_many(info.context.request.scope)", (BATCHES,)),
+    Mutant("subscribers are woken as often however many they are", "graph/fanout.py",
+           "max(WAKE_SECONDS_MIN, self.followers * WAKE_SECONDS_PER_FOLLOWER)", "WAKE_SECONDS_MIN", ("tests/test_event_fanout.py",)),
 ]
 
 

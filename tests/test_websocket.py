@@ -64,6 +64,9 @@ async def _speaks(websocket: WebSocket) -> None:
     await websocket.close(code=4000)
 
 
+SENT_IN_BATCHES: list[int] = []
+
+
 async def _speaks_in_batches(websocket: WebSocket) -> None:
     """Says whether its server takes `Messages`, then sends 40 batches of 25 messages of 10 KB
     if it does: 10 MB, which a client that does not read leaves in the server's buffers."""
@@ -73,6 +76,7 @@ async def _speaks_in_batches(websocket: WebSocket) -> None:
         await websocket.send_text(Messages([]))  # nothing at all
         for batch in range(40):
             await websocket.send_text(Messages([f"{batch}.{i} ".ljust(10_000, "x") for i in range(25)]))
+            SENT_IN_BATCHES.append(batch)
             await asyncio.sleep(0)  # as a subscription waits for its next events: its writes leave
         await websocket.send_text("alone")
     await websocket.close(code=4000)
@@ -99,9 +103,11 @@ async def test_messages_sent_back_to_back_arrive_whole_and_in_order_then_the_clo
 
 
 async def test_messages_sent_together_arrive_one_frame_each_in_order_though_the_client_reads_late(base: str) -> None:
+    SENT_IN_BATCHES.clear()
     async with connect(f"{base}/batches", max_queue=4) as ws:
         assert await ws.recv() == "sends many: True"
-        await asyncio.sleep(0.5)  # the server's buffer is full by now: what is left goes out as it drains
+        await asyncio.sleep(0.5)  # the buffers are full by now: the sender waits for them to drain
+        assert 0 < len(SENT_IN_BATCHES) < 40
         expected = [f"{batch}.{i} ".ljust(10_000, "x") for batch in range(40) for i in range(25)] + ["alone"]
         assert [await ws.recv() for _ in expected] == expected
         await ws.wait_closed()
