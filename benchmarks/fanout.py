@@ -8,15 +8,17 @@ starts one API process (`udt serve`), then per round runs a 1,000-pair bulk
 transfer twice, on fresh users each time: watched by one subscriber and by
 --subscribers (which goes first alternates by round). The subscribers are raw
 WebSocket clients speaking graphql-transport-ws, spread over --clients
-processes, each reading its sockets every 5 ms (so that the client is not
-what is measured, and costs the server no more than clients on other machines
-would). Every subscriber has its SNAPSHOT before a worker process (one, per
+processes, each reading its sockets every 5 ms and only framing and keeping
+what comes until its subscriptions complete, then reading every event (so that
+the client is not what is measured, and costs the server little more than
+clients on other machines would). Every subscriber has its SNAPSHOT before a worker process (one, per
 run) starts, so each hears the whole transfer live.
 
 Prints, per run, the transfer's own time (its startedAt -> finishedAt, set by
 the worker), when the first and the last subscriber heard the terminal event
-(after finishedAt) and the spread between them, and the CPU the API process
-spent; per round, the ratio of the two transfer times. Fails if any subscriber
+(after finishedAt) and the spread between them, and the CPU spent meanwhile
+by the API, the clients, the worker and the rest of the machine (PostgreSQL,
+Redis, the kernel's network); per round, the ratio of the two transfer times. Fails if any subscriber
 missed, repeated or reordered an event: each must see the SNAPSHOT, then every
 event numbered after it exactly once, in order, ending with the terminal one.
 """
@@ -29,12 +31,15 @@ import base64
 import io
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 TICK = 0.005  # seconds between a client's rounds of reading
 TERMINAL = {"SUCCEEDED", "PARTIALLY_FAILED", "FAILED", "CANCELLED"}
+TERMINAL_EVENT = re.compile(rb'"type":"(?:SUCCEEDED|PARTIALLY_FAILED|FAILED|CANCELLED)"')
 # What a front end's progress view selects (the README's example).
 EVENTS = """
 subscription ($id: ID!) {
@@ -64,7 +70,12 @@ def _seq(cursor: str) -> int:
 
 class Subscriber:
     """One WebSocket speaking graphql-transport-ws over a plain socket, its handshake and frames
-    done here: the websockets library's frame parser cost more CPU than the server's work."""
+    done here: the websockets library's frame parser cost more CPU than the server's work.
+
+    While the transfer runs it only frames what it receives, answers pings, notes when the
+    terminal event came, and keeps the bytes; it reads every event when the subscription is
+    complete (`check`). So it takes little CPU from the server it measures on this machine,
+    as browsers elsewhere would take none. Its operation ID is a UUID, as graphql-ws clients send."""
 
     def __init__(self, host: str, port: int, token: str, transfer_id: str) -> None:
         self.sock = socket.create_connection((host, port))
@@ -74,9 +85,13 @@ class Subscriber:
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
         )
         self.sock.setblocking(False)
-        self.token, self.transfer_id = token, transfer_id
+        self.token, self.transfer_id, self.id = token, transfer_id, str(uuid.uuid4())
+        self.next = f'{{"id":"{self.id}","type":"next"'.encode()
         self.buffer, self.upgraded, self.done = b"", False, False
-        self.first = self.last = self.heard_end = None
+        self.received: list[bytes] = []  # whole frames, as they came
+        self.snapshot = False  # its SNAPSHOT came: the subscription is live
+        self.heard_end: float | None = None
+        self.first = self.last = None
         self.count, self.in_order = 0, True
 
     def send(self, payload: bytes, opcode: int = 1) -> None:
@@ -87,7 +102,7 @@ class Subscriber:
         self.sock.sendall(bytes([0x80 | opcode]) + length + mask + masked)  # a few bytes: the socket takes them at once
 
     def readable(self) -> None:
-        data = self.sock.recv(1 << 20)
+        data = self.sock.recv(1 << 16)  # not more: a larger buffer is mapped and unmapped by each call
         if not data:
             raise ConnectionError("the server closed the connection")
         buf = self.buffer + data
@@ -99,56 +114,71 @@ class Subscriber:
             assert head.startswith(b"HTTP/1.1 101"), head
             self.upgraded = True
             self.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.token}"}}).encode())
-        i, end = 0, len(buf)
-        while end - i >= 2:  # the server's frames: unmasked, never fragmented
-            opcode, n, start = buf[i] & 0x0F, buf[i + 1] & 0x7F, i + 2
-            if n == 126:
-                n, start = int.from_bytes(buf[i + 2 : i + 4], "big"), i + 4
-            elif n == 127:
-                n, start = int.from_bytes(buf[i + 2 : i + 10], "big"), i + 10
-            if end < start + n:
-                break
-            payload, i = buf[start : start + n], start + n
-            if opcode == 1:
-                self.text(payload)
-            elif opcode == 9:
-                self.send(payload, opcode=10)  # ping: pong
-            elif opcode == 8:
-                raise ConnectionError(f"closed by the server: {payload!r}")
+        i = _frames(buf, self._other, skip=self.next)
+        if i:
+            whole = buf[:i]
+            self.received.append(whole)
+            self.snapshot = self.snapshot or b'"type":"SNAPSHOT"' in whole
+            if self.heard_end is None and TERMINAL_EVENT.search(whole):
+                self.heard_end = time.time()
         self.buffer = buf[i:]
 
-    def text(self, payload: bytes) -> None:
-        """An event is read by its cursor and type alone (fields come in the order selected):
-        decoding each of 500,000 messages whole would cost this process more than the server's work."""
-        cursor = payload.find(b'"cursor":"')
-        if cursor < 0 or b'"type":"next"' not in payload:
-            self.message(json.loads(payload))
-            return
-        cursor += len(b'"cursor":"')
-        kind = payload.index(b'"type":"', cursor) + len(b'"type":"')
-        self.event(_seq(payload[cursor : payload.index(b'"', cursor)].decode()), payload[kind : payload.index(b'"', kind)].decode())
+    def _other(self, opcode: int, payload: bytes) -> None:
+        """Any frame but an event's."""
+        if opcode == 9:
+            self.send(payload, opcode=10)  # ping: pong
+        elif opcode == 8:
+            raise ConnectionError(f"closed by the server: {payload!r}")
+        elif opcode == 1:
+            message = json.loads(payload)
+            if message["type"] == "connection_ack":
+                subscribe = {"id": self.id, "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": self.transfer_id}}}
+                self.send(json.dumps(subscribe).encode())
+                return
+            assert message["type"] == "complete", message
+            self.done = True
 
-    def message(self, message: dict) -> None:
-        if message["type"] == "connection_ack":
-            subscribe = {"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": self.transfer_id}}}
-            self.send(json.dumps(subscribe).encode())
-            return
-        assert message["type"] == "complete", message
-        self.done = True
+    def check(self) -> None:
+        """Reads every event received, once the subscription is complete."""
+        ended = False
 
-    def event(self, seq: int, kind: str) -> None:
-        if self.first is None:
-            self.in_order = kind == "SNAPSHOT"
-            self.first = seq
-        else:
-            self.in_order = self.in_order and seq == self.last + 1 and self.heard_end is None  # the terminal event is last
-            self.count += 1
-        self.last = seq
-        if kind in TERMINAL:
-            self.heard_end = time.time()
+        def event(opcode: int, payload: bytes) -> None:
+            nonlocal ended
+            if opcode != 1 or not payload.startswith(self.next):
+                return
+            fields = json.loads(payload)["payload"]["data"]["transferEvents"]
+            seq, kind = _seq(fields["cursor"]), fields["type"]
+            if self.first is None:
+                self.in_order, self.first = kind == "SNAPSHOT", seq
+            else:
+                self.in_order = self.in_order and seq == self.last + 1 and not ended  # the terminal event is last
+                self.count += 1
+            self.last, ended = seq, ended or kind in TERMINAL
+
+        for whole in self.received:
+            _frames(whole, event)
+        self.in_order = self.in_order and ended
 
     def outcome(self) -> dict:
         return {"first": self.first, "last": self.last, "count": self.count, "in_order": self.in_order, "heard_end": self.heard_end}
+
+
+def _frames(buf: bytes, handle: Callable[[int, bytes], None], skip: bytes | None = None) -> int:
+    """Walks the server's frames in `buf` (unmasked, never fragmented), handing each to `handle`
+    but text frames that start with `skip`; returns where the last whole frame ends."""
+    i, end = 0, len(buf)
+    while end - i >= 2:
+        n, start = buf[i + 1] & 0x7F, i + 2
+        if n == 126:
+            n, start = int.from_bytes(buf[i + 2 : i + 4], "big"), i + 4
+        elif n == 127:
+            n, start = int.from_bytes(buf[i + 2 : i + 10], "big"), i + 10
+        if end < start + n or end < start:
+            break
+        if skip is None or buf[i] != 0x81 or not buf.startswith(skip, start):
+            handle(buf[i] & 0x0F, buf[start : start + n])
+        i = start + n
+    return i
 
 
 def client(url: str, token: str, transfer_id: str, n: int) -> None:
@@ -164,9 +194,9 @@ def client(url: str, token: str, transfer_id: str, n: int) -> None:
     where = urlsplit(url)
     selector = selectors.DefaultSelector()
     subscribers: list[Subscriber] = []
-    ready = False
+    ready, done = False, 0
     while True:
-        while len(subscribers) < n and sum(s.first is None for s in subscribers) < 25:
+        while len(subscribers) < n and sum(not s.snapshot for s in subscribers) < 25:
             s = Subscriber(where.hostname, where.port, token, transfer_id)
             selector.register(s.sock, selectors.EVENT_READ, s)
             subscribers.append(s)
@@ -175,15 +205,19 @@ def client(url: str, token: str, transfer_id: str, n: int) -> None:
             if key.data.done:
                 selector.unregister(key.fileobj)
                 key.fileobj.close()
-        if not ready and len(subscribers) == n and all(s.first is not None for s in subscribers):
+                done += 1
+        if not ready and len(subscribers) == n and all(s.snapshot for s in subscribers):
             print("ready", flush=True)
             ready = True
-        if ready and all(s.done for s in subscribers):
+        if done == n:
             break
         if ready:
             time.sleep(TICK)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"subscribers": [s.outcome() for s in subscribers], "cpu": usage.ru_utime + usage.ru_stime}), flush=True)
+    print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime}), flush=True)  # while the transfer ran
+    for s in subscribers:
+        s.check()
+    print(json.dumps({"subscribers": [s.outcome() for s in subscribers]}), flush=True)
 
 
 # --- the benchmark --------------------------------------------------------------------------
@@ -265,15 +299,16 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
     with (logs / f"worker-{transfer_id}.log").open("wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        reports = [json.loads(await c.stdout.readline()) for c in clients]
+        client_cpu = sum([json.loads(await c.stdout.readline())["cpu"] for c in clients])
+        api_cpu = _cpu_seconds(api.pid) - cpu_before
+        busy, seconds = _busy_seconds() - busy_before, time.perf_counter() - began
+        reports = [json.loads(await c.stdout.readline()) for c in clients]  # once each has read its events
         for c in clients:
             await c.wait()
     finally:
         worker.terminate()
         _, _, usage = os.wait4(worker.pid, 0)
-    api_cpu = _cpu_seconds(api.pid) - cpu_before
-    busy, seconds = _busy_seconds() - busy_before, time.perf_counter() - began
-    client_cpu, worker_cpu = sum(r["cpu"] for r in reports), usage.ru_utime + usage.ru_stime
+    worker_cpu = usage.ru_utime + usage.ru_stime
 
     transfer = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
     assert transfer.status == "SUCCEEDED", transfer.status
