@@ -8,7 +8,7 @@ starts one API process (`udt serve`), then per round runs a 1,000-pair bulk
 transfer twice, on fresh users each time: watched by one subscriber and by
 --subscribers (which goes first alternates by round). The subscribers are raw
 WebSocket clients speaking graphql-transport-ws, spread over --clients
-processes, each reading its sockets every 5 ms and only framing and keeping
+processes, each reading its sockets every 20 ms and only framing and keeping
 what comes until its subscriptions complete, then reading every event (so that
 the client is not what is measured, and costs the server little more than
 clients on other machines would). Every subscriber has its SNAPSHOT before a worker process (one, per
@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TICK = 0.005  # seconds between a client's rounds of reading
+TICK = 0.02  # seconds between a client's rounds of reading: a browser's frame is 16 ms
 TERMINAL = {"SUCCEEDED", "PARTIALLY_FAILED", "FAILED", "CANCELLED"}
 TERMINAL_EVENT = re.compile(rb'"type":"(?:SUCCEEDED|PARTIALLY_FAILED|FAILED|CANCELLED)"')
 # What a front end's progress view selects (the README's example).

@@ -42,11 +42,13 @@ _ENCODE = {"separators": (",", ":")}  # as strawberry encodes
 
 
 class EncodedData(dict):
-    """A result's data with its JSON text, made once for all who send it."""
+    """A result's data with its JSON text, made once for all who send it; `body` is the rest
+    of a message that carries it, after the subscription's `_head`, as UTF-8."""
 
     def __init__(self, data: dict) -> None:
         super().__init__(data)
         self.json = json.dumps(data, **_ENCODE)
+        self.body = f"{self.json}}}}}".encode()
 
 
 def _fields(selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], seen: set[str]) -> Iterator[FieldNode]:
@@ -166,8 +168,7 @@ def encoded_message(message: object) -> str | None:
     if isinstance(data, EncodedData):
         return f'{_head(message["id"], message["type"])}{data.json}}}}}'
     if isinstance(data, EncodedBatch):
-        head = _head(message["id"], message["type"])
-        return Messages([f"{head}{each.json}}}}}" for each in data])
+        return Messages(_head(message["id"], message["type"]).encode(), [each.body for each in data])
     return None
 
 

@@ -21,6 +21,7 @@ whole frame (a compressor per connection, too) to save a couple of hundred bytes
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,18 +34,32 @@ SEND_MANY = "udt.websocket.send_many"
 
 
 class Messages(str):
-    """Several text messages sent in one `websocket.send`, each to be its own frame.
+    """Several text messages sent in one `websocket.send`, each to be its own frame: `prefix`
+    followed by each of `bodies` (UTF-8). Built from bytes that many subscribers share (an
+    event's body), so that only the frames are made per subscriber.
 
-    A str (one JSON message per line) so that every layer on the way passes it on as text;
-    only a server that announced SEND_MANY takes it apart."""
+    A str so that every layer on the way passes it on as text; its own text is empty: only a
+    server that announced SEND_MANY takes it, and it reads the messages."""
 
-    __slots__ = ("texts",)
-    texts: tuple[str, ...]
+    __slots__ = ("prefix", "bodies")
+    prefix: bytes
+    bodies: Sequence[bytes]
 
-    def __new__(cls, texts: Sequence[str]) -> Messages:
-        messages = super().__new__(cls, "\n".join(texts))
-        messages.texts = tuple(texts)
+    def __new__(cls, prefix: bytes, bodies: Sequence[bytes]) -> Messages:
+        messages = super().__new__(cls, "")
+        messages.prefix, messages.bodies = prefix, bodies
         return messages
+
+    @property
+    def texts(self) -> list[str]:
+        return [(self.prefix + body).decode() for body in self.bodies]
+
+    def frames(self) -> bytes:
+        """Each message as a server's text frame (RFC 6455 5.2), one after the other."""
+        prefix, size, parts = self.prefix, len(self.prefix), []
+        for body in self.bodies:
+            parts += (_frame_head(size + len(body)), prefix, body)
+        return b"".join(parts)
 
 
 def sends_many(scope: Mapping[str, Any]) -> bool:
@@ -81,14 +96,19 @@ class _JoinedWrites:
 
 def text_frame(data: bytes) -> bytes:
     """A server's text frame of `data` (RFC 6455 5.2): final, unmasked, uncompressed."""
-    n = len(data)
+    return _frame_head(len(data)) + data
+
+
+_LENGTH_16 = struct.Struct(">BBH").pack
+
+
+def _frame_head(n: int) -> bytes:
+    """A text frame's first bytes, for `n` bytes of text."""
     if n < 126:
-        head = bytes((0x81, n))
-    elif n < 1 << 16:
-        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return head + data
+        return bytes((0x81, n))
+    if n < 1 << 16:
+        return _LENGTH_16(0x81, 126, n)
+    return bytes((0x81, 127)) + n.to_bytes(8, "big")
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -124,7 +144,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 await super().send({"type": "websocket.send", "text": each})
             return
         if isinstance(text, Messages):
-            self.transport.write(b"".join([text_frame(each.encode()) for each in text.texts]))
+            self.transport.write(text.frames())
         else:
             self.transport.write(text_frame(text.encode()))
 

@@ -120,6 +120,6 @@ async def test_an_event_a_batch_cannot_carry_goes_alone_with_its_error_masked_an
     assert isinstance(first.data, EncodedBatch) and first.data == [{"ticks": {"n": 1}}, {"ticks": {"n": 2}}]
     message = encoded_message({"id": "7", "type": "next", "payload": {"data": first.data}})
     assert isinstance(message, Messages)
-    assert message.texts == ('{"id":"7","type":"next","payload":{"data":{"ticks":{"n":1}}}}', '{"id":"7","type":"next","payload":{"data":{"ticks":{"n":2}}}}')
+    assert message.texts == ['{"id":"7","type":"next","payload":{"data":{"ticks":{"n":1}}}}', '{"id":"7","type":"next","payload":{"data":{"ticks":{"n":2}}}}']
     assert failed.data is None and [(e.message, e.extensions["code"]) for e in failed.errors] == [("Internal server error.", "INTERNAL_ERROR")]
     assert last.data == {"ticks": {"n": 4}} and not last.errors

@@ -73,9 +73,9 @@ async def _speaks_in_batches(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_text(f"sends many: {sends_many(websocket.scope)}")
     if sends_many(websocket.scope):
-        await websocket.send_text(Messages([]))  # nothing at all
+        await websocket.send_text(Messages(b"", []))  # nothing at all
         for batch in range(40):
-            await websocket.send_text(Messages([f"{batch}.{i} ".ljust(10_000, "x") for i in range(25)]))
+            await websocket.send_text(Messages(f"{batch}.".encode(), [f"{i} ".ljust(10_000, "x").encode() for i in range(25)]))
             SENT_IN_BATCHES.append(batch)
             await asyncio.sleep(0)  # as a subscription waits for its next events: its writes leave
         await websocket.send_text("alone")
@@ -108,7 +108,7 @@ async def test_messages_sent_together_arrive_one_frame_each_in_order_though_the_
         assert await ws.recv() == "sends many: True"
         await asyncio.sleep(0.5)  # the buffers are full by now: the sender waits for them to drain
         assert 0 < len(SENT_IN_BATCHES) < 40
-        expected = [f"{batch}.{i} ".ljust(10_000, "x") for batch in range(40) for i in range(25)] + ["alone"]
+        expected = [f"{batch}." + f"{i} ".ljust(10_000, "x") for batch in range(40) for i in range(25)] + ["alone"]
         assert [await ws.recv() for _ in expected] == expected
         await ws.wait_closed()
         assert ws.close_code == 4000
