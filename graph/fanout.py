@@ -50,10 +50,11 @@ BLOCK_MS = 5000  # one blocking read at a time; a guard of 2 s more catches a re
 GAP_SECONDS = 0.5
 # How often subscribers are woken for new events: every wake-up costs each of them its way through
 # graphql-core, strawberry and Starlette (about 100 us here), however many events it carries. So the
-# interval grows with the subscribers, keeping their wake-ups under about a fifth of a core: 50 ms up
-# to 100 subscribers, 250 ms from 500 (a progress view then moves 4 times a second).
-WAKE_SECONDS_MIN, WAKE_SECONDS_MAX = 0.05, 0.25
-WAKE_SECONDS_PER_FOLLOWER = 0.0005
+# interval grows with the subscribers, 1 ms each, keeping their wake-ups to about a tenth of a core:
+# 50 ms up to 50 subscribers, 500 ms from 500 (a progress view then moves twice a second). Measured
+# with 500 (benchmarks/fanout.py): the API's CPU fell by a third from 250 ms to 500 ms.
+WAKE_SECONDS_MIN, WAKE_SECONDS_MAX = 0.05, 0.5
+WAKE_SECONDS_PER_FOLLOWER = 0.001
 
 
 @dataclass(slots=True)
