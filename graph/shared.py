@@ -131,7 +131,10 @@ class SharedEventExecutor(PlainDataExecutionContext):
         data, key = EncodedBatch(), self.shared_key
         for item in batch.items:
             executed = item.shared.get(key)
-            result = executed.result if executed is not None else self.build_per_event_executor(batch.root_value(item)).execute_operation()
+            try:
+                result = executed.result if executed is not None else self.build_per_event_executor(batch.root_value(item)).execute_operation()
+            except Exception:  # raised again when it goes alone, after those before it are sent
+                break
             if not isinstance(result, ExecutionResult) or not isinstance(result.data, EncodedData):  # errors: not shared
                 if inspect.iscoroutine(result):
                     result.close()  # never so for leaves; its event is executed again, alone
@@ -162,13 +165,13 @@ def encoded_message(message: object) -> str | None:
     if not (isinstance(message, dict) and message.keys() == _MESSAGE and message["type"] in ("next", "data")):
         return None
     payload = message["payload"]
-    if not (isinstance(payload, dict) and len(payload) == 1):
-        return None
-    data = payload.get("data")
-    if isinstance(data, EncodedData):
-        return f'{_head(message["id"], message["type"])}{data.json}}}}}'
+    data = payload.get("data") if isinstance(payload, dict) else None
     if isinstance(data, EncodedBatch):
+        if len(payload) != 1:  # it would go out as one wrong message, its events counted as sent
+            raise RuntimeError("a batch of events must be alone in its payload")
         return Messages(_head(message["id"], message["type"]).encode(), [each.body for each in data])
+    if isinstance(data, EncodedData) and len(payload) == 1:
+        return f'{_head(message["id"], message["type"])}{data.json}}}}}'
     return None
 
 

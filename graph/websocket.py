@@ -120,7 +120,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        self.scope["extensions"][SEND_MANY] = {}  # type: ignore[index]  # before the app's task first runs
+        if self.response.status_code == 101:  # else refused: no scope, no app
+            self.scope["extensions"][SEND_MANY] = {}  # type: ignore[index]  # before the app's task first runs
 
     async def send(self, message: Any) -> None:
         """A text message on an open connection is framed here: the websockets library's frame

@@ -30,8 +30,9 @@ def stream_key(transfer_id: int) -> str:
 
 
 async def publish(redis: Redis, events: Iterable[Event]) -> None:
-    """Append events to their transfers' streams (call after the commit)."""
-    async with redis.pipeline(transaction=False) as pipe:
+    """Append events to their transfers' streams (call after the commit), in one MULTI/EXEC:
+    a reader sees all of a commit's events at once (Redis answers a blocked read after EXEC)."""
+    async with redis.pipeline(transaction=True) as pipe:
         for event in events:
             key = stream_key(event.transfer_id)
             pipe.xadd(key, {"event": json.dumps(event.to_json())}, maxlen=MAX_EVENTS, approximate=True)

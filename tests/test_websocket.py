@@ -121,6 +121,15 @@ async def test_a_server_that_does_not_take_messages_sent_together_is_not_told_it
         assert ws.close_code == 4000
 
 
+async def test_a_refused_upgrade_is_answered_400_and_holds_nothing_up() -> None:
+    async with asyncio.timeout(10):  # the server's shutdown waits for every connection it still holds
+        async with serving(Starlette(routes=ROUTES)) as url:
+            reader, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+            writer.write(b"GET /speaks HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")  # no key
+            assert (await reader.readline()).startswith(b"HTTP/1.1 400")
+            writer.close()
+
+
 async def test_messages_go_uncompressed_though_the_client_offers_compression(base: str) -> None:
     async with connect(f"{base}/speaks", compression="deflate") as ws:  # as browsers do
         assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
