@@ -57,6 +57,11 @@ def cmd_seed(args: argparse.Namespace) -> None:
     else:
         if not args.tenant:
             sys.exit("udt seed --synthetic needs --tenant SLUG")
+        if 0 < args.records_per_user < seed.MIN_RECORDS_PER_USER:
+            sys.exit(
+                f"udt seed --synthetic: --records-per-user is 0 (people only) or at least {seed.MIN_RECORDS_PER_USER}: "
+                f"records are spread evenly over the {len(seed.DATA_TYPES)} data types"
+            )
         _run(lambda: seed.seed_synthetic(args.tenant, args.users, args.records_per_user))
         print(f"tenant {args.tenant}: {args.users} users, ~{args.records_per_user} records each")
 

@@ -102,8 +102,13 @@ async def seed_demo() -> bool:
     return True
 
 
+# Records are spread evenly over every data type, so fewer than this many make none at all.
+MIN_RECORDS_PER_USER = len(DATA_TYPES) // 2 + 1  # round() makes half of one none
+
+
 async def seed_synthetic(slug: str, users: int, records_per_user: int, seed: int = 1) -> None:
-    """A tenant for load tests: `admin` plus `users` non-admin users, ~10% inactive, bulk-loaded."""
+    """A tenant for load tests: `admin` plus `users` non-admin users, ~10% inactive, bulk-loaded;
+    `records_per_user` is 0 (people only) or at least MIN_RECORDS_PER_USER."""
     rng = random.Random(seed)
     tenant, teams, _ = await _tenant(slug, f"Synthetic {slug}")
     await User.create(tenant=tenant, user_id=1, first_name="Ada", last_name="Admin", username="admin", tenant_admin=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from models.tenancy import ApiToken
+from models.tenancy import ApiToken, Tenant
 from tests.support import Api, World, free_port
 
 UDT = str(Path(sys.executable).with_name("udt"))  # installed beside this Python by `pip install -e .`
@@ -51,6 +51,12 @@ async def test_export_schema_prints_the_sdl(database: str) -> None:
 
     code, out = await udt("export-schema", database=database)
     assert code == 0 and out == schema.as_str() + "\n"
+
+
+async def test_a_synthetic_tenant_of_too_few_records_per_user_to_spread_is_refused(database: str) -> None:
+    code, out = await udt("seed", "--synthetic", "--tenant", "few", "--users", "3", "--records-per-user", "5", database=database)
+    assert code != 0 and "--records-per-user is 0 (people only) or at least 16" in out
+    assert not await Tenant.exists(slug="few")
 
 
 async def test_serve_and_worker_refuse_to_start_without_a_shared_redis(database: str) -> None:
