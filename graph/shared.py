@@ -124,7 +124,6 @@ class SharedEventExecutor(PlainDataExecutionContext):
         executed = shared[self.shared_key] = _Executed(ExecutionResult(EncodedData(result.data)))
         return executed.result
 
-
     def _execute_batch(self, batch: EventBatch) -> ExecutionResult:
         """Each event's shared result, up to the first that is not one (it has errors, which
         strawberry must see to mask them): that one goes alone, as do the rest."""

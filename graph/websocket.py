@@ -3,11 +3,12 @@
 uvicorn writes each message to the socket as soon as it is sent: one system call per
 message. Subscribers woken for new events (graph/fanout.py) all send in one turn of the
 loop, so with 500 subscribers of a busy transfer the API spent a third of its time in
-`send()` calls of a few hundred bytes. Here a turn's writes are joined and handed to the transport once, when the turn ends:
-the same bytes, in the same order, one call instead of a batch's worth.
+`send()` calls of a few hundred bytes. Here a turn's writes are joined and handed to the
+transport once, when the turn ends: the same bytes, in the same order, one call instead
+of a batch's worth.
 
-A subscriber's batch of events can also travel as one ASGI message (`Messages`, a text that
-holds several): the layers between a subscription and the socket (graphql-core, strawberry,
+A subscriber's batch of events can also travel as one ASGI message (`Messages`, a str that
+carries several): the layers between a subscription and the socket (graphql-core, strawberry,
 Starlette, middleware) then run once per batch rather than once per event, which was three
 quarters of the API's time with 500 subscribers. It goes out as one frame per message, as
 if each had been sent alone. Only connections served here are told they may send it
