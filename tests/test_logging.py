@@ -114,6 +114,8 @@ async def test_json_logs_follow_a_bulk_transfer_from_upload_to_its_last_pair_acr
             assert "INVALID_SEARCH" in (await post(base, world.admin, "refused-1", json=refused)).text
 
             await until(lambda: finished(transfer), 60)
+            # Its lines follow the commits: stopping the worker at once may cancel a job before them.
+            await until(lambda: (text := (tmp_path / "worker-0.log").read_text()).count('"pair applied"') == 2 and '"transfer finished"' in text, 30)
     finally:
         await workers.stop_all()
 
@@ -155,15 +157,17 @@ async def test_plain_text_logs_by_default_carry_the_same_ids_as_key_value_pairs(
     await world.stock(10)
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", b"Source User ID,Target User ID\n10,20\n"))
     (item_id,) = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
+    log = tmp_path / "worker-0.log"
     try:
         await workers.start()
         await enqueue(transfer)
 
         await until(lambda: finished(transfer), 60)
+        # The line follows the commit: stopping the worker at once may cancel its job before it.
+        await until(lambda: "pair applied" in log.read_text(), 30)
     finally:
         await workers.stop_all()
-    text = (tmp_path / "worker-0.log").read_text()
-    (line,) = [line for line in text.splitlines() if "pair applied" in line]
+    (line,) = [line for line in log.read_text().splitlines() if "pair applied" in line]
     assert not line.startswith("{")
     for pair in (f"item_id={item_id}", f"transfer_id={transfer.id}", f"tenant={world.tenant.slug}", "operator=admin"):
         assert pair in line.split(), line
