@@ -172,7 +172,7 @@ class GraphQLApp(GraphQL):
         except Exception:
             found = current_request_id()
             log.exception("Unexpected error, requestId=%s", found)
-            return error_response(500, "Internal server error.", "INTERNAL_ERROR", requestId=found)
+            return refusals.internal_error(found)
 
     async def _admit(self, request: Request, body: BoundedBody) -> Response | None:
         """A POST's token, checked on its headers, then its body, read within its limit; None when both pass."""
@@ -327,6 +327,6 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             Mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC_DIR / "graphiql"), name="graphiql-assets"),
         ],
         middleware=[*observe_middleware, cors],
-        exception_handlers={StarletteHTTPException: refusals.starlette_refusal},
+        exception_handlers={StarletteHTTPException: refusals.starlette_refusal, Exception: refusals.unexpected},
         lifespan=lifespan,
     )

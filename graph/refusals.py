@@ -1,7 +1,8 @@
 """Refusals at the HTTP edge, shaped like any GraphQL error: `{"errors": [{"message", "extensions": {"code"}}]}`.
 
 Everything the service answers is JSON except the CSV files, /metrics and the GraphiQL page:
-Starlette's own refusals (no such path, a method a route does not take) come here too.
+Starlette's own refusals (no such path, a method a route does not take) and a route's
+unexpected failure come here too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from graph.errors import CanTransfer, IsAuthenticated
+from graph.errors import CanTransfer, IsAuthenticated, current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,16 @@ def unauthenticated(headers: Mapping[str, str] | None = None) -> JSONResponse:
 def forbidden() -> JSONResponse:
     log.info("FORBIDDEN: %s", CanTransfer.message)
     return error_response(403, CanTransfer.message, "FORBIDDEN")
+
+
+def internal_error(request_id: str) -> JSONResponse:
+    """The server's fault: no word of it to the caller, only the ID its trace is logged under."""
+    return error_response(500, "Internal server error.", "INTERNAL_ERROR", requestId=request_id)
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A route's unexpected exception (Starlette's last handler): uvicorn logs its trace, with the request ID."""
+    return internal_error(current_request_id())
 
 
 def _message(request: Request, status_code: int, headers: Mapping[str, str]) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import graph.downloads
+
 from tests.support import Api, World
 
 
@@ -43,6 +45,19 @@ async def test_a_wrong_method_on_any_route_is_a_405_json_error(api: Api, method:
 @pytest.mark.parametrize("path", ["/", "/nothing", "/graphiql-assets/missing.js", "/exports/other.csv"])
 async def test_an_unknown_path_is_a_404_json_error(api: Api, path: str) -> None:
     assert code_of(await call(api, "GET", path), 404) == "NOT_FOUND"
+
+
+async def test_a_routes_unexpected_failure_is_an_internal_error_with_a_request_id(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(graph.downloads, "find_transfer", broken)
+    response = await call(api, "GET", "/transfers/VHJhbnNmZXI6MA==/audit.csv", world.admin)
+    assert code_of(response, 500) == "INTERNAL_ERROR"
+    assert response.json()["errors"][0]["extensions"]["requestId"]
+    assert "secret" not in response.text
 
 
 async def test_downloads_refuse_in_the_same_json_shape(api: Api, world: World) -> None:
