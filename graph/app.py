@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
@@ -221,6 +222,9 @@ class GraphQLApp(GraphQL):
         return multipart.operations(form, self.parse_json)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        media_type = parse_content_type(request.content_type or "")[0]
+        if request.method == "POST" and "application/json" not in media_type and media_type != "multipart/form-data":
+            raise BadRequest("A POST to /graphql carries JSON (Content-Type: application/json) or an upload (multipart/form-data).")
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
             if not isinstance(item.operation_name, (str, type(None))):

@@ -44,6 +44,13 @@ async def test_a_body_that_is_not_a_json_object_is_a_400(api: Api, world: World,
     assert error_of(await post(api, world.admin, **raw_json(body)), 400)["extensions"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/graphql", ""])
+async def test_a_post_that_is_neither_json_nor_multipart_is_a_400_that_says_what_is(api: Api, world: World, content_type: str) -> None:
+    error = error_of(await post(api, world.admin, content=b'{"query": "{ __typename }"}', headers={"Content-Type": content_type}), 400)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "application/json" in error["message"] and "multipart/form-data" in error["message"]
+
+
 async def test_a_body_that_is_not_utf8_is_a_400(api: Api, world: World) -> None:
     error = error_of(await post(api, world.admin, **raw_json(b'{"query": "{ __typename }\xff"}')), 400)
     assert error["extensions"]["code"] == "BAD_REQUEST"
