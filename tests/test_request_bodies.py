@@ -16,6 +16,7 @@ import pytest
 
 from graph import multipart as multipart_limits
 from graph.bodies import MAX_JSON_BODY_BYTES
+from graph.heads import MAX_HEAD_BYTES
 from models import settings
 from models.transfers import BulkUpload
 from tests.support import UPLOAD, Api, QueryCounter, RawConnection, World, multipart
@@ -210,3 +211,26 @@ async def test_a_client_hanging_up_mid_body_is_one_info_line_without_a_trace(
     assert line.levelno == logging.INFO
     assert "1000 bytes declared" in line.getMessage()
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_a_request_head_past_its_limit_is_431_and_closed_before_it_ends(api: Api) -> None:
+    async with RawConnection(api.base) as conn:
+        await conn.send(b"POST /graphql HTTP/1.1\r\nHost: test\r\nX-Padding: ")
+        for _ in range(MAX_HEAD_BYTES // 4096 + 2):  # the header never ends
+            await conn.send(b"a" * 4096)
+        answer = await conn.answer()
+        refusal(answer, 431, "REQUEST_TOO_LARGE")
+        assert answer.json()["errors"][0]["extensions"]["limit"] == MAX_HEAD_BYTES
+        assert await conn.closed_by_server()
+
+
+async def test_a_head_just_within_its_limit_and_a_large_body_after_it_are_answered(api: Api, world: World) -> None:
+    body = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * 500_000}}).encode()
+    padding = "a" * (MAX_HEAD_BYTES - 1000)
+    async with RawConnection(api.base) as conn:
+        for _ in range(2):  # the second head follows a large body on the same connection
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), "X-Padding": padding, **auth(world.admin)}
+            await conn.head("POST", "/graphql", headers)
+            await conn.send(body)
+            answer = await conn.answer()
+            assert answer.status == 200 and answer.json() == {"data": {"__typename": "Query"}}
