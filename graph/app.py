@@ -119,7 +119,8 @@ def _decode(data: str | bytes) -> Any:
 
 
 class GraphQLApp(GraphQL):
-    """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error."""
+    """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error;
+    a POST's token is checked on its headers before its body is read, within its limit (graph/bodies.py)."""
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.app.state
@@ -148,7 +149,7 @@ class GraphQLApp(GraphQL):
         request = Request(scope=scope, receive=body.receive)
         try:
             response = await self._answer(request, body)
-            if body.unread and response.status_code not in (401, 413):
+            if body.unread and response.status_code not in (401, 413):  # refused for what the body holds
                 await body.drain()
         except ClientDisconnect:
             log.info("The client hung up before its whole request body came (%s bytes declared).", body.declared or "no length")

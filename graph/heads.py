@@ -1,10 +1,14 @@
-"""uvicorn's HTTP protocol (httptools), with the head of a request bounded.
+"""uvicorn's HTTP protocol (httptools), with the head of a request bounded and its refusals in JSON.
 
 httptools gathers a header's value, and uvicorn the URL, for as long as bytes come: one
 header of 200 MB, sent by anyone and without a token, held 220 MB of the API's memory
 (and kept it after). Here a head (request line and headers) that passes MAX_HEAD_BYTES
 is answered 431 in the service's JSON error shape and the connection closed. (h11,
 uvicorn's other parser, stops at 16 KiB by itself, but costs more per request.)
+
+What httptools cannot parse (a negative or doubled Content-Length, both Content-Length and
+Transfer-Encoding) uvicorn refuses with a plain-text 400: here it is the same 400 in the
+service's JSON error shape, BAD_REQUEST.
 
 The count is of whole chunks received while a head is being read; the chunk that ends a
 body and starts the next head is not counted, so memory stays within the limit plus one
@@ -20,16 +24,24 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 64 * 1024
 
-_REFUSAL = json.dumps(
-    {
-        "errors": [
-            {
-                "message": f"The request's line and headers are larger than {MAX_HEAD_BYTES} bytes.",
-                "extensions": {"code": "REQUEST_TOO_LARGE", "limit": MAX_HEAD_BYTES},
-            }
-        ]
-    }
-).encode()
+
+
+def _refusal(status_line: bytes, message: str, **extensions: Any) -> bytes:
+    """A whole response refusing the request, in the JSON error shape, closing the connection."""
+    body = json.dumps({"errors": [{"message": message, "extensions": extensions}]}).encode()
+    return (
+        status_line + b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n" + body
+    )
+
+
+_HEAD_TOO_LARGE = _refusal(
+    b"HTTP/1.1 431 Request Header Fields Too Large",
+    f"The request's line and headers are larger than {MAX_HEAD_BYTES} bytes.",
+    code="REQUEST_TOO_LARGE",
+    limit=MAX_HEAD_BYTES,
+)
+_NOT_HTTP = _refusal(b"HTTP/1.1 400 Bad Request", "The request is not valid HTTP/1.1.", code="BAD_REQUEST")
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -62,10 +74,10 @@ class HttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:  # an answer is on its way: no second one
             self.transport.close()
             return
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: " + str(len(_REFUSAL)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + _REFUSAL
-        )
+        self.transport.write(_HEAD_TOO_LARGE)
+        self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to what httptools cannot parse (it logs `msg` at WARNING first)."""
+        self.transport.write(_NOT_HTTP)
         self.transport.close()

@@ -39,8 +39,8 @@ async def read_form(request: Request) -> FormData:
         return await request.form(max_files=MAX_FILES, max_fields=len(FIELDS), max_part_size=ALLOWANCE)
     except HTTPException:
         raise BadRequest(
-            f"The multipart body could not be read: it holds the fields operations and map (each at most "
-            f"{ALLOWANCE} bytes) and at most {MAX_FILES} file, in the form of RFC 7578."
+            f"The multipart body could not be read: it must be well formed (RFC 7578) and hold the fields "
+            f"operations and map, each at most {ALLOWANCE} bytes, and at most {MAX_FILES} file."
         ) from None
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import graph.downloads
 
-from tests.support import Api, World
+from tests.support import Api, RawConnection, World
 
 
 async def call(api: Api, method: str, path: str, token: str | None = None) -> httpx.Response:
@@ -66,3 +66,20 @@ async def test_downloads_refuse_in_the_same_json_shape(api: Api, world: World) -
     assert unauthenticated.headers["www-authenticate"] == "Bearer"
     assert code_of(await call(api, "GET", "/exports/people.csv", world.tokens["clerk"]), 403) == "FORBIDDEN"
     assert code_of(await call(api, "GET", "/transfers/VHJhbnNmZXI6MA==/audit.csv", world.admin), 404) == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "Content-Length: -1",
+        "Content-Length: 2\r\nContent-Length: 5000000000",
+        "Content-Length: 5\r\nTransfer-Encoding: chunked",
+    ],
+)
+async def test_a_request_that_is_not_valid_http_is_a_400_json_error(api: Api, head: str) -> None:
+    async with RawConnection(api.base) as conn:
+        await conn.send(f"POST /graphql HTTP/1.1\r\nHost: test\r\n{head}\r\n\r\n".encode())
+        answer = await conn.answer()
+        assert answer.status == 400 and answer.headers["content-type"] == "application/json"
+        assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        assert await conn.closed_by_server()
