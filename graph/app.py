@@ -16,26 +16,28 @@ import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette import exceptions as starlette_exceptions
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types.unset import UNSET, UnsetType
-from strawberry.file_uploads.utils import replace_placeholders_with_files
 from tortoise import connections
 
-from graph import downloads, logs
-from graph.context import Context
+from graph import downloads, logs, multipart, refusals
+from graph.bodies import BodyTooLarge, BoundedBody
+from graph.context import Context, operator_from_connection
 from graph.errors import current_request_id
 from graph.fanout import Fanout
+from graph.refusals import BadRequest, error_response
 from graph.schema import schema
 from graph.shared import encoded_message
 from jobs import connection, metrics
@@ -44,11 +46,6 @@ from models import settings
 from models.db import close_db, open_db
 
 log = logging.getLogger(__name__)
-
-
-# A JSON body holds a query (at most MAX_QUERY_CHARS) and small variables; files come as multipart.
-MAX_JSON_BODY_BYTES = 1024 * 1024
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE"}
 
 
 # Headers common browser clients send: a preflight refusing any one of them breaks the whole app.
@@ -88,16 +85,6 @@ def graphiql_page() -> str:
     return (STATIC_DIR / "graphiql.html").read_text("utf-8").replace("{{assets}}", "\n    ".join(tags))
 
 
-class BadRequest(HTTPException):
-    def __init__(self, reason: str, status_code: int = 400) -> None:
-        super().__init__(status_code, reason)
-
-
-def error_response(status_code: int, message: str, code: str, **extensions: Any) -> JSONResponse:
-    """A refused HTTP request, shaped like any GraphQL error."""
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}, status_code)
-
-
 def _check_text(value: object) -> None:
     """Refuse lone UTF-16 surrogates (valid JSON escapes, but no text): no code below must meet one."""
     stack = [value]
@@ -131,21 +118,17 @@ def _decode(data: str | bytes) -> Any:
     return value
 
 
-def _check_files_map(files_map: object) -> dict[str, list[str]]:
-    if not (
-        isinstance(files_map, dict)
-        and all(isinstance(paths, list) and all(isinstance(p, str) for p in paths) for paths in files_map.values())
-    ):
-        raise BadRequest('The multipart "map" must be an object of lists of paths, e.g. {"0": ["variables.file"]}.')
-    return files_map
-
-
 class GraphQLApp(GraphQL):
-    """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error."""
+    """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error;
+    a POST's token is checked on its headers before its body is read, within its limit (graph/bodies.py)."""
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.app.state
-        return Context(request=request, response=response, pool=state.pool, fanout=state.fanout)
+        context = Context(request=request, response=response, pool=state.pool, fanout=state.fanout)
+        operator = getattr(request.state, "operator", None)  # a POST's, found on its headers (_admit)
+        if operator is not None:
+            context.known(operator)
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
         """Refuse a WebSocket at `connection_init` unless it carries a live token: graphql-transport-ws
@@ -162,33 +145,49 @@ class GraphQLApp(GraphQL):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
-        request = Request(scope=scope, receive=receive)
+        body = BoundedBody(scope, receive)
+        request = Request(scope=scope, receive=body.receive)
         try:
-            await self._read_json_body(request)
-            response = await self.run(request)
+            response = await self._answer(request, body)
+            if body.unread and response.status_code not in (401, 413):  # refused for what the body holds
+                await body.drain()
+        except ClientDisconnect:
+            log.info("The client hung up before its whole request body came (%s bytes declared).", body.declared or "no length")
+            return
+        finally:
+            await request.close()  # an upload's spooled file, whatever the outcome
+        if body.unread:  # refused before the whole body came (its token, its size): the rest is never read
+            response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request, body: BoundedBody) -> Response:
+        try:
+            if request.method == "POST":
+                refusal = await self._admit(request, body)
+                if refusal is not None:
+                    return refusal
+            return await self.run(request)
         except HTTPException as exc:
-            response = error_response(exc.status_code, exc.reason, _CODES.get(exc.status_code, "BAD_REQUEST"))
-        except starlette_exceptions.HTTPException as exc:  # Starlette's multipart parser
-            response = error_response(exc.status_code, exc.detail, _CODES.get(exc.status_code, "BAD_REQUEST"))
+            return error_response(exc.status_code, exc.reason, refusals.CODES.get(exc.status_code, "BAD_REQUEST"))
+        except ClientDisconnect:
+            raise
         except Exception:
             found = current_request_id()
             log.exception("Unexpected error, requestId=%s", found)
-            response = error_response(500, "Internal server error.", "INTERNAL_ERROR", requestId=found)
-        await response(scope, receive, send)
+            return refusals.internal_error(found)
 
-    async def _read_json_body(self, request: Request) -> None:
-        """Read a non-multipart body, refusing it past MAX_JSON_BODY_BYTES before it is all in memory."""
-        if request.method != "POST" or request.headers.get("content-type", "").startswith("multipart/"):
-            return
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
-            raise BadRequest(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.", 413)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_JSON_BODY_BYTES:
-                raise BadRequest(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.", 413)
-        request._body = bytes(body)  # what Request.body() caches; strawberry reads it from there
+    async def _admit(self, request: Request, body: BoundedBody) -> Response | None:
+        """A POST's token, checked on its headers, then its body, read within its limit; None when both pass."""
+        operator = await operator_from_connection(request)
+        if operator is None:
+            return refusals.unauthenticated()
+        request.state.operator = operator
+        try:
+            await body.read(request)
+        except BodyTooLarge as exc:
+            log.info("REQUEST_TOO_LARGE: %s", exc.message)
+            return error_response(413, exc.message, "REQUEST_TOO_LARGE", limit=exc.limit)
+        return None
 
     def encode_json(self, data: object) -> str | bytes:
         """A subscription event's result that others share is JSON already (graph/shared.py);
@@ -218,20 +217,15 @@ class GraphQLApp(GraphQL):
             raise BadRequest("The request must be a JSON object.")
         return value
 
-    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
-        form = await request.get_form_data()
-        operations = form.form.get("operations", "{}")
-        files_map = form.form.get("map", "{}")
-        if not isinstance(operations, str) or not isinstance(files_map, str):
-            raise BadRequest('The multipart "operations" and "map" must be form fields, not files.')
-        operations = self.parse_json(operations)
-        files_map = _check_files_map(_decode(files_map))
-        try:
-            return replace_placeholders_with_files(operations, files_map, form.files)
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise BadRequest('The multipart "map" names a file or a path that is not there.') from None
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """The form read (within its limits) before the view ran, its files placed as the specification says."""
+        form = (await request.get_form_data()).form
+        return multipart.operations(form, self.parse_json)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        media_type = parse_content_type(request.content_type or "")[0]
+        if request.method == "POST" and "application/json" not in media_type and media_type != "multipart/form-data":
+            raise BadRequest("A POST to /graphql carries JSON (Content-Type: application/json) or an upload (multipart/form-data).")
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
             if not isinstance(item.operation_name, (str, type(None))):
@@ -332,11 +326,12 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *downloads.routes,
-            Route("/graphql", gql, methods=["GET", "POST"]),
+            Route("/graphql", gql, methods=["GET", "POST"]),  # other methods: 405 with Allow
             WebSocketRoute("/graphql", gql),
             *observe_routes,
             Mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC_DIR / "graphiql"), name="graphiql-assets"),
         ],
         middleware=[*observe_middleware, cors],
+        exception_handlers={StarletteHTTPException: refusals.starlette_refusal, Exception: refusals.unexpected},
         lifespan=lifespan,
     )

@@ -1,6 +1,8 @@
 """Per-request context: who is calling (bearer token -> operator) and the dataloaders.
 
-On HTTP the token comes from the Authorization header; on WebSocket from the
+On HTTP the token comes from the Authorization header: a POST's operator is
+found on its headers before its body is read (graph/app.py) and handed over;
+a GET's is resolved when first asked. On WebSocket the token comes from the
 `connection_init` payload, which strawberry stores as `connection_params`
 after the context exists, so the operator is resolved lazily, once.
 """
@@ -45,10 +47,17 @@ def _names_a_token(params: object) -> bool:
     return isinstance(params, dict) and any(isinstance(k, str) and k.lower() in _AUTH_KEYS for k in params)
 
 
+def _named_in_log(operator: User | None) -> None:
+    if operator is not None:  # every log line of this request names them
+        structlog.contextvars.bind_contextvars(tenant=operator.tenant.slug, operator=operator.username)
+
+
 async def operator_from_connection(conn: HTTPConnection) -> User | None:
-    """The operator of a plain HTTP request (CSV downloads use it too)."""
+    """The operator of a plain HTTP request, from its Authorization header (CSV downloads use it too)."""
     token = bearer_token(conn.headers.get("authorization"))
-    return await ApiToken.authenticate(token) if token else None
+    operator = await ApiToken.authenticate(token) if token else None
+    _named_in_log(operator)
+    return operator
 
 
 @dataclass
@@ -66,12 +75,15 @@ class Context:
             return token_from_params(self.connection_params)
         return bearer_token(self.request.headers.get("authorization"))
 
+    def known(self, operator: User) -> None:
+        """The operator already found on this request's headers: not looked up again."""
+        self._operator = operator
+
     async def operator(self) -> User | None:
         if self._operator is _UNSET:
             token = self.token()
             self._operator = await ApiToken.authenticate(token) if token else None
-            if self._operator is not None:  # every log line of this request names them
-                structlog.contextvars.bind_contextvars(tenant=self._operator.tenant.slug, operator=self._operator.username)
+            _named_in_log(self._operator)
         return self._operator
 
     async def still_authenticated(self) -> bool:

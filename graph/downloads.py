@@ -1,7 +1,8 @@
 """CSV downloads: the people file and a transfer's audit log.
 
-Same bearer token and tenant scoping as GraphQL. Both stream: rows are read
-from the database a page at a time, so memory does not grow with the tenant.
+Same bearer token and tenant scoping as GraphQL, and the same JSON error shape
+when refused. Both stream: rows are read from the database a page at a time,
+so memory does not grow with the tenant.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from graph import refusals
 from graph.context import operator_from_connection
 from graph.transfers import find_transfer
 from models import reports
@@ -21,13 +23,9 @@ from models.tenancy import User
 async def _operator(request: Request) -> User | Response:
     operator = await operator_from_connection(request)
     if operator is None:
-        return PlainTextResponse(
-            "UNAUTHENTICATED: a valid bearer token is required.",
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return refusals.unauthenticated()
     if not operator.may_transfer:
-        return PlainTextResponse("FORBIDDEN: you do not have the permission to transfer user data.", status_code=403)
+        return refusals.forbidden()
     return operator
 
 
@@ -52,7 +50,7 @@ async def audit_log(request: Request) -> Response:
         return operator
     transfer = await find_transfer(operator, request.path_params["transfer_id"])
     if transfer is None:
-        return PlainTextResponse("NOT_FOUND: no such transfer.", status_code=404)
+        return refusals.error_response(404, "There is no transfer with this ID that you can see.", "NOT_FOUND")
     every_pair = request.query_params.get("all") in ("1", "true", "yes")
     name = f"transfer-{transfer.id}-{'all' if every_pair else 'failed'}.csv"
     return _csv(reports.audit_csv(operator, transfer, every_pair=every_pair), name)

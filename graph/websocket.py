@@ -29,6 +29,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from graph.heads import HttpProtocol
+
 
 # The ASGI scope extension that says a `websocket.send` may carry `Messages`.
 SEND_MANY = "udt.websocket.send_many"
@@ -152,4 +154,4 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 # What every uvicorn that serves this app is given (`udt serve`, the tests, the benchmarks).
-UVICORN: dict[str, Any] = {"ws": WebSocketProtocol, "ws_per_message_deflate": False}
+UVICORN: dict[str, Any] = {"ws": WebSocketProtocol, "ws_per_message_deflate": False, "http": HttpProtocol}

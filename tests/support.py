@@ -8,6 +8,7 @@ import contextvars
 import csv
 import io
 import itertools
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -125,6 +126,75 @@ async def audit(api: Api, token: str, url: str) -> list[list[str]]:
         response = await client.get(f"{api.base}{url}", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     return list(csv.reader(io.StringIO(response.text)))
+
+
+@dataclass
+class RawAnswer:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class RawConnection:
+    """One HTTP/1.1 connection to the app, written byte by byte as an attacker would:
+    a head that promises a body, part of it, a hang-up."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.address = (host, int(port))
+
+    async def __aenter__(self) -> RawConnection:
+        self.reader, self.writer = await asyncio.open_connection(*self.address)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def head(self, method: str, path: str, headers: dict[str, str]) -> None:
+        lines = [f"{method} {path} HTTP/1.1", "Host: test", *(f"{k}: {v}" for k, v in headers.items())]
+        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    async def hang_up(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+    async def answer(self, timeout: float = 30) -> RawAnswer:
+        """The response, without sending more: it fails by timeout if the server waits for the body."""
+        async with asyncio.timeout(timeout):
+            status_line = await self.reader.readuntil(b"\r\n")
+            headers = {}
+            while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        return RawAnswer(int(status_line.split()[1]), headers, body)
+
+    async def closed_by_server(self) -> bool:
+        """Whether the server closes the connection now: sooner than uvicorn's 5 s keep-alive would."""
+        try:
+            async with asyncio.timeout(3):
+                return await self.reader.read(1) == b""
+        except TimeoutError:
+            return False
+
+
+def multipart(*parts: tuple[str, bytes | str, str | None], boundary: str = "udt-test") -> tuple[str, bytes]:
+    """(Content-Type, body) of a multipart/form-data body of (name, content, filename) parts, in that order."""
+    chunks = []
+    for name, content, filename in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        data = content.encode() if isinstance(content, str) else content
+        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n")
+    return f"multipart/form-data; boundary={boundary}", b"".join(chunks) + f"--{boundary}--\r\n".encode()
 
 
 def free_port() -> int:
@@ -287,19 +357,21 @@ class QueryCounter(logging.Handler):
 
     By default only statements sent from this task (and tasks it starts) count,
     so the in-process worker's background queries cannot blur the figure;
-    `everywhere=True` counts the server's too (for requests over HTTP).
+    `everywhere=True` counts the server's too (for requests over HTTP); `containing`,
+    only the statements holding that text (e.g. "FROM api_token").
     """
 
-    def __init__(self, everywhere: bool = False) -> None:
+    def __init__(self, everywhere: bool = False, containing: str = "") -> None:
         super().__init__(logging.DEBUG)
         self.everywhere = everywhere
+        self.containing = containing.upper()
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.everywhere and _counting.get() is not self:
             return
         text = record.getMessage().lstrip().upper()
-        if text.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+        if text.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")) and self.containing in text:
             self.count += 1
 
     def __enter__(self) -> QueryCounter:

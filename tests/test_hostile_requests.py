@@ -40,19 +40,26 @@ def raw_json(body: bytes) -> dict:
 
 
 @pytest.mark.parametrize("body", [b'"a string"', b"null", b"42", b"true"])
-async def test_a_body_that_is_not_a_json_object_is_a_400(api: Api, body: bytes) -> None:
-    assert error_of(await post(api, **raw_json(body)), 400)["extensions"]["code"] == "BAD_REQUEST"
+async def test_a_body_that_is_not_a_json_object_is_a_400(api: Api, world: World, body: bytes) -> None:
+    assert error_of(await post(api, world.admin, **raw_json(body)), 400)["extensions"]["code"] == "BAD_REQUEST"
 
 
-async def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
-    error = error_of(await post(api, **raw_json(b'{"query": "{ __typename }\xff"}')), 400)
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/graphql", ""])
+async def test_a_post_that_is_neither_json_nor_multipart_is_a_400_that_says_what_is(api: Api, world: World, content_type: str) -> None:
+    error = error_of(await post(api, world.admin, content=b'{"query": "{ __typename }"}', headers={"Content-Type": content_type}), 400)
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "application/json" in error["message"] and "multipart/form-data" in error["message"]
+
+
+async def test_a_body_that_is_not_utf8_is_a_400(api: Api, world: World) -> None:
+    error = error_of(await post(api, world.admin, **raw_json(b'{"query": "{ __typename }\xff"}')), 400)
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "UTF-8" in error["message"]
 
 
-async def test_variables_nested_100000_deep_are_a_400(api: Api) -> None:
+async def test_variables_nested_100000_deep_are_a_400(api: Api, world: World) -> None:
     body = b'{"query": "query ($x: String) { __typename }", "variables": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
-    assert error_of(await post(api, **raw_json(body)), 400)["extensions"]["code"] == "BAD_REQUEST"
+    assert error_of(await post(api, world.admin, **raw_json(body)), 400)["extensions"]["code"] == "BAD_REQUEST"
 
 
 async def test_an_integer_thousands_of_digits_long_is_refused_without_internal_text(api: Api, world: World) -> None:
@@ -62,16 +69,16 @@ async def test_an_integer_thousands_of_digits_long_is_refused_without_internal_t
     assert error_of(literal, 200)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
-async def test_a_lone_surrogate_in_operation_name_is_a_400(api: Api) -> None:
+async def test_a_lone_surrogate_in_operation_name_is_a_400(api: Api, world: World) -> None:
     body = b'{"query": "{ __typename }", "operationName": "\\ud800"}'
-    error = error_of(await post(api, **raw_json(body)), 400)
+    error = error_of(await post(api, world.admin, **raw_json(body)), 400)
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "surrogate" in error["message"]
 
 
-async def test_a_body_over_a_megabyte_is_refused_before_it_is_read(api: Api) -> None:
+async def test_a_body_over_a_megabyte_is_refused_before_it_is_read(api: Api, world: World) -> None:
     body = json.dumps({"query": "{ __typename }", "variables": {"x": "a" * 2_000_000}}).encode()
-    assert error_of(await post(api, **raw_json(body)), 413)["extensions"]["code"] == "REQUEST_TOO_LARGE"
+    assert error_of(await post(api, world.admin, **raw_json(body)), 413)["extensions"]["code"] == "REQUEST_TOO_LARGE"
 
 
 @pytest.mark.parametrize("files_map", ['["variables.file"]', '"variables.file"', '{"0": "variables.file"}', '{"0": ["variables.nothing.here"]}', '{"9": ["variables.file"]}'])
@@ -115,7 +122,7 @@ async def test_unauthenticated_and_forbidden_are_logged_at_info_without_a_trace(
     api: Api, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO):
-        assert error_of(await post(api, json={"query": "{ viewer { canTransfer } }"}), 200)["extensions"]["code"] == "UNAUTHENTICATED"
+        assert error_of(await post(api, json={"query": "{ viewer { canTransfer } }"}), 401)["extensions"]["code"] == "UNAUTHENTICATED"
         forbidden = await post(api, world.tokens["clerk"], json={"query": "{ users { totalCount } }"})
         assert error_of(forbidden, 200)["extensions"]["code"] == "FORBIDDEN"
     ours = [r for r in caplog.records if "UNAUTHENTICATED" in r.getMessage() or "FORBIDDEN" in r.getMessage()]

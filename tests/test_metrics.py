@@ -111,7 +111,9 @@ async def test_requests_are_labelled_by_the_root_field_never_by_the_clients_oper
     await api("query MyVeryOwnName { viewer { canTransfer } }", world.admin)
     await api("{ viewer { canTransfer } dataTypes { key } }", world.admin)
     async with httpx.AsyncClient() as client:
-        await client.post(f"{api.base}/graphql", json={"query": "query Sneaky { noSuchField }"})
+        await client.post(
+            f"{api.base}/graphql", json={"query": "query Sneaky { noSuchField }"}, headers={"Authorization": f"Bearer {world.admin}"}
+        )
     after = await scrape(api.base)
     assert grew(before, after, "udt_graphql_requests_total", operation="viewer", outcome="ok") == 1
     assert grew(before, after, "udt_graphql_requests_total", operation="multiple", outcome="ok") == 1

@@ -38,42 +38,42 @@ def of_types(depth: int) -> str:
     return "{ __schema { queryType { " + "ofType { " * (depth - 3) + "name" + " }" * (depth - 3) + " } } }"
 
 
-async def test_fragments_spreading_each_other_twice_are_refused_without_expanding_them(api: Api) -> None:
+async def test_fragments_spreading_each_other_twice_are_refused_without_expanding_them(api: Api, world: World) -> None:
     # 2**40 spreads: expanding them, as strawberry's depth and alias limiters did, would never end
-    assert refusal(await send(api, nested_fragments(40))) == "TOO_MANY_FRAGMENTS"
-    assert (await send(api, nested_fragments(3)))["data"] == {"__typename": "Query"}
+    assert refusal(await send(api, nested_fragments(40), world.admin)) == "TOO_MANY_FRAGMENTS"
+    assert (await send(api, nested_fragments(3), world.admin))["data"] == {"__typename": "Query"}
 
 
-async def test_a_query_deeper_than_the_depth_limit_is_refused(api: Api) -> None:
-    assert (await send(api, of_types(limits.MAX_DEPTH)))["data"]["__schema"]["queryType"] == {"ofType": None}
-    assert refusal(await send(api, of_types(limits.MAX_DEPTH + 1))) == "QUERY_TOO_DEEP"
+async def test_a_query_deeper_than_the_depth_limit_is_refused(api: Api, world: World) -> None:
+    assert (await send(api, of_types(limits.MAX_DEPTH), world.admin))["data"]["__schema"]["queryType"] == {"ofType": None}
+    assert refusal(await send(api, of_types(limits.MAX_DEPTH + 1), world.admin)) == "QUERY_TOO_DEEP"
 
 
-async def test_depth_counts_through_fragments(api: Api) -> None:
+async def test_depth_counts_through_fragments(api: Api, world: World) -> None:
     inner = "ofType { " * (limits.MAX_DEPTH - 2) + "name" + " }" * (limits.MAX_DEPTH - 2)
     query = "{ __schema { queryType { ...T } } } fragment T on __Type { " + inner + " }"
-    assert refusal(await send(api, query)) == "QUERY_TOO_DEEP"
+    assert refusal(await send(api, query, world.admin)) == "QUERY_TOO_DEEP"
 
 
-async def test_brackets_nested_past_the_limit_are_refused_before_parsing(api: Api) -> None:
+async def test_brackets_nested_past_the_limit_are_refused_before_parsing(api: Api, world: World) -> None:
     query = "{ __typename(x: " + "[" * 5000 + "]" * 5000 + ") }"
-    assert refusal(await send(api, query)) == "QUERY_TOO_DEEP"
+    assert refusal(await send(api, query, world.admin)) == "QUERY_TOO_DEEP"
 
 
-async def test_a_document_over_the_token_limit_is_refused(api: Api) -> None:
+async def test_a_document_over_the_token_limit_is_refused(api: Api, world: World) -> None:
     fields = " ".join(["__typename"] * limits.MAX_TOKENS)
-    assert refusal(await send(api, "{ " + fields + " }")) == "QUERY_TOO_LARGE"
+    assert refusal(await send(api, "{ " + fields + " }", world.admin)) == "QUERY_TOO_LARGE"
 
 
-async def test_a_document_over_the_size_limit_is_refused(api: Api) -> None:
+async def test_a_document_over_the_size_limit_is_refused(api: Api, world: World) -> None:
     comment = "# " + "x" * limits.MAX_QUERY_CHARS + "\n"
-    assert refusal(await send(api, comment + "{ __typename }")) == "QUERY_TOO_LARGE"
+    assert refusal(await send(api, comment + "{ __typename }", world.admin)) == "QUERY_TOO_LARGE"
 
 
-async def test_aliases_count_once_fragments_are_expanded(api: Api) -> None:
+async def test_aliases_count_once_fragments_are_expanded(api: Api, world: World) -> None:
     sixteen = " ".join(f"a{i}: __typename" for i in range(16))
-    assert refusal(await send(api, "{ ...A ...A } fragment A on Query { " + sixteen + " }")) == "TOO_MANY_ALIASES"
-    assert "errors" not in await send(api, "{ ...A } fragment A on Query { " + sixteen + " }")
+    assert refusal(await send(api, "{ ...A ...A } fragment A on Query { " + sixteen + " }", world.admin)) == "TOO_MANY_ALIASES"
+    assert "errors" not in await send(api, "{ ...A } fragment A on Query { " + sixteen + " }", world.admin)
 
 
 async def test_a_query_that_could_select_too_many_rows_and_fields_is_refused(api: Api, world: World) -> None:
@@ -103,13 +103,13 @@ async def test_a_page_is_never_larger_than_the_page_size_cap(api: Api, world: Wo
     assert result["data"]["users"]["pageInfo"]["hasNextPage"] is True
 
 
-async def test_graphiqls_introspection_query_is_within_every_limit(api: Api) -> None:
+async def test_graphiqls_introspection_query_is_within_every_limit(api: Api, world: World) -> None:
     from graphql import get_introspection_query
 
     query = get_introspection_query(
         descriptions=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True, input_value_deprecation=True
     )
-    result = await send(api, query)
+    result = await send(api, query, world.admin)
     assert "errors" not in result
     assert result["data"]["__schema"]["queryType"]["name"] == "Query"
 

@@ -72,7 +72,7 @@ async def test_a_token_with_odd_characters_is_unauthenticated_without_internal_t
             response = await client.post(
                 f"{api.base}/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {token}".encode("latin-1")}
             )
-        assert response.status_code == 200
+        assert response.status_code == 401
         (error,) = response.json()["errors"]
         assert error["extensions"]["code"] == "UNAUTHENTICATED" and "Traceback" not in response.text
 
