@@ -38,6 +38,7 @@ from graph.errors import current_request_id
 from graph.fanout import Fanout
 from graph.schema import schema
 from graph.shared import encoded_message
+from graph.wsprotocols import LegacyWSHandler, TransportWSHandler
 from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
@@ -98,23 +99,6 @@ def error_response(status_code: int, message: str, code: str, **extensions: Any)
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}, status_code)
 
 
-def _check_text(value: object) -> None:
-    """Refuse lone UTF-16 surrogates (valid JSON escapes, but no text): no code below must meet one."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadRequest("The request holds a lone UTF-16 surrogate (\\ud800 to \\udfff), which is not text.") from None
-
-
 def _decode(data: str | bytes) -> Any:
     """JSON text, or a 400 saying what is wrong with it."""
     try:
@@ -127,8 +111,7 @@ def _decode(data: str | bytes) -> Any:
         raise BadRequest("The JSON is nested too deeply.") from None
     except ValueError:  # not JSON, or an integer past Python's 4,300 digits
         raise BadRequest("The request body is not valid JSON.") from None
-    _check_text(value)
-    return value
+    return value  # text the database cannot store is refused where it is an argument (graph/text.py)
 
 
 def _check_files_map(files_map: object) -> dict[str, list[str]]:
@@ -142,6 +125,9 @@ def _check_files_map(files_map: object) -> dict[str, list[str]]:
 
 class GraphQLApp(GraphQL):
     """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler  # malformed WebSocket messages: graph/wsprotocols.py
+    graphql_ws_handler_class = LegacyWSHandler
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.app.state
