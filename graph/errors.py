@@ -102,12 +102,17 @@ def request_id(error: GraphQLError) -> str:
 
 
 def log_errors(errors: list[GraphQLError]) -> None:
-    """The server's faults at ERROR with their trace; the caller's at INFO, without one."""
+    """The server's faults at ERROR with their trace; the caller's at INFO, without one, in one
+    line however many there are (a document may hold a hundred validation errors, token or not)."""
+    refusals = []
     for error in errors:
         if is_unexpected(error):
             request_id(error)
         else:
-            log.info("%s: %s", code_of(error) or _refusal_code(error), error.message)
+            refusals.append(error)
+    if refusals:
+        first, more = refusals[0], len(refusals) - 1
+        log.info("%s: %s%s", code_of(first) or _refusal_code(first), first.message, f" (and {more} more)" if more else "")
 
 
 def code_of(error: GraphQLError) -> str | None:

@@ -84,10 +84,15 @@ async def test_every_refused_document_has_a_code_over_http_and_both_websocket_pr
     assert any(m.startswith("GRAPHQL_PARSE_FAILED: ") for m in refusals)
 
 
-async def test_validation_gives_up_after_a_hundred_errors_with_a_code(api: Api, world: World) -> None:
-    errors = refusal(await answer(api, world.admin, request("{ " + " ".join(f"f{i}" for i in range(110)) + " }", None, None), None))
+async def test_validation_gives_up_after_a_hundred_errors_with_a_code_and_one_log_line(
+    api: Api, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        errors = refusal(await answer(api, None, request("{ " + " ".join(f"f{i}" for i in range(110)) + " }", None, None), None))
     assert errors[-1]["message"].endswith("Validation aborted.")
     assert {e["extensions"]["code"] for e in errors} == {VALIDATION}
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "graph.errors"]  # no token needed: one line, not 101
+    assert line.startswith(f"{VALIDATION}: ") and line.endswith(f"(and {len(errors) - 1} more)")
     (deep,) = refusal(await answer(api, world.admin, request(INTROSPECTION_TOO_DEEP, None, None), None))
     assert deep["message"] == "Maximum introspection depth exceeded"
 
