@@ -6,10 +6,15 @@ operationName or id has another type, raised inside them, and the connection end
 a traceback at ERROR, whether a token was given or not. Here such a message is refused
 as each protocol says: graphql-transport-ws closes the connection with 4400 and a reason;
 graphql-ws (subscriptions-transport-ws) answers an `error` message (BAD_REQUEST) and goes on.
+
+graphql-transport-ws closes a connection that sends no `connection_init` within the view's
+`connection_init_wait_timeout` (4408); strawberry's graphql-ws handler waited forever, so
+anyone could hold connections open without a token. It closes them the same way here.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
@@ -51,7 +56,20 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler):
-    """graphql-ws: a message of another shape is answered with an `error` message."""
+    """graphql-ws: a message of another shape is answered with an `error` message; a connection
+    not acknowledged within the wait for `connection_init` is closed with 4408."""
+
+    async def handle(self) -> None:
+        deadline = asyncio.create_task(self._close_unless_acknowledged())
+        try:
+            await super().handle()
+        finally:
+            deadline.cancel()
+
+    async def _close_unless_acknowledged(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
 
     async def handle_message(self, message: Any) -> None:
         problem = message_problem(message, "start", "stop")

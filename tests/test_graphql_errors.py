@@ -7,15 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from starlette.routing import WebSocketRoute
 from websockets.exceptions import ConnectionClosed
 
 from graph import limits
 from models.transfers import Transfer
-from tests.support import LEGACY_WS, SUBSCRIPTION_TIMEOUT, TRANSPORT_WS, Api, Socket, World, answer, next_message
+from tests.support import LEGACY_WS, SUBSCRIPTION_TIMEOUT, TRANSPORT_WS, Api, Socket, World, answer, next_message, serving
 
 VALIDATION = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL = ("Traceback", "object has no attribute", "codec", "sqlite", "asyncpg", "strawberry", "site-packages", "Exception")
@@ -170,3 +172,18 @@ async def test_a_websocket_message_of_the_wrong_shape_is_refused_as_its_protocol
                         await ws.send(json.dumps({"type": "start", "id": "ok", "payload": {"query": "{ __typename }"}}))
                         assert (await next_message(ws))["payload"] == {"data": {"__typename": "Query"}}
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_websocket_that_never_initialises_is_closed_after_the_wait(database: str, redis_url: str, protocol: str) -> None:
+    from graph.app import create_app
+
+    app = create_app()
+    view = next(route.endpoint for route in app.routes if isinstance(route, WebSocketRoute))
+    view.connection_init_wait_timeout = timedelta(seconds=0.5)
+    async with serving(app) as base, asyncio.timeout(SUBSCRIPTION_TIMEOUT):
+        async with connect(base.replace("http://", "ws://") + "/graphql", subprotocols=[protocol]) as ws:
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await ws.recv()
+        assert ws.close_code == 4408
