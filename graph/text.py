@@ -1,10 +1,8 @@
-"""Text the database can store: refused where it enters, before any resolver runs.
+"""Text the database can store (models/text.py) in every string argument, before any resolver runs.
 
-PostgreSQL's text holds no NUL character, and no encoding holds a lone UTF-16 surrogate
-(a JSON body may still spell one, `"\\ud800"`). Every string argument is checked: the
-document's literals by a validation rule (kept with the document's other validation
-answers, graph/documents.py), and each request's variables, whatever their type or
-nesting, before validation. HTTP and both WebSocket protocols run the same extension.
+The document's literals are checked by a validation rule (kept with the document's other
+validation answers, graph/documents.py), and each request's variables, whatever their type
+or nesting, before validation. HTTP and both WebSocket protocols run the same extension.
 """
 
 from __future__ import annotations
@@ -16,24 +14,12 @@ from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import SchemaExtension
 
 from graph.errors import ClientError
-
-CODE = "INVALID_TEXT"
-
-
-def storable(text: str) -> bool:
-    """No NUL and no lone surrogate: text both databases store as it was given."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+from models.text import INVALID_TEXT, storable
 
 
 def refusal() -> ClientError:
     return ClientError(
-        CODE, "A string argument holds a NUL character or a lone UTF-16 surrogate, which cannot be stored as text."
+        INVALID_TEXT, "A string argument holds a NUL character or a lone UTF-16 surrogate, which cannot be stored as text."
     )
 
 
