@@ -40,6 +40,7 @@ from graph.fanout import Fanout
 from graph.refusals import BadRequest, error_response
 from graph.schema import schema
 from graph.shared import encoded_message
+from graph.wsprotocols import LegacyWSHandler, TransportWSHandler
 from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
@@ -85,21 +86,6 @@ def graphiql_page() -> str:
     return (STATIC_DIR / "graphiql.html").read_text("utf-8").replace("{{assets}}", "\n    ".join(tags))
 
 
-def _check_text(value: object) -> None:
-    """Refuse lone UTF-16 surrogates (valid JSON escapes, but no text): no code below must meet one."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadRequest("The request holds a lone UTF-16 surrogate (\\ud800 to \\udfff), which is not text.") from None
 
 
 def _decode(data: str | bytes) -> Any:
@@ -114,13 +100,15 @@ def _decode(data: str | bytes) -> Any:
         raise BadRequest("The JSON is nested too deeply.") from None
     except ValueError:  # not JSON, or an integer past Python's 4,300 digits
         raise BadRequest("The request body is not valid JSON.") from None
-    _check_text(value)
-    return value
+    return value  # text the database cannot store is refused where it is an argument (graph/text.py)
 
 
 class GraphQLApp(GraphQL):
     """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error;
     a POST's token is checked on its headers before its body is read, within its limit (graph/bodies.py)."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler  # malformed WebSocket messages: graph/wsprotocols.py
+    graphql_ws_handler_class = LegacyWSHandler
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.app.state

@@ -142,13 +142,14 @@ class BulkUpload(Node):
         query = RowModel.filter(upload_id=self.pk)
         if only_errors:
             query = query.filter(has_errors=True)
-        rows, has_next, has_prev, total = await paginate(query, "row_number", first, after)
+        connection = f"rows.{self.pk}"  # a cursor of this upload's rows only
+        rows, has_next, has_prev, total = await paginate(query, connection, "row_number", first, after)
         return BulkUploadRowConnection(
             edges=[
-                BulkUploadRowEdge(node=BulkUploadRow.of(r, self.people_form), cursor=encode_cursor(r.row_number))
+                BulkUploadRowEdge(node=BulkUploadRow.of(r, self.people_form), cursor=encode_cursor(connection, r.row_number))
                 for r in rows
             ],
-            page_info=page_info([r.row_number for r in rows], has_next, has_prev),
+            page_info=page_info(connection, [r.row_number for r in rows], has_next, has_prev),
             total_count=total,
         )
 

@@ -5,6 +5,9 @@ field path). Not being allowed at all, or a request over a limit, is a GraphQL
 error whose `extensions.code` says why (UNAUTHENTICATED, FORBIDDEN, ...).
 Anything else that goes wrong is the server's fault: the caller sees only
 INTERNAL_ERROR and a request ID, and the log has the trace under that ID.
+Every error the caller sees carries a code: graphql-core's own refusals
+get Apollo Server's names (GRAPHQL_PARSE_FAILED, BAD_USER_INPUT; validation's
+GRAPHQL_VALIDATION_FAILED is given in graph/documents.py), with their messages.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import strawberry
 from asgi_correlation_id import correlation_id
 from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 from strawberry.permission import BasePermission
 
@@ -98,22 +102,50 @@ def request_id(error: GraphQLError) -> str:
 
 
 def log_errors(errors: list[GraphQLError]) -> None:
-    """The server's faults at ERROR with their trace; the caller's at INFO, without one."""
+    """The server's faults at ERROR with their trace; the caller's at INFO, without one, in one
+    line however many there are (a document may hold a hundred validation errors, token or not)."""
+    refusals = []
     for error in errors:
         if is_unexpected(error):
             request_id(error)
         else:
-            code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
-            log.info("%s: %s", code, error.message)
+            refusals.append(error)
+    if refusals:
+        first, more = refusals[0], len(refusals) - 1
+        log.info("%s: %s%s", code_of(first) or _refusal_code(first), first.message, f" (and {more} more)" if more else "")
+
+
+def code_of(error: GraphQLError) -> str | None:
+    return (error.extensions or {}).get("code")
+
+
+def _needs_mask(error: GraphQLError) -> bool:
+    return is_unexpected(error) or not code_of(error)
+
+
+def _refusal_code(error: GraphQLError) -> str:
+    """A caller's error that graphql-core made without a code: a syntax error, or (validation
+    having given its own a code) a variable's or argument's value it could not take."""
+    return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "BAD_USER_INPUT"
 
 
 class MaskUnexpectedErrors(MaskErrors):
-    """Replaces the text of an unexpected error with INTERNAL_ERROR and its request ID."""
+    """Replaces the text of an unexpected error with INTERNAL_ERROR and its request ID;
+    gives a caller's error without a code its code."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=is_unexpected)
+        super().__init__(should_mask_error=_needs_mask)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not is_unexpected(error):
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={**(error.extensions or {}), "code": _refusal_code(error)},
+            )
         return GraphQLError(
             "Internal server error.",
             nodes=error.nodes,

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types.nodes import Selection, SelectedField
 
+from graph.errors import ClientError
 from models import settings
 from models.db import MAX_INT
 
@@ -40,8 +41,14 @@ def pk_of(global_id: str, expected: str) -> int | None:
     return found[1] if found else None
 
 
-FIRST = "Page size: 50 if not given, at most the server's cap (UDT_MAX_PAGE_SIZE, 100 unless set)."
-AFTER = "The cursor after which the page starts (an edge's cursor or pageInfo.endCursor)."
+FIRST = (
+    "Page size: 50 if not given, at most the server's cap (UDT_MAX_PAGE_SIZE, 100 unless set); "
+    "negative is refused (INVALID_PAGE_SIZE)."
+)
+AFTER = (
+    "The cursor after which the page starts (an edge's cursor or pageInfo.endCursor of this same "
+    "connection; any other is refused: INVALID_CURSOR)."
+)
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -57,24 +64,32 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="The cursor of the page's last item.")
 
 
-def encode_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{value}".encode()).decode()
+def encode_cursor(connection: str, value: int) -> str:
+    """Opaque, and bound to its connection (`users`, `items.<transfer>`, ...): a cursor of
+    another connection, or an object's global ID, is refused rather than misread."""
+    return to_global_id(connection, value)
 
 
-def decode_cursor(cursor: str | None) -> int | None:
-    """The keyset value behind a cursor; a malformed cursor starts from the beginning."""
-    if not cursor:
+def decode_cursor(connection: str, cursor: str | None) -> int | None:
+    """The keyset value behind a cursor of this connection (None: from the start); INVALID_CURSOR
+    for anything that is not exactly such a cursor."""
+    if cursor is None:
         return None
-    found = from_global_id(cursor, "c")
-    return found[1] if found else None
+    found = from_global_id(cursor, connection)
+    if found is None:
+        raise ClientError("INVALID_CURSOR", "`after` is not a cursor of this connection.")
+    return found[1]
 
 
 def page_size(first: int | None) -> int:
-    return max(0, min(first if first is not None else 50, settings.MAX_PAGE_SIZE))
+    """Rows to return: `first`, capped at the server's page size; negative is refused (Relay)."""
+    if first is not None and first < 0:
+        raise ClientError("INVALID_PAGE_SIZE", "`first` must not be negative.")
+    return min(first if first is not None else 50, settings.MAX_PAGE_SIZE)
 
 
-def page_info(keys: list[int], has_next: bool, has_previous: bool) -> PageInfo:
-    cursors = [encode_cursor(k) for k in keys]
+def page_info(connection: str, keys: list[int], has_next: bool, has_previous: bool) -> PageInfo:
+    cursors = [encode_cursor(connection, k) for k in keys]
     return PageInfo(
         has_next_page=has_next,
         has_previous_page=has_previous,
@@ -102,12 +117,13 @@ def node_fields(info: strawberry.Info) -> set[str]:
 
 
 async def paginate(
-    query: Any, key: str, first: int | None, after: str | None, descending: bool = False
+    query: Any, connection: str, key: str, first: int | None, after: str | None, descending: bool = False
 ) -> tuple[list[Any], bool, bool, int]:
-    """Keyset pagination on a unique integer column: (rows, has_next, has_previous, total)."""
+    """Keyset pagination on a unique integer column: (rows, has_next, has_previous, total).
+    `first` and `after` are checked before anything is read."""
     size = page_size(first)
+    start = decode_cursor(connection, after)
     total = await query.count()
-    start = decode_cursor(after)
     if start is not None:
         query = query.filter(**{f"{key}__lt" if descending else f"{key}__gt": start})
     rows: Sequence = await query.order_by(f"-{key}" if descending else key).limit(size + 1)

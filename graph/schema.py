@@ -20,10 +20,11 @@ from graph.documents import DocumentCache
 from graph.revert import RevertMutations, RevertQueries
 from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
 from graph.events import EventSubscriptions
-from graph.limits import QueryLimits, check_text
+from graph.limits import QueryLimits
 from graph.relay import Node, from_global_id
 from graph.shared import SharedEventExecutor
 from graph.telemetry import RequestMetrics
+from graph.text import StorableText
 from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.users import User, UserQueries, View, show_user, visible_views
 
@@ -110,15 +111,17 @@ class Schema(strawberry.Schema):
             raise
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
-        """WebSocket operations: a document over the text limits is refused before parsing.
+        """WebSocket operations. A refusal raised in a parse hook (QueryLimits, DocumentCache)
+        ends the operation with that error, as on HTTP: strawberry's streaming path lets it
+        escape, and its handlers would answer INTERNAL_ERROR."""
+        if not query:
+            return _refused(ClientError("BAD_REQUEST", "The operation has no query."))
+        return _answering_refusals(await super().stream(query, *args, **kwargs))
 
-        On HTTP, QueryLimits refuses it in its parse hook; strawberry's streaming path
-        does not catch an error raised there, so the check comes first here."""
-        try:
-            check_text(query or "")
-        except ClientError as refusal:
-            return _refused(refusal)
-        return await super().stream(query, *args, **kwargs)
+    async def subscribe(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        """The legacy graphql-ws protocol (strawberry subscribes with it) runs queries and
+        mutations too, one result each, as graphql-transport-ws does."""
+        return await self.stream(query, *args, **kwargs)
 
 
 class SubscriptionOverHTTP(InvalidOperationTypeError):
@@ -131,11 +134,21 @@ async def _refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
     yield PreExecutionError(data=None, errors=[error])
 
 
+async def _answering_refusals(results: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    try:
+        async with contextlib.aclosing(results):  # type: ignore[type-var]
+            async for result in results:
+                yield result
+    except ClientError as refusal:  # raised before the first result: resolvers' errors are results
+        async for result in _refused(refusal):
+            yield result
+
+
 schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     types=[User, View, Transfer, BulkUpload],
-    extensions=[RequestMetrics, QueryLimits, DocumentCache, MaskUnexpectedErrors],
+    extensions=[RequestMetrics, QueryLimits, StorableText, DocumentCache, MaskUnexpectedErrors],
     execution_context_class=SharedEventExecutor,
 )

@@ -60,6 +60,7 @@ TransferItemStatus = described_enum(
     },
 )
 TRANSFER_ID = "The transfer's global ID (Transfer.id)."
+TRANSFERS_CONNECTION = "transfers"  # what its cursors are bound to (graph/relay.py)
 
 SINGLE_FIELDS = {
     "source": ["input", "sourceUserId"],
@@ -257,10 +258,11 @@ class Transfer(Node):
         query = transfers.TransferItem.filter(transfer_id=self.pk)
         if status is not None:
             query = query.filter(status=status)
-        rows, has_next, has_prev, total = await paginate(query, "position", first, after)
+        connection = f"items.{self.pk}"  # a cursor of this transfer's pairs only
+        rows, has_next, has_prev, total = await paginate(query, connection, "position", first, after)
         return TransferItemConnection(
-            edges=[TransferItemEdge(node=TransferItem.of(r), cursor=encode_cursor(r.position)) for r in rows],
-            page_info=page_info([r.position for r in rows], has_next, has_prev),
+            edges=[TransferItemEdge(node=TransferItem.of(r), cursor=encode_cursor(connection, r.position)) for r in rows],
+            page_info=page_info(connection, [r.position for r in rows], has_next, has_prev),
             total_count=total,
         )
 
@@ -377,10 +379,10 @@ class TransferQueries:
             query = query.filter(kind=kind)
         if status is not None:
             query = query.filter(status=status)
-        rows, has_next, has_prev, total = await paginate(query, "id", first, after, descending=True)
+        rows, has_next, has_prev, total = await paginate(query, TRANSFERS_CONNECTION, "id", first, after, descending=True)
         return TransferConnection(
-            edges=[TransferEdge(node=Transfer.of(t), cursor=encode_cursor(t.id)) for t in rows],
-            page_info=page_info([t.id for t in rows], has_next, has_prev),
+            edges=[TransferEdge(node=Transfer.of(t), cursor=encode_cursor(TRANSFERS_CONNECTION, t.id)) for t in rows],
+            page_info=page_info(TRANSFERS_CONNECTION, [t.id for t in rows], has_next, has_prev),
             total_count=total,
         )
 

@@ -263,6 +263,7 @@ class Viewer:
     can_transfer: bool = strawberry.field(description="May start, watch and cancel transfers.")
 
 
+USERS = "users"  # what the users connection's cursors are bound to (graph/relay.py)
 MAX_SEARCH_CHARS = 200
 MAX_SEARCH_WORDS = 10
 
@@ -345,12 +346,12 @@ class UserQueries:
                 query = query.filter(id__in=Subquery(tenancy.users_in_view(view_pk).values("id")))
         if where.search is not None:
             query = query.filter(_search(where.search))
-        rows, has_next, has_prev, total = await paginate(query, "user_id", first, after)
+        rows, has_next, has_prev, total = await paginate(query, USERS, "user_id", first, after)
         users = show_scope_rows(info.context, rows)  # `query` is tenancy.scope(op), narrowed
         await load_for_page(info, users)
         return UserConnection(
-            edges=[UserEdge(node=u, cursor=encode_cursor(u.user_id)) for u in users],
-            page_info=page_info([u.user_id for u in rows], has_next, has_prev),
+            edges=[UserEdge(node=u, cursor=encode_cursor(USERS, u.user_id)) for u in users],
+            page_info=page_info(USERS, [u.user_id for u in rows], has_next, has_prev),
             total_count=total,
         )
 

@@ -153,5 +153,15 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(text_frame(text.encode()))
 
 
+# A message holds one operation (a query of at most 20,000 characters and small variables),
+# as a JSON body over HTTP does (at most 1 MiB). uvicorn's default, 16 MiB, let anyone,
+# before any token is asked for, hold the event loop 0.3 s per message while it was decoded.
+MAX_MESSAGE_BYTES = 1024 * 1024
+
 # What every uvicorn that serves this app is given (`udt serve`, the tests, the benchmarks).
-UVICORN: dict[str, Any] = {"ws": WebSocketProtocol, "ws_per_message_deflate": False, "http": HttpProtocol}
+UVICORN: dict[str, Any] = {
+    "ws": WebSocketProtocol,
+    "ws_per_message_deflate": False,
+    "ws_max_size": MAX_MESSAGE_BYTES,
+    "http": HttpProtocol,
+}

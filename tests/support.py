@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from websockets.asyncio.client import connect
 from gql import Client, FileVar, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
@@ -56,6 +57,16 @@ class Api:
                 return await session.execute(
                     GraphQLRequest(query, variable_values=variables or None), upload_files=upload
                 )
+            except TransportQueryError as exc:
+                raise GraphQLErrors(exc.errors or []) from None
+
+    async def via(self, protocol: str | None, query: str, token: str | None = None, **variables: Any) -> dict:
+        """`query`'s data over HTTP (protocol None) or a WebSocket speaking `protocol`; GraphQLErrors if refused."""
+        if protocol is None:
+            return await self(query, token, **variables)
+        async with asyncio.timeout(SUBSCRIPTION_TIMEOUT), self.ws(token, protocol) as session:
+            try:
+                return await session.execute(GraphQLRequest(query, variable_values=variables or None))
             except TransportQueryError as exc:
                 raise GraphQLErrors(exc.errors or []) from None
 
@@ -221,6 +232,65 @@ async def serving(app: object, **options: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def next_message(connection: Any) -> dict:
+    """The next message that is not a keep-alive."""
+    async with asyncio.timeout(SUBSCRIPTION_TIMEOUT):
+        while True:
+            message = json.loads(await connection.recv())
+            if message["type"] not in ("ka", "ping", "pong"):
+                return message
+
+
+class Socket:
+    """A raw WebSocket speaking one protocol: what each operation answers, message by message."""
+
+    def __init__(self, api: Api, token: str, protocol: str) -> None:
+        self.url = api.base.replace("http://", "ws://") + "/graphql"
+        self.token, self.protocol, self.ids = token, protocol, 0
+
+    async def __aenter__(self) -> Socket:
+        self.connection = await connect(self.url, subprotocols=[self.protocol])
+        await self.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.token}"}})
+        assert (await self.receive())["type"] == "connection_ack"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.connection.close()
+
+    async def send(self, message: object) -> None:
+        await self.connection.send(json.dumps(message))
+
+    async def receive(self) -> dict:
+        return await next_message(self.connection)
+
+    async def result(self, payload: dict[str, Any]) -> dict:
+        """An operation's one result: its `next`/`data` payload, or an `error` message's errors."""
+        self.ids += 1
+        start = "subscribe" if self.protocol == TRANSPORT_WS else "start"
+        await self.send({"id": str(self.ids), "type": start, "payload": payload})
+        message = await self.receive()
+        assert message["id"] == str(self.ids)
+        if message["type"] == "error":
+            return {"errors": message["payload"] if isinstance(message["payload"], list) else [message["payload"]]}
+        assert message["type"] in ("next", "data"), message
+        assert (await self.receive())["type"] == "complete"
+        return message["payload"]
+
+
+async def answer(api: Api, token: str | None, payload: dict[str, Any], protocol: str | None) -> dict:
+    """What one operation answers over HTTP (protocol None) or a WebSocket of its own, as sent:
+    no client parses the document first."""
+    if protocol is None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+            # ASCII JSON: a lone surrogate travels as the escape "\ud800", as JSON allows
+            response = await client.post(f"{api.base}/graphql", headers=headers, content=json.dumps(payload).encode())
+        assert response.status_code == 200, response.text
+        return response.json()
+    async with Socket(api, token, protocol) as socket:
+        return await socket.result(payload)
 
 
 UPLOAD = """

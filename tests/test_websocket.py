@@ -9,11 +9,11 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from graph.websocket import Messages, _JoinedWrites, sends_many, text_frame
-from tests.support import serving
+from graph.websocket import MAX_MESSAGE_BYTES, Messages, _JoinedWrites, sends_many, text_frame
+from tests.support import TRANSPORT_WS, Api, serving
 
 
 async def _connected() -> tuple[asyncio.Transport, asyncio.StreamReader, list[bytes]]:
@@ -150,3 +150,12 @@ async def test_a_response_written_just_before_the_transport_closes_reaches_the_c
 def test_a_text_frame_is_the_one_the_websockets_library_would_send(size: int) -> None:
     data = b"x" * size
     assert text_frame(data) == Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
+
+
+async def test_a_message_over_the_size_limit_closes_the_connection_before_it_is_decoded(api: Api) -> None:
+    url = api.base.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=[TRANSPORT_WS], max_size=None) as ws:
+        await ws.send('{"type": "connection_init", "payload": {"x": "' + "a" * MAX_MESSAGE_BYTES + '"}}')
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1009  # message too big (RFC 6455), whoever sends it
