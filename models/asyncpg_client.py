@@ -1,7 +1,7 @@
 """tortoise-orm's asyncpg client, with transactions that never outlive their connection.
 
-The one place where tortoise's and asyncpg's internals are touched; the versions it
-was written for are checked at import.
+The one place where tortoise's internals are touched; the version it was written for
+is checked at import.
 
 tortoise 1.1 (`TransactionContextPooled`) names a transaction's client in the task's
 context variable before its BEGIN, and takes the name back only after returning the
@@ -32,22 +32,22 @@ from tortoise.exceptions import TransactionManagementError
 
 log = logging.getLogger(__name__)
 
-# The versions whose internals this module was read against (TransactionContextPooled,
-# TransactionWrapper, asyncpg's Pool.release); check them again before widening these.
-CHECKED = {"tortoise-orm": "1.1.", "asyncpg": "0.32."}
+# The tortoise-orm whose internals this module was read against (TransactionContextPooled,
+# TransactionWrapper); read them again before widening it (pyproject.toml pins it too).
+# Of asyncpg only the pool's public API is used (acquire, release, terminate).
+CHECKED_TORTOISE = "1.1."
 
 
-def _check_versions() -> None:
-    for package, prefix in CHECKED.items():
-        found = version(package)
-        if not found.startswith(prefix):
-            raise ImportError(
-                f"models/asyncpg_client.py was written for {package} {prefix}x, not {found}: "
-                "read its transaction handling again and update CHECKED."
-            )
+def _check_version() -> None:
+    found = version("tortoise-orm")
+    if not found.startswith(CHECKED_TORTOISE):
+        raise ImportError(
+            f"models/asyncpg_client.py was written for tortoise-orm {CHECKED_TORTOISE}x, not {found}: "
+            "read its transaction handling again, then update CHECKED_TORTOISE."
+        )
 
 
-_check_versions()
+_check_version()
 
 
 class Client(AsyncpgDBClient):

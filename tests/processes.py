@@ -151,6 +151,11 @@ class PostgresCluster:
     port: int
     bindir: Path
     as_postgres: bool  # PostgreSQL refuses to run as root: then it runs as the postgres OS user
+    servers: int = 1  # data directories so far: data1, data2 after a failover, ...
+
+    @property
+    def data(self) -> Path:
+        return self.directory / f"data{self.servers}"
 
     @classmethod
     def prepare(cls, port: int) -> PostgresCluster:
@@ -173,7 +178,7 @@ class PostgresCluster:
         if as_postgres:
             os.chown(directory, owner.pw_uid, owner.pw_gid)
         cluster = cls(directory, port, bindir, as_postgres)
-        cluster._run("initdb", "-D", str(directory / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+        cluster._run("initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres", "--no-sync")
         return cluster
 
     async def remove(self) -> None:
@@ -193,7 +198,7 @@ class PostgresCluster:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     async def _pg_ctl(self, *args: str) -> None:
-        await asyncio.to_thread(self._run, "pg_ctl", "-D", str(self.directory / "data"), "-w", *args)
+        await asyncio.to_thread(self._run, "pg_ctl", "-D", str(self.data), "-w", *args)
 
     async def start(self) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -203,8 +208,15 @@ class PostgresCluster:
         """Fast shutdown, as `pg_ctlcluster ... restart -m fast` begins: every backend is ended."""
         await self._pg_ctl("-m", "fast", "stop")
 
-    async def restart(self) -> None:
-        await self._pg_ctl("-m", "fast", "restart")
+    async def replace(self) -> None:
+        """While stopped: the next start is another server with the same data, in a data
+        directory of its own, at the same address (a standby promoted in its place)."""
+        old = self.data
+        self.servers += 1
+        command = ["cp", "-a", str(old), str(self.data)]
+        await asyncio.to_thread(
+            subprocess.run, ["runuser", "-u", "postgres", "--", *command] if self.as_postgres else command, check=True
+        )
 
     async def sql(self, query: str, *values: object) -> list[dict]:
         """One statement on a connection of its own (not the service's)."""

@@ -1,15 +1,20 @@
-"""The database goes away under a running bulk transfer: restarted, every connection cut,
-or away for a while. The transfer still ends, each pair applied exactly once and none
-failed for it; work resumes within RESUME_BOUND_SECONDS of the database coming back;
-the API answers /readyz 503 while it is away and recovers by itself.
+"""The database goes away under a running bulk transfer: restarted, failed over to
+another server at the same address, every connection cut, or away for a while. The
+transfer still ends, each pair applied exactly once and none failed for it (an outage
+uses up no attempt); work resumes within RESUME_BOUND_SECONDS of the database coming
+back; the API answers /readyz 503 while it is away and recovers by itself.
 
 Real processes against a PostgreSQL server of the test's own (tests/processes.py:
 initdb into a temporary directory, a free port), so that it can be stopped and cut
 without touching the database the other tests share: `udt serve`, and a `udt worker`
 whose pairs take a little longer inside their transaction (tests/slow_worker.py), so
-that pairs are in flight when the database goes. Runs in the PostgreSQL run of the
-suite only (the `postgres` mark): it brings its own database either way, and once is
-enough. Skipped, saying why, where no PostgreSQL server programs can be run.
+that pairs are in flight when the database goes. Beside them, two tests on the suite's
+own database force the interleavings behind the report: a BEGIN on a pooled connection
+that died unnoticed, and a lane's statement cut between pairs.
+
+Runs in the PostgreSQL run of the suite only (the `postgres` mark): the bulk tests
+bring their own database either way, and once is enough. Skipped, saying why, where
+no PostgreSQL server programs can be run.
 """
 
 from __future__ import annotations
@@ -151,10 +156,11 @@ async def _applied(stack: Stack, at_least: int) -> bool:
     return (await stack.one("SELECT processed_pairs FROM transfer"))["processed_pairs"] >= at_least
 
 
-async def take_away(stack: Stack, applied: int, seconds: float) -> tuple[float, float]:
+async def take_away(stack: Stack, applied: int, seconds: float, failover: bool = False) -> tuple[float, float]:
     """Stop the database once `applied` pairs are (fast: every backend is ended, pairs in
-    flight among them), see /readyz say so for `seconds`, start it again; returns when
-    it went and when it was back (wall clock, as the workers' event times)."""
+    flight among them), see /readyz say so for `seconds`, start it again (with `failover`,
+    another server with its data takes its address); returns when it went and when it
+    was back (wall clock, as the workers' event times)."""
     await until(lambda: _applied(stack, applied), 60)
     went = time.time()
     await stack.cluster.stop()
@@ -162,6 +168,8 @@ async def take_away(stack: Stack, applied: int, seconds: float) -> tuple[float, 
     while time.time() - went < seconds:
         assert await _unready(stack)
         await asyncio.sleep(1)
+    if failover:
+        await stack.cluster.replace()
     await stack.cluster.start()
     return went, time.time()
 
@@ -220,9 +228,10 @@ async def _ready(stack: Stack) -> bool:
     return (await stack.ready())[0] == 200
 
 
-async def test_a_bulk_survives_a_database_restart_and_every_pair_is_applied_once(stack: Stack) -> None:
+@pytest.mark.parametrize("failover", [False, True], ids=["restart", "failover"])
+async def test_a_bulk_survives_a_database_restart_and_every_pair_is_applied_once(stack: Stack, failover: bool) -> None:
     gid, before = await start_bulk(stack)
-    went, back = await take_away(stack, APPLIED_BEFORE, REPORTED_OUTAGE_SECONDS)
+    went, back = await take_away(stack, APPLIED_BEFORE, REPORTED_OUTAGE_SECONDS, failover)
     await until(lambda: _ready(stack), RESUME_BOUND_SECONDS)
     await assert_every_pair_applied_once(stack, gid, before, attempts=1)  # the outage used up none
     await resumed_after(stack, went, back)
@@ -257,25 +266,37 @@ async def test_a_bulk_waits_for_a_database_that_stays_away_and_resumes_once_it_i
     assert {lane["generation"] for lane in lanes} == {1}
 
 
-async def test_a_transaction_that_could_not_begin_leaves_the_next_one_a_live_connection(database: str) -> None:
-    """The root of the report: a pooled connection that died unnoticed fails its BEGIN;
-    the task's next transaction must get a live connection, not the dead one's client
-    ("connection has been released back to the pool", for every retry after it)."""
+def _cut_this_process_connections(bindir: Path, database: str) -> None:
+    """End this process's idle connections, and the one of its open transaction, at once.
+    Blocking on purpose: the event loop reads nothing meanwhile, so the pool still takes
+    them for alive when the next statement goes out on one of them."""
+    subprocess.run(
+        [str(bindir / "psql"), database, "-c",
+         "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() "
+         "AND application_name = 'udt-cli' AND state IN ('idle', 'idle in transaction')"],
+        check=True, capture_output=True,
+    )
+
+
+@pytest.mark.parametrize("fails", ["begin", "commit"])
+async def test_a_transaction_whose_connection_died_leaves_the_next_one_a_live_connection(
+    database: str, fails: str
+) -> None:
+    """The root of the report: a transaction whose connection died unnoticed (in the pool,
+    or under it) fails; the task's next transaction must get a live connection, not the
+    dead one's client ("connection has been released back to the pool", for every retry
+    after it)."""
     bindir = postgres_bindir()
     if bindir is None:
         pytest.skip("needs psql, to cut this process's connections where its event loop cannot notice")
     await connections.get("default").execute_query("SELECT 1")  # an idle connection in the pool
-    # Blocking on purpose: the event loop reads nothing meanwhile, so the pool still
-    # takes its connections for alive when the next BEGIN goes out on one of them.
-    subprocess.run(
-        [str(bindir / "psql"), database, "-c",
-         "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() "
-         "AND application_name = 'udt-cli' AND state = 'idle'"],
-        check=True, capture_output=True,
-    )
     with pytest.raises(Exception) as failed:
-        async with in_transaction():
-            pass
+        if fails == "begin":
+            _cut_this_process_connections(bindir, database)
+        async with in_transaction() as db:
+            await db.execute_query("SELECT 1")
+            if fails == "commit":
+                _cut_this_process_connections(bindir, database)
     assert is_unavailable(failed.value)
     async with in_transaction() as db:
         assert await db.execute_query_dict("SELECT 1 AS one") == [{"one": 1}]
