@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from jobs import events, report
 from models import leases, lifecycle, settings
+from models.db import is_unavailable, wait_for_database
 from models.leases import LaneRef
 from models.transfers import Transfer
 
@@ -65,14 +66,19 @@ async def _renewing(ref: LaneRef) -> AsyncIterator[asyncio.Event]:
     lost = asyncio.Event()
 
     async def renew() -> None:
+        back = False
         while True:
-            await asyncio.sleep(settings.LEASE_SECONDS / 3)
+            if not back:
+                await asyncio.sleep(settings.LEASE_SECONDS / 3)
             try:
                 if not await leases.hold(ref):
                     lost.set()
                     return
+                back = False
             except Exception as exc:  # noqa: BLE001 - a database hiccup: try again next time
                 log.warning("could not renew the lease of %s: %r", job_id(ref), exc)
+                # A database that went away: renewed the moment it is back (see leases.take_over_expired).
+                back = is_unavailable(exc) and await wait_for_database() > 0
 
     task = asyncio.create_task(renew())
     try:
@@ -104,9 +110,26 @@ async def _others_waiting(redis: ArqRedis) -> bool:
 
 
 async def run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation: int) -> int:
-    """Apply the lane's pending pairs; returns how many this job applied."""
-    with structlog.contextvars.bound_contextvars(**await report.about(transfer_id)):
-        return await _run_lane(ctx, transfer_id, lane, generation)
+    """Apply the lane's pending pairs; returns how many this job applied.
+
+    A database that goes away is waited for, and the job carries on from what the
+    database says once it is back (every step is idempotent: the lease is fenced, each
+    pair claimed). A database that answers at once while the job keeps failing is no
+    outage: after `settings.MAX_ATTEMPTS` such resumes the job fails like any other.
+    """
+    resumed_at_once = 0
+    while True:
+        try:
+            with structlog.contextvars.bound_contextvars(**await report.about(transfer_id)):
+                return await _run_lane(ctx, transfer_id, lane, generation)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("%s lost the database (%r)", job_id(LaneRef(transfer_id, lane, generation)), exc)
+            if not await wait_for_database():
+                resumed_at_once += 1
+                if resumed_at_once >= settings.MAX_ATTEMPTS:
+                    raise
 
 
 async def _run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation: int) -> int:

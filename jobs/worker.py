@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from jobs import connection, metrics
 from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
 from models import settings
-from models.db import close_db, open_db
+from models.db import close_db, is_unavailable, open_db, wait_for_database
 from models.purge import purge
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ async def _forever(what: str, task: Callable[[], Awaitable[object]], period: Cal
             await task()
         except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
             log.warning("%s failed: %r", what, exc)
+            if is_unavailable(exc):  # also marks the outage, which leases' takeover honours
+                await wait_for_database()
         await asyncio.sleep(period())
 
 

@@ -22,6 +22,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import settings
+from models.db import reachable_for
 from models.transfers import ACTIVE_STATUSES, ItemStatus, TransferItem, TransferLane
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"[:200]
@@ -97,7 +98,11 @@ async def take_over_expired() -> list[tuple[LaneRef, LaneRef]]:
     Returns (old, new) pairs: the old generation's job is to be dropped from the
     queue, the new one enqueued. Each lane is taken by one caller only, however
     many workers reconcile at once: the UPDATE is conditional on the generation.
+    None is taken within a lease of the database coming back: nobody could renew
+    while it was away, and live holders get their time to renew (models/db.py).
     """
+    if reachable_for() < settings.LEASE_SECONDS:
+        return []
     expired = await _open_lanes().filter(lease_until__lt=now()).values_list("transfer_id", "lane", "generation")
     taken = []
     for transfer_id, lane, generation in expired:

@@ -23,7 +23,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import engine, idempotency, leases, revert, settings
-from models.db import is_transient
+from models.db import is_transient, is_unavailable, wait_for_database
 from models.sql import Statement, columns, prefixed
 from models.rules import (
     PairCheck,
@@ -277,7 +277,9 @@ async def process_item(item_id: int) -> list[Event]:
     counts itself and the attempts this process saw roll back for a passing reason
     (deadlocks, dropped connections), and the attempt of a worker that died mid-pair
     is counted by whoever takes its lane over (models/leases.py). A pair that keeps
-    failing ends FAILED after `settings.MAX_ATTEMPTS`, never in a loop.
+    failing ends FAILED after `settings.MAX_ATTEMPTS`, never in a loop. A database
+    that went away uses up no attempt: the pair waits for it and is taken up again
+    once it is back; a connection cut while the database stays up counts.
     """
     failures = 0
     while True:
@@ -289,9 +291,10 @@ async def process_item(item_id: int) -> list[Event]:
             break
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
             if is_transient(exc):
-                failures += 1
-                log.warning("transfer item %s, attempt %s: %r; trying again", item_id, failures, exc)
-                await asyncio.sleep(0.05 * failures)
+                if not (is_unavailable(exc) and await wait_for_database()):
+                    failures += 1
+                    log.warning("transfer item %s, attempt %s: %r; trying again", item_id, failures, exc)
+                    await asyncio.sleep(0.05 * failures)
                 continue
             reference = uuid.uuid4().hex[:12]
             log.exception("transfer item %s failed (reference %s)", item_id, reference)

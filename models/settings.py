@@ -86,12 +86,15 @@ ROLE: str = "cli"
 
 
 def _connection(url: str) -> str | dict:
-    """PostgreSQL connections name their process kind and drop dead clients' statements."""
+    """PostgreSQL connections name their process kind and drop dead clients' statements;
+    tortoise's asyncpg client is ours (models/asyncpg_client.py: transactions that
+    survive the database going away)."""
     if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         return url
     from tortoise.backends.base.config_generator import expand_db_url
 
     config = expand_db_url(url)
+    config["engine"] = "models.asyncpg_client"
     # A connection per lane in flight, plus the lease renewals and the reconciler beside
     # them: a renewal that waits for a connection lets its lease run out.
     config["credentials"].setdefault("maxsize", WORKER_MAX_JOBS + 5)

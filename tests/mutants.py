@@ -40,6 +40,14 @@ SINGLE = "tests/test_single_transfer.py"
 IDEMPOTENCY = "tests/test_idempotency.py"
 REVERT = "tests/test_revert.py"
 BATCHES = "tests/test_event_batches.py"
+OUTAGE = "tests/test_database_outage.py"
+_ENDING = (  # how a transaction ends, in models/asyncpg_client.py
+    "            if not self.client._finalized:\n"
+    "                if exc_type is None:\n"
+    "                    await self.client.commit()\n"
+    "                elif exc_type is not TransactionManagementError:  # one that already failed cannot roll back\n"
+    "                    await self.client.rollback()\n"
+)
 MUTANTS = [
     Mutant("claim without its PENDING filter", "models/lifecycle.py",
            "WHERE id = {q.p(item_id)} AND status = 'PENDING' RETURNING *\"",
@@ -57,11 +65,28 @@ MUTANTS = [
     Mutant("a passing failure is not retried", "models/lifecycle.py",
            "            if is_transient(exc):\n", "            if False:\n", (RECOVERY, ENGINE)),
     Mutant("cut connections are not transient", "models/db.py",
-           "isinstance(seen, (ConnectionError, TimeoutError, PgClientStateError, PgClientInternalError))",
-           "isinstance(seen, (ConnectionError, TimeoutError, PgClientInternalError))", (RECOVERY,)),
+           "isinstance(seen, (OSError, TimeoutError, PgClientStateError, PgClientInternalError))",
+           "isinstance(seen, (OSError, TimeoutError, PgClientInternalError))", (RECOVERY,)),
     Mutant("deadlocks are not transient", "models/db.py",
-           '_RETRYABLE_SQLSTATES = {"40P01", "40001", "57P01", "57P02", "57P03"}',
-           '_RETRYABLE_SQLSTATES = {"40001", "57P01", "57P02", "57P03"}', (ENGINE,)),
+           '_CONFLICT_SQLSTATES = {"40P01", "40001"}', '_CONFLICT_SQLSTATES = {"40001"}', (ENGINE,)),
+    Mutant("tortoise's own asyncpg client", "models/settings.py",
+           '    config["engine"] = "models.asyncpg_client"\n', "", (OUTAGE + "::test_a_transaction_whose_connection_died",)),
+    Mutant("a transaction is named in the task before its BEGIN", "models/asyncpg_client.py",
+           "        try:\n            await client.begin()",
+           "        self.token = get_connections().set(self.connection_name, client)\n"
+           "        try:\n            await client.begin()", (OUTAGE + "::test_a_transaction_whose_connection_died",)),
+    Mutant("a transaction that failed to end stays named in the task", "models/asyncpg_client.py",
+           "        get_connections().reset(self.token)\n        try:\n" + _ENDING,
+           "        try:\n" + _ENDING + "            get_connections().reset(self.token)\n",
+           (OUTAGE + "::test_a_transaction_whose_connection_died",)),
+    Mutant("an outage uses up attempts", "models/lifecycle.py",
+           "if not (is_unavailable(exc) and await wait_for_database()):",
+           "if not (is_unavailable(exc) and await wait_for_database() and False):", (OUTAGE + "::test_a_bulk_survives_a_database_restart",)),
+    Mutant("a worker does not wait for the database", "jobs/transfer.py",
+           "            if not is_unavailable(exc):\n                raise", "            if True:\n                raise",
+           (OUTAGE + "::test_a_lane_whose_connection_is_cut",)),
+    Mutant("leases that ran out in an outage are taken at once", "models/leases.py",
+           "    if reachable_for() < settings.LEASE_SECONDS:", "    if False:", (RECONCILE + "::test_a_lease_that_ran_out_while",)),
     Mutant("lease held by any generation", "models/leases.py",
            "transfer_id=ref.transfer_id, lane=ref.lane, generation=ref.generation, finished=False",
            "transfer_id=ref.transfer_id, lane=ref.lane, finished=False", (RECONCILE, RECOVERY)),

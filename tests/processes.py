@@ -1,12 +1,18 @@
-"""Real worker processes and a real Redis server that tests can kill, stop and restart."""
+"""Real worker and API processes, a real Redis server and a real PostgreSQL server that
+tests can kill, stop and restart."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
+import pwd
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,3 +130,129 @@ def worker_env(database: str, redis_url: str, queue: str, **extra: str) -> dict[
         "UDT_RECONCILE_GRACE_SECONDS": "0",
         **extra,
     }
+
+
+def postgres_bindir() -> Path | None:
+    """Where PostgreSQL's server programs are: `pg_config --bindir`, else Debian's layout."""
+    candidates = []
+    if shutil.which("pg_config"):
+        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(Path(found.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((path for path in candidates if (path / "initdb").exists() and (path / "pg_ctl").exists()), None)
+
+
+@dataclass
+class PostgresCluster:
+    """A PostgreSQL server of a test's own (initdb into a temporary directory, a free
+    port), so that the test may stop, restart and cut it without touching anyone else's."""
+
+    directory: Path
+    port: int
+    bindir: Path
+    as_postgres: bool  # PostgreSQL refuses to run as root: then it runs as the postgres OS user
+    servers: int = 1  # data directories so far: data1, data2 after a failover, ...
+
+    @property
+    def data(self) -> Path:
+        return self.directory / f"data{self.servers}"
+
+    @classmethod
+    def prepare(cls, port: int) -> PostgresCluster:
+        """A new cluster in a new temporary directory, initialised, not started;
+        pytest.skip, saying why, where that cannot be."""
+        import pytest
+
+        bindir = postgres_bindir()
+        if bindir is None:
+            pytest.skip("needs PostgreSQL's server programs (initdb, pg_ctl): none found by pg_config or in /usr/lib/postgresql")
+        as_postgres = os.geteuid() == 0
+        if as_postgres:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("runs as root, which PostgreSQL refuses, and there is no `postgres` OS user to run it as")
+            if not shutil.which("runuser"):
+                pytest.skip("runs as root, which PostgreSQL refuses, and there is no runuser to start it as `postgres`")
+        directory = Path(tempfile.mkdtemp(prefix="udt-pg-"))
+        if as_postgres:
+            os.chown(directory, owner.pw_uid, owner.pw_gid)
+        cluster = cls(directory, port, bindir, as_postgres)
+        cluster._run("initdb", "-D", str(cluster.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        return cluster
+
+    async def remove(self) -> None:
+        """Stop the server (immediately) if it runs, and delete the cluster."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            await self._pg_ctl("-m", "immediate", "stop")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bindir / program), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def _pg_ctl(self, *args: str) -> None:
+        await asyncio.to_thread(self._run, "pg_ctl", "-D", str(self.data), "-w", *args)
+
+    async def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        await self._pg_ctl("-o", options, "-l", str(self.directory / "server.log"), "start")
+
+    async def stop(self) -> None:
+        """Fast shutdown, as `pg_ctlcluster ... restart -m fast` begins: every backend is ended."""
+        await self._pg_ctl("-m", "fast", "stop")
+
+    async def replace(self) -> None:
+        """While stopped: the next start is another server with the same data, in a data
+        directory of its own, at the same address (a standby promoted in its place)."""
+        old = self.data
+        self.servers += 1
+        command = ["cp", "-a", str(old), str(self.data)]
+        await asyncio.to_thread(
+            subprocess.run, ["runuser", "-u", "postgres", "--", *command] if self.as_postgres else command, check=True
+        )
+
+    async def sql(self, query: str, *values: object) -> list[dict]:
+        """One statement on a connection of its own (not the service's)."""
+        import asyncpg
+
+        connection = await asyncpg.connect(self.url.replace("postgres://", "postgresql://", 1))
+        try:
+            return [dict(row) for row in await connection.fetch(query, *values)]
+        finally:
+            await connection.close()
+
+
+@dataclass
+class Service:
+    """`udt serve`, `udt worker` (or tests/slow_worker.py) as a subprocess, its output in a log file."""
+
+    process: asyncio.subprocess.Process
+    log: Path
+
+    @classmethod
+    async def start(cls, env: dict[str, str], log: Path, *command: str) -> Service:
+        with log.open("wb") as output:
+            process = await asyncio.create_subprocess_exec(*command, env=env, stdout=output, stderr=output)
+        return cls(process, log)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def udt(env: dict[str, str], *args: str) -> str:
+    """Run a `udt` command to its end; its output (it must succeed)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "graph.cli", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    return output.decode()

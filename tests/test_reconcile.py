@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from arq.constants import job_key_prefix
@@ -80,3 +81,25 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
     assert await transfer_jobs.run_lane({"redis": pool}, stuck.id, new.lane, new.generation) == 1
     assert (await Transfer.get(id=stuck.id)).status is TransferStatus.SUCCEEDED
     assert await world.owned(17) == {"CCR": 1}
+
+
+async def test_a_lease_that_ran_out_while_the_database_was_away_is_left_to_its_holder_for_a_lease(
+    world: World, pool, monkeypatch
+) -> None:
+    """Nobody could renew while the database was away: live holders renew once it is back."""
+    from models import db, settings
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
+    await world.give(18, "CCR", 1)
+    waiting, _ = await lifecycle.start_single(world.users[1], 18, 19)
+    (held,) = await leases.of_transfer(waiting.id)
+    assert await leases.hold(held)
+    await TransferLane.filter(transfer_id=waiting.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    monkeypatch.setattr(db, "_last_unreachable", time.monotonic())  # this worker just saw the database come back
+    await reconcile(pool)
+    assert await leases.of_transfer(waiting.id) == [held]
+    monkeypatch.setattr(db, "_last_unreachable", time.monotonic() - settings.LEASE_SECONDS)  # a lease later
+    await reconcile(pool)
+    (taken,) = await leases.of_transfer(waiting.id)
+    assert taken.generation == held.generation + 1
+    await lifecycle.cancel(waiting)

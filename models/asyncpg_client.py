@@ -1,0 +1,106 @@
+"""tortoise-orm's asyncpg client, with transactions that never outlive their connection.
+
+The one place where tortoise's internals are touched; the version it was written for
+is checked at import.
+
+tortoise 1.1 (`TransactionContextPooled`) names a transaction's client in the task's
+context variable before its BEGIN, and takes the name back only after returning the
+connection to the pool. When the database goes away, either step can raise: BEGIN on
+a pooled connection that has just died, or the pool's reset of a connection that died
+under the transaction (asyncpg re-raises what its reset met). The variable then keeps
+naming the client of a connection asyncpg has already released, and every later
+`in_transaction()` of that task (a retry above all) nests a savepoint in it: "cannot
+call Connection.transaction(): connection has been released back to the pool", as
+long as the task lives. Here a transaction's client is named only once its BEGIN
+succeeded and the name is always taken back first; a connection whose BEGIN, COMMIT
+or ROLLBACK failed is closed, never handed out again.
+
+tortoise finds this module by the `engine` of the connection's settings
+(models/settings.py); its name holds "asyncpg", which tortoise's migrations read.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+from typing import Any
+
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import TransactionContext, TransactionContextPooled
+from tortoise.connection import get_connections
+from tortoise.exceptions import TransactionManagementError
+
+log = logging.getLogger(__name__)
+
+# The tortoise-orm whose internals this module was read against (TransactionContextPooled,
+# TransactionWrapper); read them again before widening it (pyproject.toml pins it too).
+# Of asyncpg only the pool's public API is used (acquire, release, terminate).
+CHECKED_TORTOISE = "1.1."
+
+
+def _check_version() -> None:
+    found = version("tortoise-orm")
+    if not found.startswith(CHECKED_TORTOISE):
+        raise ImportError(
+            f"models/asyncpg_client.py was written for tortoise-orm {CHECKED_TORTOISE}x, not {found}: "
+            "read its transaction handling again, then update CHECKED_TORTOISE."
+        )
+
+
+_check_version()
+
+
+class Client(AsyncpgDBClient):
+    """tortoise's asyncpg client, whose transactions are `_Transaction`s."""
+
+    def _in_transaction(self) -> TransactionContext:
+        return _Transaction(TransactionWrapper(self), self._pool_init_lock)
+
+
+class _Transaction(TransactionContextPooled):
+    """A top-level transaction on a connection of the pool (nested ones are savepoints in it)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> TransactionWrapper:
+        await self.ensure_connection()
+        client = self.client
+        client._connection = await client._parent._pool.acquire()
+        try:
+            await client.begin()
+        except BaseException:
+            await self._give_back(broken=True)
+            raise
+        self.token = get_connections().set(self.connection_name, client)
+        return client
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        get_connections().reset(self.token)
+        try:
+            if not self.client._finalized:
+                if exc_type is None:
+                    await self.client.commit()
+                elif exc_type is not TransactionManagementError:  # one that already failed cannot roll back
+                    await self.client.rollback()
+        except BaseException:
+            await self._give_back(broken=True)
+            raise
+        await self._give_back(broken=False)
+
+    async def _give_back(self, *, broken: bool) -> None:
+        """Return the connection to the pool; close it first if it failed us.
+
+        asyncpg closes a connection whose reset fails, then raises what the reset met:
+        the transaction has ended by then, so that is logged, not raised."""
+        pool, connection = self.client._parent._pool, self.client._connection
+        if pool is None:  # the pool was closed meanwhile, with its connections
+            return
+        try:
+            if broken and not connection.is_closed():
+                connection.terminate()
+            await pool.release(connection)
+        except Exception as exc:  # noqa: BLE001 - the connection is closed either way
+            log.debug("a connection could not be returned to the pool and was closed: %r", exc)
+
+
+client_class = Client
