@@ -99,7 +99,18 @@ def _connection(url: str) -> str | dict:
         "application_name": f"udt-{ROLE}",
         "client_connection_check_interval": str(PG_CONNECTION_CHECK_MS),
     }
+    config["credentials"]["reset"] = _keep_session
     return config
+
+
+async def _keep_session(connection: object) -> None:
+    """asyncpg's pool `reset`: a connection goes back to the pool as it is.
+
+    Nothing here changes a session (no SET, LISTEN, advisory lock or cursor outside a
+    transaction), and asyncpg still rolls back a transaction left open. Its default reset
+    (`RESET ALL`, `UNLISTEN *`, ...) is one more round trip per statement, since tortoise
+    takes a connection per statement: a wait for PostgreSQL in every query of a request.
+    """
 
 
 def tortoise_config(database_url: str | None = None) -> dict:
