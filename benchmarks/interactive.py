@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from big_tenant import FIRST, LAST, asyncpg_url, big_tenant, free_port, start, stop, token_for
-from machine import busy_seconds, cpu_seconds, load, rss_bytes
+from machine import busy_seconds, cpu_seconds, load, rss_bytes, waited_seconds
 from users_page import QUERY as USERS_PAGE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,7 @@ class Phase:
     rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds in, API RSS)
     cpu: dict[str, float] = field(default_factory=dict)
     busy: float = 0.0  # the whole machine's CPU time
+    waited: dict[str, float] = field(default_factory=dict)  # runnable, waiting for a CPU
     connections: list[tuple[int, int]] = field(default_factory=list)  # the API's (open, busy), sampled
     waits: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # its busy connections' states
     watchers_cpu: float = 0.0  # the watchers' over their bulks' whole time
@@ -123,6 +124,8 @@ def report(phase: Phase, rate: float) -> None:
     cpu["rest of the machine"] = phase.busy - sum(cpu.values())
     print("  CPU: " + ", ".join(f"{name} {seconds:.1f} s ({100 * seconds / phase.seconds:.0f} % of a core)"
                                  for name, seconds in cpu.items()) + f", on {os.cpu_count()} cores")
+    print("  waited for a CPU while runnable: " + ", ".join(f"{name}'s loop {seconds:.1f} s" for name, seconds in phase.waited.items())
+          + f" of the {phase.seconds:.0f} s")
     if phase.connections:
         opened, busy = zip(*phase.connections)
         samples = len(phase.connections)
@@ -362,6 +365,7 @@ async def run_phase(service: Service, mix: Mix, kind: str, args: argparse.Namesp
     phase = Phase(f"{rate:g}/s {name}")
     seconds = args.seconds if loaded else args.baseline_seconds
     api, worker = cpu_seconds(service.api.pid), cpu_seconds(service.worker.pid)
+    waits = {"API": waited_seconds(service.api.pid), "clients": waited_seconds(os.getpid())}
     mine, busy, began = resource.getrusage(resource.RUSAGE_SELF), busy_seconds(), time.perf_counter()
     until = began + seconds
     tasks = [interactive(mix, phase, args.clients, rate, seconds), memory(service, phase, began, until), database(phase, until),
@@ -380,6 +384,7 @@ async def run_phase(service: Service, mix: Mix, kind: str, args: argparse.Namesp
         "clients": after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime,
     }
     phase.busy = busy_seconds() - busy
+    phase.waited = {"API": waited_seconds(service.api.pid) - waits["API"], "clients": waited_seconds(os.getpid()) - waits["clients"]}
     if loaded:
         print(f"  ({name}: measured; waiting for the last bulk to end)", flush=True)
     await background  # the last bulk runs to its end, so that the next one can go back; not measured
@@ -398,10 +403,11 @@ async def main(args: argparse.Namespace) -> None:
     env = {**os.environ, "UDT_QUEUE_NAME": f"udt:bench-interactive:{os.getpid()}", "UDT_METRICS": "off",
            **dict(kv.split("=", 1) for kv in args.env)}
     with (logs / "worker.log").open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                  preexec_fn=lambda: os.nice(args.worker_nice))
     api = start([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], port, env=env, log=logs / "api.log")
     os.nice(args.client_nice)  # the clients and the watchers (started from here) take what the service leaves
-    print(f"API pid {api.pid} on port {port}, worker pid {worker.pid}, logs in {logs}; clients at nice {os.nice(0)}; "
+    print(f"API pid {api.pid} on port {port}, worker pid {worker.pid} at nice {args.worker_nice}, logs in {logs}; clients at nice {os.nice(0)}; "
           f"{args.clients} clients, {args.watchers} watchers, an upload every {args.upload_every:g} s; "
           f"load average {load()} on {os.cpu_count()} cores (the machine is shared)", flush=True)
     try:
@@ -443,6 +449,7 @@ if __name__ == "__main__":
     parser.add_argument("--upload-every", type=float, default=5, help="seconds between 2,000-row uploads (phase full)")
     parser.add_argument("--client-nice", type=int, default=19, help="added to this process's niceness once the service runs: "
                         "the clients stand for browsers elsewhere, taking only what the service leaves")
+    parser.add_argument("--worker-nice", type=int, default=0, help="the worker's niceness (the API's is the machine's default)")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the API and the worker (e.g. UDT_LOG_LEVEL=INFO)")

@@ -25,6 +25,12 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / TICK
 
 
+def waited_seconds(pid: int) -> float:
+    """How long the process's main thread has waited for a CPU while it had work (runnable,
+    not running): what the machine's other processes cost it, beside its own CPU time."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of one process now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -95,9 +95,14 @@ def _connection(url: str) -> str | dict:
     # A connection per lane in flight, plus the lease renewals and the reconciler beside
     # them: a renewal that waits for a connection lets its lease run out.
     config["credentials"].setdefault("maxsize", WORKER_MAX_JOBS + 5)
+    # Every statement of ours reads or moves one page's or one pair's rows: JIT compiling
+    # (tens of ms of CPU, chosen when an estimate runs high, as right after a bulk moved
+    # the rows) and parallel workers (processes started per statement) cost more than they save.
     config["credentials"]["server_settings"] = {
         "application_name": f"udt-{ROLE}",
         "client_connection_check_interval": str(PG_CONNECTION_CHECK_MS),
+        "jit": "off",
+        "max_parallel_workers_per_gather": "0",
     }
     config["credentials"]["reset"] = _keep_session
     return config
