@@ -124,7 +124,7 @@ def report(phase: Phase, rate: float) -> None:
     cpu["rest of the machine"] = phase.busy - sum(cpu.values())
     print("  CPU: " + ", ".join(f"{name} {seconds:.1f} s ({100 * seconds / phase.seconds:.0f} % of a core)"
                                  for name, seconds in cpu.items()) + f", on {os.cpu_count()} cores")
-    print("  waited for a CPU while runnable: " + ", ".join(f"{name}'s loop {seconds:.1f} s" for name, seconds in phase.waited.items())
+    print("  waited for a CPU while runnable: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phase.waited.items())
           + f" of the {phase.seconds:.0f} s")
     if phase.connections:
         opened, busy = zip(*phase.connections)
@@ -365,7 +365,7 @@ async def run_phase(service: Service, mix: Mix, kind: str, args: argparse.Namesp
     phase = Phase(f"{rate:g}/s {name}")
     seconds = args.seconds if loaded else args.baseline_seconds
     api, worker = cpu_seconds(service.api.pid), cpu_seconds(service.worker.pid)
-    waits = {"API": waited_seconds(service.api.pid), "clients": waited_seconds(os.getpid())}
+    waits = {"the API's loop": waited_seconds(service.api.pid), "the clients' loop": waited_seconds(os.getpid())}
     mine, busy, began = resource.getrusage(resource.RUSAGE_SELF), busy_seconds(), time.perf_counter()
     until = began + seconds
     tasks = [interactive(mix, phase, args.clients, rate, seconds), memory(service, phase, began, until), database(phase, until),
@@ -384,7 +384,10 @@ async def run_phase(service: Service, mix: Mix, kind: str, args: argparse.Namesp
         "clients": after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime,
     }
     phase.busy = busy_seconds() - busy
-    phase.waited = {"API": waited_seconds(service.api.pid) - waits["API"], "clients": waited_seconds(os.getpid()) - waits["clients"]}
+    phase.waited = {
+        "the API's loop": waited_seconds(service.api.pid) - waits["the API's loop"],
+        "the clients' loop": waited_seconds(os.getpid()) - waits["the clients' loop"],
+    }
     if loaded:
         print(f"  ({name}: measured; waiting for the last bulk to end)", flush=True)
     await background  # the last bulk runs to its end, so that the next one can go back; not measured
