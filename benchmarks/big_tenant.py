@@ -12,6 +12,7 @@ reused on the next run unless `fresh`.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -124,10 +125,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(argv: list[str], port: int) -> subprocess.Popen:
+def start(argv: list[str], port: int, *, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
     """Start a server process and wait until it answers on `port`."""
-    # The API logs as in production (an access line per request); to /dev/null, not a terminal.
-    process = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.DEVNULL)
+    # The API logs as in production (an access line per request); to `log` or /dev/null, not a terminal.
+    with log.open("wb") if log else open(os.devnull, "wb") as out:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=out, stdout=out)
     deadline = time.monotonic() + 30
     while True:
         try:

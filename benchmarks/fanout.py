@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import busy_seconds, cpu_seconds  # noqa: E402
+
 TICK = 0.02  # seconds between a client's rounds of reading: a browser's frame is 16 ms
 TERMINAL = {"SUCCEEDED", "PARTIALLY_FAILED", "FAILED", "CANCELLED"}
 TERMINAL_EVENT = re.compile(rb'"type":"(?:SUCCEEDED|PARTIALLY_FAILED|FAILED|CANCELLED)"')
@@ -249,18 +251,6 @@ class Run:
         )
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _busy_seconds() -> float:
-    """CPU time the whole machine has spent busy: what is left after the API, the clients and
-    the worker is PostgreSQL's and Redis's (its backends come and go with the worker's connections)."""
-    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 async def _start_bulk(http, pairs: list[tuple[int, int]]) -> str:  # type: ignore[no-untyped-def]
     from gql import FileVar, GraphQLRequest
 
@@ -295,13 +285,13 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
         line = await c.stdout.readline()
         assert line.strip() == b"ready", f"a client failed before it was ready: {line!r}"
     print(f"{subscribers:4d} subscriber(s) have their SNAPSHOT after {time.perf_counter() - subscribing:.1f} s; starting the worker", flush=True)
-    cpu_before, busy_before, began = _cpu_seconds(api.pid), _busy_seconds(), time.perf_counter()
+    cpu_before, busy_before, began = cpu_seconds(api.pid), busy_seconds(), time.perf_counter()
     with (logs / f"worker-{transfer_id}.log").open("wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         client_cpu = sum([json.loads(await c.stdout.readline())["cpu"] for c in clients])
-        api_cpu = _cpu_seconds(api.pid) - cpu_before
-        busy, seconds = _busy_seconds() - busy_before, time.perf_counter() - began
+        api_cpu = cpu_seconds(api.pid) - cpu_before
+        busy, seconds = busy_seconds() - busy_before, time.perf_counter() - began
         reports = [json.loads(await c.stdout.readline()) for c in clients]  # once each has read its events
         for c in clients:
             await c.wait()

@@ -34,6 +34,8 @@ from typing import Any
 
 import httpx
 
+import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 UPLOAD = "mutation ($file: Upload!) { uploadBulkTransferFile(file: $file) { upload { id } userErrors { code } } }"
 SEARCH = "query ($s: String) { users(filter: {search: $s}) { totalCount } }"
@@ -133,11 +135,8 @@ async def exchange(base: str, data: bytes) -> tuple[int, str]:
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """utime + stime of the server process (Linux /proc); 0 when it is not ours to read."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The server process's CPU time; 0 when it is not ours to read."""
+    return 0.0 if pid is None else machine.cpu_seconds(pid)
 
 
 def code_of(response: httpx.Response) -> str:

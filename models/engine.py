@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models.counts import owned_counts
 from models.sql import Statement, is_postgres, literal
+from models.tenancy import User
 from models.userdata import DATA_TYPES, DataType, Policy, Storage, by_storage
 
 
@@ -226,14 +228,19 @@ async def owners(
 ) -> set[int]:
     """Which of `user_pks` own at least one record of `types`.
 
-    One query per owner column, whatever the number of users (the rules ask this of
-    every source of a file at once); cheaper than counting, since it only needs to know.
+    One statement whatever the number of users (the rules ask this of every source of a
+    file at once): per user, an index probe per owner column that stops at the first
+    record, so a file of 2,000 sources reads 2,000 index entries, not their 500,000 records.
     """
-    found: set[int] = set()
+    if not user_pks:
+        return set()
+    q = Statement(db or connections.get("default"))
+    among = q.isin("u.id", user_pks)  # first: SQLite numbers its placeholders in the text's order
+    probes = []
     for storage, here in by_storage(types).items():
-        for column in storage.owner_columns:
-            query = storage.model.filter(**{f"{column}__in": user_pks}).using_db(db)
-            if storage.type_column:
-                query = query.filter(**{f"{storage.type_column}__in": [t.key for t in here]})
-            found.update(await query.distinct().values_list(column, flat=True))
-    return found
+        kinds = f" AND {q.isin(f'r.{storage.type_column}', [t.key for t in here])}" if storage.type_column else ""
+        probes += [
+            f"EXISTS (SELECT 1 FROM {storage.table} r WHERE r.{column} = u.id{kinds})" for column in storage.owner_columns
+        ]
+    found = await q.rows(f"SELECT u.id FROM {User._meta.db_table} u WHERE {among} AND ({' OR '.join(probes)})")
+    return {pk for (pk,) in found}

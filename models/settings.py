@@ -98,11 +98,27 @@ def _connection(url: str) -> str | dict:
     # A connection per lane in flight, plus the lease renewals and the reconciler beside
     # them: a renewal that waits for a connection lets its lease run out.
     config["credentials"].setdefault("maxsize", WORKER_MAX_JOBS + 5)
+    # Every statement of ours reads or moves one page's or one pair's rows: JIT compiling
+    # (tens of ms of CPU, chosen when an estimate runs high, as right after a bulk moved
+    # the rows) and parallel workers (processes started per statement) cost more than they save.
     config["credentials"]["server_settings"] = {
         "application_name": f"udt-{ROLE}",
         "client_connection_check_interval": str(PG_CONNECTION_CHECK_MS),
+        "jit": "off",
+        "max_parallel_workers_per_gather": "0",
     }
+    config["credentials"]["reset"] = _keep_session
     return config
+
+
+async def _keep_session(connection: object) -> None:
+    """asyncpg's pool `reset`: a connection goes back to the pool as it is.
+
+    Nothing here changes a session (no SET, LISTEN, advisory lock or cursor outside a
+    transaction), and asyncpg still rolls back a transaction left open. Its default reset
+    (`RESET ALL`, `UNLISTEN *`, ...) is one more round trip per statement, since tortoise
+    takes a connection per statement: a wait for PostgreSQL in every query of a request.
+    """
 
 
 def tortoise_config(database_url: str | None = None) -> dict:
