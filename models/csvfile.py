@@ -155,7 +155,7 @@ def _read_rows(reader: _reader, parsed: ParsedUpload, max_pairs: int, nul: bool)
     """Count the rows and keep those that request a transfer (up to `max_pairs` of them).
 
     The loop a 20 MB file of short rows spends its time in, so it does the least per row:
-    empty lines never reach it, the first two cells decide almost every row, the others
+    rows of empty cells never reach it, the first two cells decide almost every row, the others
     are looked at only when both are blank (is the row blank?), and the work of a kept
     row (its first line, its NULs) is done for those alone. `nul`: whether the file holds
     a NUL at all.
@@ -163,7 +163,7 @@ def _read_rows(reader: _reader, parsed: ParsedUpload, max_pairs: int, nul: bool)
     people = parsed.people_form
     rows = parsed.rows
     row_count = pair_count = 0
-    for record in filter(None, reader):  # an empty line is an empty record
+    for record in filter(any, reader):  # not an empty line, nor a row of empty cells only
         first = record[0].strip()
         if len(record) > 1:
             second = record[1].strip()
