@@ -19,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from models import bulk, settings
+from models.upload_reader import read_upload
 from models.tenancy import User
 from models.userdata import OwnedRecord
 from tests.support import World
@@ -147,3 +151,29 @@ async def test_while_the_largest_upload_is_read_readyz_and_queries_answer_and_th
     meanwhile = [end - start for start, end in answers if began <= start and end <= ended]
     assert len(meanwhile) >= 10, "the file was read in a moment: nothing was shown"
     assert statistics.median(meanwhile) < HELD and max(meanwhile) < SLOWEST, sorted(meanwhile)[-5:]
+
+
+def upload_readers() -> list[Path]:
+    """/proc entries of this process's children that read an upload."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if parent == os.getpid() and b"models.upload_reader" in command:
+            found.append(entry)
+    return found
+
+
+async def test_a_read_whose_request_is_cancelled_stops_its_child() -> None:
+    content = filled(PEOPLE, b"1\n")  # seconds of reading
+    reading = asyncio.create_task(read_upload(content, max_bytes=len(content), max_pairs=settings.MAX_BULK_PAIRS))
+    async with asyncio.timeout(30):
+        while not (children := upload_readers()):
+            await asyncio.sleep(0.01)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert not any(child.exists() for child in children)
