@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/upload_validation.py --repeat 3
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python benchmarks/upload_validation.py
 
-For each file, the median of --repeat runs of, in turn:
+For each file, the median of --repeat runs, wall time and CPU time (this process's and its
+children's: on a shared machine, what the run alone costs), of, in turn:
 - csv.reader: the floor, plain `csv.reader` over the same bytes in this process (decode, then
   iterate every record, nothing else);
 - read: the file read as the API reads it (models/upload_reader.py: a child process, the file
@@ -25,6 +26,7 @@ import asyncio
 import csv
 import io
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -82,15 +84,23 @@ def plain_csv(data: bytes) -> None:
         pass
 
 
-async def median(repeat: int, run: Callable[[], Awaitable[object] | object]) -> float:
-    times = []
+def cpu_seconds() -> float:
+    """CPU of this process and of its children that have ended (the upload readers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+async def median(repeat: int, run: Callable[[], Awaitable[object] | object]) -> tuple[float, float]:
+    """Median wall and CPU seconds of `run`: on a shared machine the CPU is what this run alone costs."""
+    times, cpus = [], []
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds()
         result = run()
         if asyncio.iscoroutine(result):
             await result
         times.append(time.perf_counter() - began)
-    return statistics.median(times)
+        cpus.append(cpu_seconds() - cpu)
+    return statistics.median(times), statistics.median(cpus)
 
 
 async def admin_of_a_tenant() -> User:
@@ -121,7 +131,7 @@ async def main() -> None:
         admin = await admin_of_a_tenant()
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start, "
               f"{settings.DATABASE_URL.split(':')[0]}, median of {args.repeat}")
-        print(f"{'file':44} {'MB':>5} {'csv.reader':>10} {'read':>6} {'validated':>9}  result")
+        print(f"{'file':44} {'MB':>5} {'csv.reader':>11} {'read':>11} {'validated':>11}  (wall/CPU)  result")
         for name, data in files():
             floor = await median(args.repeat, lambda: plain_csv(data))
             read = await median(
@@ -131,7 +141,8 @@ async def main() -> None:
             validated = await median(args.repeat, lambda: _keep(stored, bulk.create_upload(admin, "f.csv", data)))
             upload = stored[-1]
             outcome = ", ".join(e["code"] for e in upload.errors) or f"{upload.pair_count} pairs, {upload.error_count} errors"
-            print(f"{name:44} {len(data) / 2**20:5.1f} {floor:9.2f}s {read:5.2f}s {validated:8.2f}s  {outcome}")
+            times = " ".join(f"{wall:5.2f}/{cpu:4.2f}s" for wall, cpu in (floor, read, validated))
+            print(f"{name:44} {len(data) / 2**20:5.1f} {times}  {outcome}")
     finally:
         await close_db()
 
