@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from tortoise.transactions import in_transaction
 
 from models import engine, idempotency, settings, undo
-from models.csvfile import parse_upload, source_and_target
+from models.csvfile import FILE_ROW_CODES, shown, source_and_target
 from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs, data_types_problem, stored_choice
 from models.tenancy import User
@@ -24,6 +24,7 @@ from models.transfers import (
     TransferKind,
     TransferLock,
 )
+from models.upload_reader import read_upload
 from models.userdata import DataType
 
 
@@ -32,22 +33,26 @@ def _as_json(problems: list[Problem]) -> list[dict]:
 
 
 async def create_upload(operator: User, filename: str, data: bytes) -> BulkUpload:
-    """Parse and validate a file and store the preview. Transfers nothing."""
-    parsed = parse_upload(data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pairs=settings.MAX_BULK_PAIRS)
-    pair_count = len(parsed.rows)
+    """Parse and validate a file and store the preview. Transfers nothing.
+
+    The file is read by a child process (models/upload_reader.py): the event loop never waits for it.
+    """
+    parsed = await read_upload(data, max_bytes=settings.MAX_UPLOAD_BYTES, max_pairs=settings.MAX_BULK_PAIRS)
     if parsed.errors:
         parsed.rows = []  # a file that cannot run is not checked row by row (it may hold 100,000 pairs)
     checks = await check_pairs(
         operator,
         [(*source_and_target(r.from_cell, r.to_cell, parsed.people_form), r.row_number) for r in parsed.rows],
     )
+    for row, check in zip(parsed.rows, checks, strict=True):
+        _with_file_problems(check, row.problems)
     async with in_transaction() as db:
         upload = await BulkUpload.create(
             tenant_id=operator.tenant_id,
             uploaded_by=operator,
-            filename=filename[:255] or "upload.csv",
+            filename=shown(filename)[:255] or "upload.csv",
             row_count=parsed.row_count,
-            pair_count=pair_count,
+            pair_count=parsed.pair_count,
             error_count=len(parsed.errors) + sum(not c.ok for c in checks),
             errors=_as_json(parsed.errors),
             people_form=parsed.people_form,
@@ -73,16 +78,27 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
     return upload
 
 
+def _with_file_problems(check: PairCheck, problems: Sequence[Problem]) -> None:
+    """Put a row's problems from the file (a NUL in a cell) first. They speak for the cell they
+    are about: an ID cell holding a NUL is not also reported as an invalid user ID."""
+    cells = {p.role for p in problems if p.role}
+    check.problems[:] = [*problems, *(p for p in check.problems if p.role not in cells)]
+
+
 async def _recheck(operator: User, upload: BulkUpload, types: Sequence[DataType]) -> list[PairCheck]:
-    """Validate the stored rows against today's data and the data types chosen; store what changed."""
+    """Validate the stored rows against today's data and the data types chosen; store what changed.
+    What the file got wrong on a row stays wrong."""
     rows = await BulkUploadRow.filter(upload_id=upload.id).order_by("row_number")
-    cells = {r.row_number: r for r in rows}
     checks = await check_pairs(
         operator,
         [(*source_and_target(r.from_cell, r.to_cell, upload.people_form), r.row_number) for r in rows],
         types=types,
     )
-    changed = [c for c in checks if _as_json(c.problems) != cells[c.row_number].errors]
+    changed = []
+    for row, check in zip(rows, checks, strict=True):
+        _with_file_problems(check, [Problem(**e) for e in row.errors if e["code"] in FILE_ROW_CODES])
+        if _as_json(check.problems) != row.errors:
+            changed.append(check)
     if changed:
         async with in_transaction() as db:
             for check in changed:

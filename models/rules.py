@@ -10,27 +10,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import engine
 from models.db import MAX_INT
+from models.problems import Problem, Role
 from models.tenancy import User, scope
 from models.transfers import TransferLock
 from models.userdata import BY_KEY, DATA_TYPES, DataType
-
-# Which part of the request a problem is about: a side of the pair, the idempotency key,
-# or the data types chosen.
-Role = Literal["source", "target", "key", "types"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    message: str
-    role: Role | None = None  # which side of the pair the problem is about
-
 
 @dataclass
 class PairCheck:

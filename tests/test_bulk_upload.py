@@ -64,10 +64,31 @@ async def test_an_upload_transfers_nothing(api: Api, world: World) -> None:
     assert await Transfer.filter(tenant_id=world.tenant.id).count() == 0
 
 
-async def test_a_file_that_is_not_utf8_csv_is_invalid(api: Api, world: World) -> None:
+NOT_UTF8 = "The file is not UTF-8 text: line {} holds a byte that is not UTF-8. Save it as CSV UTF-8 and upload it again."
+
+
+async def test_a_file_that_is_not_utf8_is_invalid_and_the_message_names_the_line(api: Api, world: World) -> None:
     result = await api.upload(world.admin, "From User ID,To User ID\n21,19\nJos\xe9,\n".encode("latin-1"))
-    assert [e["code"] for e in result["userErrors"]] == ["INVALID_FILE"]
+    assert [(e["code"], e["message"]) for e in result["userErrors"]] == [("INVALID_FILE", NOT_UTF8.format(3))]
     assert result["upload"]["errorCount"] == 1
+    # lines end as the CSV reader ends them (CRLF, LF or CR), after a byte order mark
+    mixed = b"\xef\xbb\xbfFrom User ID,To User ID\r\n21,19\r22,20\n\n23,\xff\n"
+    assert (await api.upload(world.admin, mixed))["userErrors"][0]["message"] == NOT_UTF8.format(5)
+
+
+async def test_an_encoded_lone_surrogate_or_an_overlong_nul_is_not_utf8(api: Api, world: World) -> None:
+    for bad in (b"\xed\xa0\x80", b"\xc0\x80"):
+        result = await api.upload(world.admin, b"From User ID,To User ID\n21," + bad + b"\n")
+        assert [(e["code"], e["message"]) for e in result["userErrors"]] == [("INVALID_FILE", NOT_UTF8.format(2))]
+
+
+async def test_a_cell_longer_than_the_csv_reader_takes_is_invalid_at_its_line(api: Api, world: World) -> None:
+    result = await api.upload(world.admin, "From User ID,To User ID\n21,19\n22,\"" + "x" * 200_000 + "\"\n")
+    (error,) = result["userErrors"]
+    assert error == {
+        "code": "INVALID_FILE",
+        "message": "The file is not a CSV file this service reads: line 3 holds a cell of more than 131,072 characters.",
+    }
 
 
 async def test_a_file_without_the_two_columns_is_refused(api: Api, world: World) -> None:

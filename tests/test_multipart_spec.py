@@ -47,13 +47,15 @@ async def test_a_well_formed_upload_is_stored(api: Api, world: World) -> None:
     assert response.json()["data"]["uploadBulkTransferFile"]["upload"]["id"]
 
 
-async def test_one_file_part_may_go_to_several_paths(api: Api, world: World) -> None:
-    twice = "mutation ($a: Upload!, $b: Upload!) { a: uploadBulkTransferFile(file: $a) { upload { id } } b: uploadBulkTransferFile(file: $b) { userErrors { code } } }"
+async def test_one_file_part_may_go_to_several_paths_and_each_reads_it_whole(api: Api, world: World) -> None:
+    selection = "{ upload { pairCount errors { code } } }"
+    twice = f"mutation ($a: Upload!, $b: Upload!) {{ a: uploadBulkTransferFile(file: $a) {selection} b: uploadBulkTransferFile(file: $b) {selection} }}"
     operations = json.dumps({"query": twice, "variables": {"a": None, "b": None}})
     response = await send(api, world.admin, [*fields('{"0": ["variables.a", "variables.b"]}', operations), file("0")])
     assert response.status_code == 200
     assert "errors" not in response.json()
-    assert response.json()["data"]["a"]["upload"]["id"]
+    data = response.json()["data"]
+    assert data["a"]["upload"] == data["b"]["upload"] == {"pairCount": 1, "errors": []}
 
 
 async def test_two_file_parts_mapped_to_one_path_are_refused(api: Api, world: World) -> None:
