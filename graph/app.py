@@ -44,7 +44,7 @@ from graph.wsprotocols import LegacyWSHandler, TransportWSHandler
 from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
-from models.db import close_db, open_db
+from models.db import close_db, is_unavailable, open_db
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,10 @@ class GraphQLApp(GraphQL):
             return error_response(exc.status_code, exc.reason, refusals.CODES.get(exc.status_code, "BAD_REQUEST"))
         except ClientDisconnect:
             raise
-        except Exception:
+        except Exception as exc:
             found = current_request_id()
+            if is_unavailable(exc):
+                return refusals.unavailable(found)
             log.exception("Unexpected error, requestId=%s", found)
             return refusals.internal_error(found)
 

@@ -23,6 +23,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 from strawberry.permission import BasePermission
 
+from models.db import is_unavailable
 from models.rules import Problem
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,14 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
+UNAVAILABLE_MESSAGE = "The service cannot reach its database just now; nothing was done. Try again in a few seconds."
+
+
+def _unavailable(error: GraphQLError) -> bool:
+    """Raised because the database is away (models/db.py says which errors mean that)."""
+    return error.original_error is not None and is_unavailable(error.original_error)
+
+
 def current_request_id() -> str:
     """The request's ID (X-Request-ID, as the response header returns it), or a fresh one outside a request."""
     return correlation_id.get() or uuid.uuid4().hex
@@ -92,6 +101,9 @@ def request_id(error: GraphQLError) -> str:
         return found
     found = current_request_id()
     error.extensions = {**(error.extensions or {}), "requestId": found}
+    if _unavailable(error):  # not a fault to trace: the database is away, and a retry will work
+        log.warning("SERVICE_UNAVAILABLE: the database cannot be reached, requestId=%s", found)
+        return found
     log.error(
         "Unexpected error, requestId=%s, path=%s",
         found,
@@ -129,28 +141,39 @@ def _refusal_code(error: GraphQLError) -> str:
     return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "BAD_USER_INPUT"
 
 
+def masked(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """`errors` as a caller may see them: each with a code, none with the server's text."""
+    return [anonymised(e) if _needs_mask(e) else e for e in errors]
+
+
 class MaskUnexpectedErrors(MaskErrors):
-    """Replaces the text of an unexpected error with INTERNAL_ERROR and its request ID;
-    gives a caller's error without a code its code."""
+    """Applies `anonymised` to the errors of every result (each event of a subscription too)."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=_needs_mask)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if not is_unexpected(error):
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={**(error.extensions or {}), "code": _refusal_code(error)},
-            )
+        return anonymised(error)
+
+
+def anonymised(error: GraphQLError) -> GraphQLError:
+    """An unexpected error's text replaced by INTERNAL_ERROR (SERVICE_UNAVAILABLE while the
+    database is away) and its request ID; a caller's error without a code given its code."""
+    if not is_unexpected(error):
         return GraphQLError(
-            "Internal server error.",
+            error.message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "INTERNAL_ERROR", "requestId": request_id(error)},
+            extensions={**(error.extensions or {}), "code": _refusal_code(error)},
         )
+    unavailable = _unavailable(error)
+    return GraphQLError(
+        UNAVAILABLE_MESSAGE if unavailable else "Internal server error.",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "SERVICE_UNAVAILABLE" if unavailable else "INTERNAL_ERROR", "requestId": request_id(error)},
+    )

@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from graph.errors import CanTransfer, IsAuthenticated, current_request_id
+from graph.errors import UNAVAILABLE_MESSAGE, CanTransfer, IsAuthenticated, current_request_id
+from models.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,20 @@ def forbidden() -> JSONResponse:
     return error_response(403, CanTransfer.message, "FORBIDDEN")
 
 
+# Seconds a client may wait before trying again while the database is away: the service
+# checks for it at least once a second (models/db.py), and most outages are a restart.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(request_id: str) -> JSONResponse:
+    """The database is away (a restart, a failover): nothing was done, and asking again will work
+    once it is back, so this is not the server's fault to trace but a 503 to retry."""
+    log.warning("SERVICE_UNAVAILABLE: the database cannot be reached, requestId=%s", request_id)
+    return error_response(
+        503, UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, requestId=request_id
+    )
+
+
 def internal_error(request_id: str) -> JSONResponse:
     """The server's fault: no word of it to the caller, only the ID its trace is logged under."""
     return error_response(500, "Internal server error.", "INTERNAL_ERROR", requestId=request_id)
@@ -68,6 +83,8 @@ def internal_error(request_id: str) -> JSONResponse:
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A route's unexpected exception (Starlette's last handler): uvicorn logs its trace, with the request ID."""
+    if is_unavailable(exc):
+        return unavailable(current_request_id())
     return internal_error(current_request_id())
 
 

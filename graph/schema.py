@@ -18,7 +18,7 @@ from strawberry.utils.await_maybe import await_maybe
 from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
 from graph.documents import DocumentCache
 from graph.revert import RevertMutations, RevertQueries
-from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors
+from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors, masked
 from graph.events import EventSubscriptions
 from graph.limits import QueryLimits
 from graph.relay import Node, from_global_id
@@ -100,15 +100,19 @@ class Schema(strawberry.Schema):
 
     async def execute(self, *args: Any, allowed_operation_types: Any = None, **kwargs: Any) -> Any:
         """HTTP operations: a subscription is refused with a 400 that says to use a WebSocket
-        (strawberry would run it as a query and fail with an internal error)."""
+        (strawberry would run it as a query and fail with an internal error). An extension's hook
+        that raises ends the operation outside MaskUnexpectedErrors: its errors are masked here."""
         if allowed_operation_types is not None:
             allowed_operation_types = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
         try:
-            return await super().execute(*args, allowed_operation_types=allowed_operation_types, **kwargs)
+            result = await super().execute(*args, allowed_operation_types=allowed_operation_types, **kwargs)
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.SUBSCRIPTION:
                 raise SubscriptionOverHTTP(exc.operation_type) from None
             raise
+        if result.errors:
+            result.errors = masked(result.errors)
+        return result
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
         """WebSocket operations. A refusal raised in a parse hook (QueryLimits, DocumentCache)

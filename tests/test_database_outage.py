@@ -165,6 +165,7 @@ async def take_away(stack: Stack, applied: int, seconds: float, failover: bool =
     went = time.time()
     await stack.cluster.stop()
     await until(lambda: _unready(stack), 10)
+    await assert_requests_are_told_to_retry(stack)
     while time.time() - went < seconds:
         assert await _unready(stack)
         await asyncio.sleep(1)
@@ -190,6 +191,19 @@ async def resumed_after(stack: Stack, went: float, back: float) -> float:
     resumed = min(t for t in times if t > back) - back
     assert resumed <= RESUME_BOUND_SECONDS, f"work resumed {resumed:.1f} s after the database came back"
     return resumed
+
+
+async def assert_requests_are_told_to_retry(stack: Stack) -> None:
+    """While the database is away a request is SERVICE_UNAVAILABLE, never INTERNAL_ERROR: a POST
+    at the edge (its token cannot be checked) with 503 and Retry-After, a GET query in its errors."""
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
+        post = await client.post(f"{stack.api.base}/graphql", json={"query": "{ viewer { canTransfer } }"})
+        get = await client.get(f"{stack.api.base}/graphql", params={"query": "{ viewer { canTransfer } }"})
+    assert post.status_code == 503 and post.headers["Retry-After"].isdigit()
+    ((posted,), (got,)) = post.json()["errors"], get.json()["errors"]
+    assert posted["extensions"]["code"] == got.get("extensions", {}).get("code") == "SERVICE_UNAVAILABLE", (posted, got)
+    assert "database" in posted["message"] and "Internal" not in got["message"]
 
 
 async def _unready(stack: Stack) -> bool:
