@@ -170,3 +170,39 @@ async def test_a_resent_retry_gets_its_retry_not_already_retried(api: Api, world
     bad = (await api(RETRY, world.admin, id=gid, key=""))["retryFailedTransfers"]
     assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [("INVALID_IDEMPOTENCY_KEY", ["idempotencyKey"])]
     assert await transfers_of(world) == 2
+
+
+async def test_a_resent_start_never_shows_a_transfer_whose_users_have_left_the_view(api: Api, world: World) -> None:
+    from models.tenancy import TeamMember
+
+    await world.stock(12)
+    first = await start(api, world.lead, 12, 13, key="moved-away")
+    assert first["userErrors"] == []
+    await api.wait_finished(world.lead, first["transfer"]["id"])
+    west = (await TeamMember.get(user_id=world.pk(30))).team_id
+    await TeamMember.filter(user_id=world.pk(13)).update(team_id=west)  # 13 has left East since
+    again = await start(api, world.lead, 12, 13, key="moved-away")
+    assert again["transfer"] is None
+    assert [(e["code"], e["field"]) for e in again["userErrors"]] == [("TRANSFER_NOT_FOUND", ["input", "idempotencyKey"])]
+    assert await transfers_of(world) == 1
+
+
+async def test_one_key_sent_with_a_revert_and_then_a_retry_of_the_same_transfer_is_reused(api: Api, world: World) -> None:
+    """The fingerprint tells the mutations apart, not only their inputs."""
+    await world.stock(10, 11)
+    admin = world.users[1]
+    failing, _ = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
+    world.users[21].tenant_admin = True  # the second pair fails, the first succeeds: revertible and retryable
+    await world.users[21].save()
+    await run_pairs(failing.id)
+    world.users[21].tenant_admin = False
+    await world.users[21].save()
+    gid = to_global_id("Transfer", failing.id)
+    revert = """mutation ($id: ID!, $key: String) {
+      revertTransfer(input: {transferId: $id, confirm: true, idempotencyKey: $key}) { transfer { id kind } userErrors { code } } }"""
+    reverted = (await api(revert, world.admin, id=gid, key="one-key"))["revertTransfer"]
+    assert reverted["userErrors"] == [] and reverted["transfer"]["kind"] == "REVERT"
+    retried = (await api(RETRY, world.admin, id=gid, key="one-key"))["retryFailedTransfers"]
+    assert retried["transfer"] is None
+    assert [e["code"] for e in retried["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+    assert await transfers_of(world) == 2
