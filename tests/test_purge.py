@@ -202,3 +202,19 @@ async def test_every_worker_purges_at_start_and_every_purge_seconds(
 
 async def _purged(transfer_pk: int) -> bool:
     return not await journaled(transfer_pk) and await journal_rows(transfer_pk) == 0
+
+
+async def test_a_journal_is_kept_until_its_window_has_ended_plus_the_grace_period_never_a_minute_less(
+    world: World,
+) -> None:
+    """A revert checked just before the window ended commits a moment later and must find its journal."""
+    await world.give(10, "CCR", 2)
+    await world.give(12, "CCR", 2)
+    kept, gone = await applied(world, 10, 11), await applied(world, 12, 13)
+    window = timedelta(days=settings.REVERT_DAYS)
+    minute = timedelta(minutes=1)
+    await Transfer.filter(id=kept.id).update(finished_at=purge.now() - window - purge.GRACE + minute)
+    await Transfer.filter(id=gone.id).update(finished_at=purge.now() - window - purge.GRACE - minute)
+    await purge.purge()
+    assert await journal_rows(kept.id) == 1 and await journaled(kept.id)
+    assert await journal_rows(gone.id) == 0 and not await journaled(gone.id)
