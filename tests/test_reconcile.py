@@ -80,3 +80,39 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
     assert await transfer_jobs.run_lane({"redis": pool}, stuck.id, new.lane, new.generation) == 1
     assert (await Transfer.get(id=stuck.id)).status is TransferStatus.SUCCEEDED
     assert await world.owned(17) == {"CCR": 1}
+
+
+async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_through_every_reconcile(
+    world: World, pool, monkeypatch
+) -> None:
+    """A backlog longer than the reconcile period: each reconcile must leave a queued job where
+    it is, or the queue would be reshuffled, its head sent to the back, at every period."""
+    from arq.constants import in_progress_key_prefix
+
+    from models import settings
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-backlog:{world.tenant.id}")  # no worker takes it
+    backlog = []
+    for source in (18, 20, 22, 24):
+        await world.stock(source)
+        queued, _ = await lifecycle.start_single(world.users[1], source, source + 1)
+        await transfer_jobs.enqueue(pool, queued)
+        await _age(queued)
+        backlog.append(queued)
+    jobs = [transfer_jobs.job_id((await leases.of_transfer(t.id))[0]) for t in backlog]
+    # The third was taken by a worker that has yet to take its lease; the fourth by one that died
+    # before taking it (its in-progress mark is older than a lease): only that one is given again.
+    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts
+    await pool.psetex(in_progress_key_prefix + jobs[2], marked * 1000, b"1")
+    await pool.psetex(in_progress_key_prefix + jobs[3], int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    before = await pool.zrange(settings.QUEUE_NAME, 0, -1, withscores=True)
+    assert [job.decode() for job, _ in before] == jobs
+    for _ in range(3):
+        await reconcile(pool)
+    ours = tuple(f"udt:transfer:{t.id}:".encode() for t in backlog)  # other tests' lost lanes may join the queue
+    after = [(job, score) for job, score in await pool.zrange(settings.QUEUE_NAME, 0, -1, withscores=True) if job.startswith(ours)]
+    assert [(await leases.of_transfer(t.id))[0].generation for t in backlog] == [1, 1, 1, 2]
+    assert after[:3] == before[:3]  # the same jobs, with the same places
+    assert [job.decode() for job, _ in after[3:]] == [jobs[3].removesuffix(":1") + ":2"]
+    for t in backlog:
+        await lifecycle.cancel(t)
