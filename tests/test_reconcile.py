@@ -116,3 +116,35 @@ async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_thro
     assert [job.decode() for job, _ in after[3:]] == [jobs[3].removesuffix(":1") + ":2"]
     for t in backlog:
         await lifecycle.cancel(t)
+
+
+async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_taken_over(
+    world: World, pool, monkeypatch
+) -> None:
+    """The interleaving is forced: the holder renews right after the reconciler has read the lease as expired."""
+    from contextlib import asynccontextmanager
+
+    from models import settings
+    from models.transfers import TransferItem
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-renewed:{world.tenant.id}")  # no worker takes it
+    await world.stock(26)
+    slow, _ = await lifecycle.start_single(world.users[1], 26, 27)
+    (lane,) = await leases.of_transfer(slow.id)
+    await transfer_jobs.enqueue(pool, slow)
+    assert await leases.hold(lane)
+    await TransferLane.filter(transfer_id=slow.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    transaction = leases.in_transaction
+
+    @asynccontextmanager
+    async def renewed_first():  # type: ignore[no-untyped-def]
+        assert await leases.hold(lane)  # the worker was only late: it renews now
+        async with transaction() as db:
+            yield db
+
+    monkeypatch.setattr(leases, "in_transaction", renewed_first)
+    await reconcile(pool)
+    assert await leases.of_transfer(slow.id) == [lane]
+    assert await _queued_jobs(pool, slow) == [transfer_jobs.job_id(lane)]
+    assert await TransferItem.filter(transfer_id=slow.id).values_list("attempts", flat=True) == [0]
+    await lifecycle.cancel(slow)
