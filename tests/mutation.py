@@ -6,6 +6,8 @@ another, and writes what each gave to tests/mutation-summary.md:
 
     .venv/bin/pip install -e '.[test,mutation]'
     .venv/bin/python -m tests.mutation [models/rules.py ...]   # default: every module below
+    .venv/bin/python -m tests.mutation --unchecked [...]       # resume: only mutants not yet run
+    .venv/bin/python -m tests.mutation --survivors [...]       # again, only last run's survivors
 
 mutmut copies the tree into mutants/ (git-ignored) and runs pytest there, on SQLite and
 a private Redis (the tests' defaults; DATABASE_URL and REDIS_URL are dropped, so a
@@ -40,7 +42,6 @@ MODULES = [
     "models/revert.py", "models/leases.py", "models/engine.py", "models/tenancy.py",
     "graph/users.py", "jobs/transfer.py",
 ]
-STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious")
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 _ROW = re.compile(r"^\| `(?P<module>[^`]+)` \|")
 
@@ -54,9 +55,17 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run(module: str) -> None:
-    """Run every mutant of `module` (again, even those an earlier run judged)."""
-    subprocess.run(["nice", "-n", "19", str(MUTMUT), "run", "--max-children", "1", f"{_dotted(module)}.*"],
+def run(module: str, only: str | None) -> None:
+    """Run the mutants of `module`: every one (again, even those an earlier run judged), or
+    `only` those an earlier run left in that state ("not checked": resume; "survived": again,
+    after new tests; a killed mutant stays killed, since tests are only added)."""
+    names = [f"{_dotted(module)}.*"]
+    if only is not None:
+        prefix = _dotted(module) + "."
+        names = [name for name, status in results().items() if name.startswith(prefix) and status == only]
+        if not names:
+            return
+    subprocess.run(["nice", "-n", "19", str(MUTMUT), "run", "--max-children", "1", *names],
                    cwd=ROOT, env=_environment(), check=False)
 
 
@@ -78,9 +87,10 @@ def row(module: str, judged: dict[str, str], same: set[str]) -> str:
     counts = Counter(mine.values())
     listed = sum(1 for name, status in mine.items() if status == "survived" and name in same)
     guarded = counts["killed"] + counts["timeout"]
-    score = f"{100 * guarded / (len(mine) - listed):.0f} %" if len(mine) > listed else "-"
+    judged = len(mine) - listed - counts["not checked"]
+    score = f"{100 * guarded / judged:.0f} %" if judged > 0 else "-"
     return (f"| `{module}` | {len(mine)} | {counts['killed']} | {counts['survived'] - listed} | {listed} "
-            f"| {counts['timeout']} | {counts['no tests']} | {score} |")
+            f"| {counts['timeout']} | {counts['no tests']} | {counts['not checked']} | {score} |")
 
 
 def write_summary(ran: list[str]) -> None:
@@ -94,24 +104,28 @@ def write_summary(ran: list[str]) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     SUMMARY.write_text(
         "# Mutation testing: the last run of each module\n\n"
-        f"Written by `python -m tests.mutation` (mutmut, SQLite); last run {stamp} over {', '.join(ran)}.\n"
+        f"Written by `python -m tests.mutation` (mutmut, SQLite), last at {stamp} ({', '.join(ran)});\n"
+        "each row is what its module's last run left.\n"
         "Killed = a test failed; survived = no test failed and the mutant is not in\n"
         "tests/equivalent_mutants.md; equivalent = survived but listed there with the reason it\n"
         "changes nothing; timeout = the tests ran past mutmut's limit (counted as killed);\n"
-        "no tests = no test calls the function. Score = (killed + timeout) / (mutants - equivalent).\n\n"
-        "| module | mutants | killed | survived | equivalent | timeout | no tests | score |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "no tests = no test calls the function; not run = the run was stopped before it.\n"
+        "Score = (killed + timeout) / (mutants - equivalent - not run).\n\n"
+        "| module | mutants | killed | survived | equivalent | timeout | no tests | not run | score |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows[m] for m in MODULES if m in rows) + "\n"
     )
 
 
-def main(modules: list[str]) -> int:
-    unknown = [m for m in modules if m not in MODULES]
+def main(args: list[str]) -> int:
+    only = {"--unchecked": "not checked", "--survivors": "survived"}
+    chosen = [a for a in args if a not in only] or MODULES
+    unknown = [m for m in chosen if m not in MODULES]
     if unknown:
         raise SystemExit(f"not a measured module (see MODULES and [tool.mutmut] only_mutate): {unknown}")
-    chosen = modules or MODULES
+    state = next((only[a] for a in args if a in only), None)
     for module in chosen:
-        run(module)
+        run(module, state)
         write_summary([module])
         print(SUMMARY.read_text(), flush=True)
     return 0

@@ -251,7 +251,9 @@ async def test_a_row_whose_source_owns_nothing_is_an_error_at_its_line_naming_th
     assert rows[2] == []
     (error,) = rows[3]
     assert (error["code"], error["field"]) == ("NOTHING_TO_TRANSFER", ["toUserId"])  # the To cell names the source
-    assert "Agent20 Number20 (20)" in error["message"]
+    assert error["message"] == (
+        "Source user Agent20 Number20 (20) owns no records of the data types being transferred: there is nothing to transfer."
+    )
     assert upload["errorCount"] == 1
 
 
