@@ -183,7 +183,9 @@ async def test_a_resent_start_never_shows_a_transfer_whose_users_have_left_the_v
     await TeamMember.filter(user_id=world.pk(13)).update(team_id=west)  # 13 has left East since
     again = await start(api, world.lead, 12, 13, key="moved-away")
     assert again["transfer"] is None
-    assert [(e["code"], e["field"]) for e in again["userErrors"]] == [("TRANSFER_NOT_FOUND", ["input", "idempotencyKey"])]
+    assert [(e["code"], e["message"], e["field"]) for e in again["userErrors"]] == [
+        ("TRANSFER_NOT_FOUND", "No such transfer.", ["input", "idempotencyKey"])
+    ]
     assert await transfers_of(world) == 1
 
 

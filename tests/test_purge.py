@@ -178,6 +178,23 @@ async def test_idempotency_keys_older_than_a_day_are_purged_and_fresh_ones_stay(
     assert again["transfer"]["id"] == fresh["transfer"]["id"]
 
 
+async def test_expired_keys_go_in_batches_every_one_counted_and_a_purge_with_nothing_to_do_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import idempotency
+
+    await purge.purge()  # what earlier tests left
+    await world.stock(*range(10, 15))
+    for source in range(10, 15):
+        started, problems = await lifecycle.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
+        assert problems == [] and started is not None
+        await lifecycle.cancel(started)
+    await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=purge.now() - timedelta(hours=25))
+    assert await idempotency.forget_expired(batch=2) == 5  # batches of 2, 2 and 1
+    assert await IdempotencyKey.filter(operator_id=world.pk(1)).count() == 0
+    assert not await purge.purge()
+
+
 async def test_every_worker_purges_at_start_and_every_purge_seconds(
     world: World, database: str, redis_url: str, tmp_path: Path
 ) -> None:
