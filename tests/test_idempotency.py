@@ -208,3 +208,33 @@ async def test_one_key_sent_with_a_revert_and_then_a_retry_of_the_same_transfer_
     assert retried["transfer"] is None
     assert [e["code"] for e in retried["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
     assert await transfers_of(world) == 2
+
+
+async def test_a_key_taken_by_another_request_between_the_check_and_the_start_is_reused_not_stolen(
+    world: World, monkeypatch
+) -> None:
+    """Forced interleaving: the first request with the key commits right after the second one
+    has found the key free; the second is refused, and the first keeps its transfer."""
+    from models import idempotency
+
+    await world.stock(10, 12)
+    admin = world.users[1]
+    prior = idempotency.prior
+    first: list[Transfer] = []
+
+    async def another_request_commits_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        answer = await prior(*args, **kwargs)
+        if not first:
+            monkeypatch.setattr(idempotency, "prior", prior)
+            started, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="shared")
+            assert problems == [] and started is not None
+            first.append(started)
+        return answer
+
+    monkeypatch.setattr(idempotency, "prior", another_request_commits_meanwhile)
+    second, problems = await lifecycle.start_single(admin, 12, 13, idempotency_key="shared")
+    assert second is None and [p.code for p in problems] == ["IDEMPOTENCY_KEY_REUSED"]
+    resent, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="shared")
+    assert problems == [] and resent is not None and resent.id == first[0].id
+    assert await transfers_of(world) == 1
+    await lifecycle.cancel(first[0])
