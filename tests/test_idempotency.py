@@ -128,6 +128,10 @@ async def test_a_key_that_is_empty_too_long_or_not_printable_is_refused(api: Api
     ok = await start(api, world.admin, 10, 11, key="é" * 255)  # 255 printable characters, not bytes
     assert ok["userErrors"] == []
     await api.wait_finished(world.admin, ok["transfer"]["id"])
+    await world.stock(12)
+    one = await start(api, world.admin, 12, 13, key="x")  # one character is a key
+    assert one["userErrors"] == []
+    await api.wait_finished(world.admin, one["transfer"]["id"])
 
 
 async def test_without_confirm_a_known_key_still_needs_confirmation(api: Api, world: World) -> None:
