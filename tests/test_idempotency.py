@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from graph.relay import to_global_id
 from models import bulk, lifecycle
@@ -114,6 +118,32 @@ async def test_a_key_is_forgotten_after_24_hours(api: Api, world: World) -> None
     assert later["userErrors"] == [] and later["transfer"]["id"] != first["transfer"]["id"]
     await api.wait_finished(world.admin, later["transfer"]["id"])
     assert await IdempotencyKey.filter(operator_id=world.pk(1), key="daily").count() == 1
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Adak"])  # UTC+14, UTC-10
+async def test_a_key_lives_24_hours_whatever_the_servers_time_zone(world: World, zone: str) -> None:
+    await world.stock(10, 12, 14)
+    admin = world.users[1]
+    kept, _ = await lifecycle.start_single(admin, 10, 11, idempotency_key="zoned-kept")
+    gone, _ = await lifecycle.start_single(admin, 12, 13, idempotency_key="zoned-gone")
+    for key, age in (("zoned-kept", timedelta(hours=23)), ("zoned-gone", timedelta(hours=24, minutes=1))):
+        await IdempotencyKey.filter(operator_id=admin.id, key=key).update(created_at=datetime.now(timezone.utc) - age)
+    was = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        again, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="zoned-kept")
+        assert problems == [] and again.id == kept.id
+        other, problems = await lifecycle.start_single(admin, 14, 15, idempotency_key="zoned-gone")
+        assert problems == [] and other.id != gone.id  # forgotten: another request may use the key
+    finally:
+        if was is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = was
+        time.tzset()
+    for t in (kept, gone, other):
+        await lifecycle.cancel(t)
 
 
 async def test_a_key_that_is_empty_too_long_or_not_printable_is_refused(api: Api, world: World) -> None:
