@@ -96,9 +96,11 @@ def row(module: str, judged: dict[str, str], same: set[str]) -> str:
 def write_summary(ran: list[str]) -> None:
     """Rows for the modules just run replace their old ones; the others are kept as they were."""
     judged, same = results(), equivalent()
-    rows = {}
-    if SUMMARY.exists():
-        rows = {m["module"]: line for line in SUMMARY.read_text().splitlines() if (m := _ROW.match(line))}
+    rows, notes = {}, ""
+    if SUMMARY.exists():  # the table's rows, and any "## ..." sections after it (notes kept by hand)
+        table, _, rest = SUMMARY.read_text().partition("\n## ")
+        rows = {m["module"]: line for line in table.splitlines() if (m := _ROW.match(line))}
+        notes = "\n## " + rest if rest else ""
     for module in ran:
         rows[module] = row(module, judged, same)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -113,7 +115,7 @@ def write_summary(ran: list[str]) -> None:
         "Score = (killed + timeout) / (mutants - equivalent - not run).\n\n"
         "| module | mutants | killed | survived | equivalent | timeout | no tests | not run | score |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
-        + "\n".join(rows[m] for m in MODULES if m in rows) + "\n"
+        + "\n".join(rows[m] for m in MODULES if m in rows) + "\n" + notes
     )
 
 
