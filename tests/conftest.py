@@ -58,8 +58,8 @@ async def database() -> AsyncIterator[str]:
     url = os.environ.get("DATABASE_URL")
     if url and url.startswith("postgres"):
         await _reset_postgres(url)
-    else:
-        url = settings.sqlite_url(Path(settings.DATA_DIR) / "test.sqlite3")
+    else:  # a new file each session: mutmut (tests/mutation.py) runs many sessions in one process
+        url = settings.sqlite_url(Path(tempfile.mkdtemp(prefix="db-", dir=settings.DATA_DIR)) / "test.sqlite3")
     settings.DATABASE_URL = url
     await apply_migrations()
     await open_db(url)

@@ -282,6 +282,57 @@ async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: 
     assert len(terminal) == 1
 
 
+async def _waiting_on_locks(conn) -> int:  # type: ignore[no-untyped-def]
+    """Backends of this database blocked on a lock (PostgreSQL)."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+
+async def _until_waiting(conn, n: int) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(30):
+        while await _waiting_on_locks(conn) < n:
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.concurrent
+async def test_a_cancel_while_a_pair_is_in_flight_neither_deadlocks_nor_rolls_that_pair_back(
+    api: Api, world: World, database: str
+) -> None:
+    """The interleaving is forced: a second connection holds the source's records, so the pair
+    stops inside its transaction (item claimed, records not yet moved); the cancel then comes,
+    and only when it waits too is the pair let go."""
+    import asyncpg
+
+    for s in (10, 11, 12):
+        await world.give(s, "CCR", 1)
+    upload = await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n12,22\n")
+    transfer, _ = await bulk.start(world.users[1], upload)
+    first = await TransferItem.filter(transfer_id=transfer.id).order_by("position").first()
+    await lifecycle.begin(transfer.id)
+    holder = await asyncpg.connect(database.replace("postgres://", "postgresql://", 1))
+    try:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT id FROM owned_record WHERE owner_id = $1 FOR UPDATE", world.pk(10))
+        pair = asyncio.create_task(lifecycle.process_item(first.id))
+        await _until_waiting(holder, 1)
+        cancelled = asyncio.create_task(api(CANCEL, world.admin, id=to_global_id("Transfer", transfer.id)))
+        await _until_waiting(holder, 2)
+        await holding.commit()
+        applied, result = await asyncio.gather(pair, cancelled)
+    finally:
+        await holder.close()
+    assert [e.type for e in applied] == ["ITEM_SUCCEEDED"]
+    assert result["cancelTransfer"]["userErrors"] == [] and result["cancelTransfer"]["transfer"]["status"] == "CANCELLED"
+    statuses = await TransferItem.filter(transfer_id=transfer.id).order_by("position").values_list("status", flat=True)
+    assert statuses == [ItemStatus.SUCCEEDED, ItemStatus.CANCELLED, ItemStatus.CANCELLED]
+    done = await Transfer.get(id=transfer.id)
+    assert (done.status, done.processed_pairs, done.succeeded_pairs, done.failed_pairs) == (TransferStatus.CANCELLED, 1, 1, 0)
+    assert "1 of 3 pairs were applied" in done.message
+    assert await world.owned(20) == {"CCR": 1} and await world.owned(10) == {}
+
+
 async def test_a_source_emptied_between_upload_and_start_refuses_the_start_with_the_error_at_its_line(
     api: Api, world: World
 ) -> None:

@@ -272,5 +272,33 @@ async def test_a_row_whose_source_owns_nothing_is_an_error_at_its_line_naming_th
     assert rows[2] == []
     (error,) = rows[3]
     assert (error["code"], error["field"]) == ("NOTHING_TO_TRANSFER", ["toUserId"])  # the To cell names the source
-    assert "Agent20 Number20 (20)" in error["message"]
+    assert error["message"] == (
+        "Source user Agent20 Number20 (20) owns no records of the data types being transferred: there is nothing to transfer."
+    )
     assert upload["errorCount"] == 1
+
+
+async def test_a_half_filled_pairs_row_is_invalid_at_its_line_never_dropped(api: Api, world: World) -> None:
+    await world.stock(10, 12, 14)
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n12,\n10,11\n,13\n14,15\n"))["upload"]
+    rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
+    assert sorted(rows) == [2, 3, 4, 5] and upload["pairCount"] == 4
+    assert [(e["code"], e["field"]) for e in rows[2]] == [("INVALID_USER_ID", ["toUserId"])]
+    assert [(e["code"], e["field"]) for e in rows[4]] == [("INVALID_USER_ID", ["fromUserId"])]
+    assert rows[3] == rows[5] == []
+
+
+async def test_a_user_outside_the_view_named_twice_is_not_named_in_the_message_about_pairs(api: Api, world: World) -> None:
+    await world.stock(11, 12)
+    content = "Source User ID,Target User ID\n30,13\n30,14\n11,31\n12,31\n32,15\n16,32\n"
+    upload = (await api.upload(world.lead, content))["upload"]
+    messages = {
+        (e["node"]["rowNumber"], err["code"]): err["message"] for e in upload["rows"]["edges"] for err in e["node"]["errors"]
+    }
+    assert messages[(2, "SOURCE_USED_TWICE")] == "Source user 30 is the source of more than one pair (lines 2, 3)."
+    assert messages[(4, "TARGET_USED_TWICE")] == "Target user 31 is the target of more than one pair (lines 4, 5)."
+    assert messages[(6, "USER_IN_TWO_ROLES")].startswith("User 32 is a source in one pair")
+    text = " ".join(messages.values())
+    for uid in (30, 31, 32):
+        user = world.users[uid]
+        assert user.last_name not in text and user.first_name not in text

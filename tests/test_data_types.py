@@ -148,6 +148,14 @@ async def test_unknown_repeated_or_no_keys_are_invalid_and_start_nothing(
     assert await world.owned(10) == {"CCR": 1} and await world.owned(12) == {"CCR": 1}
 
 
+async def test_an_invalid_choice_is_reported_first_then_the_pairs_own_problems(api: Api, world: World) -> None:
+    await world.give(10, "CCR")
+    plan = (await api(PLAN, world.admin, s=10, t=10, types=["NOPE"]))["transferPlan"]
+    assert [e["code"] for e in plan["errors"]] == ["INVALID_DATA_TYPE", "SAME_USER"]
+    unconfirmed = await start(api, world, 10, 10, ["NOPE"], confirm=False)
+    assert [e["code"] for e in unconfirmed["userErrors"]] == ["INVALID_DATA_TYPE", "SAME_USER", "CONFIRMATION_REQUIRED"]
+
+
 async def test_a_source_that_owns_only_types_not_chosen_has_nothing_to_transfer(api: Api, world: World) -> None:
     await world.give(10, "PROJECT", 2)
     await world.give(11, "CCR")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
 
 import pytest
 
@@ -118,6 +122,32 @@ async def test_a_key_is_forgotten_after_24_hours(api: Api, world: World) -> None
     assert await IdempotencyKey.filter(operator_id=world.pk(1), key="daily").count() == 1
 
 
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Adak"])  # UTC+14, UTC-10
+async def test_a_key_lives_24_hours_whatever_the_servers_time_zone(world: World, zone: str) -> None:
+    await world.stock(10, 12, 14)
+    admin = world.users[1]
+    kept, _ = await lifecycle.start_single(admin, 10, 11, idempotency_key="zoned-kept")
+    gone, _ = await lifecycle.start_single(admin, 12, 13, idempotency_key="zoned-gone")
+    for key, age in (("zoned-kept", timedelta(hours=23)), ("zoned-gone", timedelta(hours=24, minutes=1))):
+        await IdempotencyKey.filter(operator_id=admin.id, key=key).update(created_at=datetime.now(timezone.utc) - age)
+    was = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        again, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="zoned-kept")
+        assert problems == [] and again.id == kept.id
+        other, problems = await lifecycle.start_single(admin, 14, 15, idempotency_key="zoned-gone")
+        assert problems == [] and other.id != gone.id  # forgotten: another request may use the key
+    finally:
+        if was is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = was
+        time.tzset()
+    for t in (kept, gone, other):
+        await lifecycle.cancel(t)
+
+
 async def test_a_key_that_is_empty_too_long_or_not_printable_is_refused(api: Api, world: World) -> None:
     await world.stock(10)
     for bad in ("", "x" * 256, "tab\there", "line\n"):
@@ -133,6 +163,10 @@ async def test_a_key_that_is_empty_too_long_or_not_printable_is_refused(api: Api
     ok = await start(api, world.admin, 10, 11, key="é" * 255)  # 255 printable characters, not bytes
     assert ok["userErrors"] == []
     await api.wait_finished(world.admin, ok["transfer"]["id"])
+    await world.stock(12)
+    one = await start(api, world.admin, 12, 13, key="x")  # one character is a key
+    assert one["userErrors"] == []
+    await api.wait_finished(world.admin, one["transfer"]["id"])
 
 
 async def test_without_confirm_a_known_key_still_needs_confirmation(api: Api, world: World) -> None:
@@ -175,3 +209,71 @@ async def test_a_resent_retry_gets_its_retry_not_already_retried(api: Api, world
     bad = (await api(RETRY, world.admin, id=gid, key=""))["retryFailedTransfers"]
     assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [("INVALID_IDEMPOTENCY_KEY", ["idempotencyKey"])]
     assert await transfers_of(world) == 2
+
+
+async def test_a_resent_start_never_shows_a_transfer_whose_users_have_left_the_view(api: Api, world: World) -> None:
+    from models.tenancy import TeamMember
+
+    await world.stock(12)
+    first = await start(api, world.lead, 12, 13, key="moved-away")
+    assert first["userErrors"] == []
+    await api.wait_finished(world.lead, first["transfer"]["id"])
+    west = (await TeamMember.get(user_id=world.pk(30))).team_id
+    await TeamMember.filter(user_id=world.pk(13)).update(team_id=west)  # 13 has left East since
+    again = await start(api, world.lead, 12, 13, key="moved-away")
+    assert again["transfer"] is None
+    assert [(e["code"], e["message"], e["field"]) for e in again["userErrors"]] == [
+        ("TRANSFER_NOT_FOUND", "No such transfer.", ["input", "idempotencyKey"])
+    ]
+    assert await transfers_of(world) == 1
+
+
+async def test_one_key_sent_with_a_revert_and_then_a_retry_of_the_same_transfer_is_reused(api: Api, world: World) -> None:
+    """The fingerprint tells the mutations apart, not only their inputs."""
+    await world.stock(10, 11)
+    admin = world.users[1]
+    failing, _ = await bulk.start(admin, await bulk.create_upload(admin, "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
+    world.users[21].tenant_admin = True  # the second pair fails, the first succeeds: revertible and retryable
+    await world.users[21].save()
+    await run_pairs(failing.id)
+    world.users[21].tenant_admin = False
+    await world.users[21].save()
+    gid = to_global_id("Transfer", failing.id)
+    revert = """mutation ($id: ID!, $key: String) {
+      revertTransfer(input: {transferId: $id, confirm: true, idempotencyKey: $key}) { transfer { id kind } userErrors { code } } }"""
+    reverted = (await api(revert, world.admin, id=gid, key="one-key"))["revertTransfer"]
+    assert reverted["userErrors"] == [] and reverted["transfer"]["kind"] == "REVERT"
+    retried = (await api(RETRY, world.admin, id=gid, key="one-key"))["retryFailedTransfers"]
+    assert retried["transfer"] is None
+    assert [e["code"] for e in retried["userErrors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+    assert await transfers_of(world) == 2
+
+
+async def test_a_key_taken_by_another_request_between_the_check_and_the_start_is_reused_not_stolen(
+    world: World, monkeypatch
+) -> None:
+    """Forced interleaving: the first request with the key commits right after the second one
+    has found the key free; the second is refused, and the first keeps its transfer."""
+    from models import idempotency
+
+    await world.stock(10, 12)
+    admin = world.users[1]
+    prior = idempotency.prior
+    first: list[Transfer] = []
+
+    async def another_request_commits_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        answer = await prior(*args, **kwargs)
+        if not first:
+            monkeypatch.setattr(idempotency, "prior", prior)
+            started, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="shared")
+            assert problems == [] and started is not None
+            first.append(started)
+        return answer
+
+    monkeypatch.setattr(idempotency, "prior", another_request_commits_meanwhile)
+    second, problems = await lifecycle.start_single(admin, 12, 13, idempotency_key="shared")
+    assert second is None and [p.code for p in problems] == ["IDEMPOTENCY_KEY_REUSED"]
+    resent, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="shared")
+    assert problems == [] and resent is not None and resent.id == first[0].id
+    assert await transfers_of(world) == 1
+    await lifecycle.cancel(first[0])

@@ -248,3 +248,16 @@ async def test_udt_serve_moves_metrics_to_their_port_and_a_worker_whose_port_is_
             await workers.stop_all()
     assert (await Transfer.get(id=transfer.id)).status.value == "SUCCEEDED"
     assert "cannot listen on 127.0.0.1:" in (tmp_path / "worker-0.log").read_text()
+
+
+async def test_a_start_resent_with_its_idempotency_key_is_not_counted_as_started_again(api: Api, world: World) -> None:
+    from tests.test_idempotency import start as start_with_key
+
+    await world.stock(10)
+    before = await scrape(api.base)
+    first = await start_with_key(api, world.admin, 10, 11, key="counted-once")
+    again = await start_with_key(api, world.admin, 10, 11, key="counted-once")
+    assert first["userErrors"] == again["userErrors"] == [] and first["transfer"]["id"] == again["transfer"]["id"]
+    await api.wait_finished(world.admin, first["transfer"]["id"])
+    after = await scrape(api.base)
+    assert grew(before, after, "udt_transfers_started_total", kind="SINGLE") == 1

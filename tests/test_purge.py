@@ -178,6 +178,23 @@ async def test_idempotency_keys_older_than_a_day_are_purged_and_fresh_ones_stay(
     assert again["transfer"]["id"] == fresh["transfer"]["id"]
 
 
+async def test_expired_keys_go_in_batches_every_one_counted_and_a_purge_with_nothing_to_do_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import idempotency
+
+    await purge.purge()  # what earlier tests left
+    await world.stock(*range(10, 15))
+    for source in range(10, 15):
+        started, problems = await lifecycle.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
+        assert problems == [] and started is not None
+        await lifecycle.cancel(started)
+    await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=purge.now() - timedelta(hours=25))
+    assert await idempotency.forget_expired(batch=2) == 5  # batches of 2, 2 and 1
+    assert await IdempotencyKey.filter(operator_id=world.pk(1)).count() == 0
+    assert not await purge.purge()
+
+
 async def test_every_worker_purges_at_start_and_every_purge_seconds(
     world: World, database: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -202,3 +219,19 @@ async def test_every_worker_purges_at_start_and_every_purge_seconds(
 
 async def _purged(transfer_pk: int) -> bool:
     return not await journaled(transfer_pk) and await journal_rows(transfer_pk) == 0
+
+
+async def test_a_journal_is_kept_until_its_window_has_ended_plus_the_grace_period_never_a_minute_less(
+    world: World,
+) -> None:
+    """A revert checked just before the window ended commits a moment later and must find its journal."""
+    await world.give(10, "CCR", 2)
+    await world.give(12, "CCR", 2)
+    kept, gone = await applied(world, 10, 11), await applied(world, 12, 13)
+    window = timedelta(days=settings.REVERT_DAYS)
+    minute = timedelta(minutes=1)
+    await Transfer.filter(id=kept.id).update(finished_at=purge.now() - window - purge.GRACE + minute)
+    await Transfer.filter(id=gone.id).update(finished_at=purge.now() - window - purge.GRACE - minute)
+    await purge.purge()
+    assert await journal_rows(kept.id) == 1 and await journaled(kept.id)
+    assert await journal_rows(gone.id) == 0 and not await journaled(gone.id)

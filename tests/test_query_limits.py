@@ -126,3 +126,22 @@ async def test_a_subscription_over_the_limits_is_refused_with_the_limits_code(ap
                 async for _ in session.subscribe(GraphQLRequest(query)):
                     pass
         assert refused.value.errors[0]["extensions"]["code"] == code
+
+
+async def test_inline_fragments_count_as_the_rest_for_depth_aliases_and_cost(api: Api, world: World) -> None:
+    """`... on Query { }` and `... { }` hide nothing from the limits."""
+    inner = "ofType { " * (limits.MAX_DEPTH - 3) + "name" + " }" * (limits.MAX_DEPTH - 3)
+    assert "errors" not in await send(api, "{ __schema { queryType { ... on __Type { " + inner + " } } } }", world.admin)
+    deeper = "{ __schema { queryType { ... on __Type { ofType { " + inner + " } } } } }"
+    assert refusal(await send(api, deeper, world.admin)) == "QUERY_TOO_DEEP"
+    aliases = " ".join(f"a{i}: __typename" for i in range(limits.MAX_ALIASES))
+    assert "errors" not in await send(api, "{ ... on Query { " + aliases + " } }", world.admin)
+    assert refusal(await send(api, "{ ... on Query { " + aliases + " } ... { b: __typename } }", world.admin)) == "TOO_MANY_ALIASES"
+    page = "users(first: 100) { edges { node { id userId displayName teams { name } data { count } } } }"
+    costly = " ".join(f"u{i}: {page}" for i in range(25))
+    assert refusal(await send(api, "{ ... on Query { " + costly + " } }", world.admin)) == "QUERY_TOO_COMPLEX"
+    assert refusal(await send(api, "{ ... { " + costly + " } }", world.admin)) == "QUERY_TOO_COMPLEX"
+    # Inside an abstract type, the fragment's own type says which fields are connections.
+    items = "items(first: 100) { edges { node { rowNumber status errorCode errorMessage finishedAt sourceUser { userId displayName } targetUser { userId displayName } } } }"
+    nodes = " ".join(f't{i}: node(id: "x") {{ ... on Transfer {{ {items} }} }}' for i in range(16))
+    assert refusal(await send(api, "{ " + nodes + " }", world.admin)) == "QUERY_TOO_COMPLEX"

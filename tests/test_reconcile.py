@@ -103,3 +103,71 @@ async def test_a_lease_that_ran_out_while_the_database_was_away_is_left_to_its_h
     (taken,) = await leases.of_transfer(waiting.id)
     assert taken.generation == held.generation + 1
     await lifecycle.cancel(waiting)
+
+
+async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_through_every_reconcile(
+    world: World, pool, monkeypatch
+) -> None:
+    """A backlog longer than the reconcile period: each reconcile must leave a queued job where
+    it is, or the queue would be reshuffled, its head sent to the back, at every period."""
+    from arq.constants import in_progress_key_prefix
+
+    from models import settings
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-backlog:{world.tenant.id}")  # no worker takes it
+    backlog = []
+    for source in (18, 20, 22, 24):
+        await world.stock(source)
+        queued, _ = await lifecycle.start_single(world.users[1], source, source + 1)
+        await transfer_jobs.enqueue(pool, queued)
+        await _age(queued)
+        backlog.append(queued)
+    jobs = [transfer_jobs.job_id((await leases.of_transfer(t.id))[0]) for t in backlog]
+    # The third was taken by a worker that has yet to take its lease; the fourth by one that died
+    # before taking it (its in-progress mark is older than a lease): only that one is given again.
+    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts
+    await pool.psetex(in_progress_key_prefix + jobs[2], marked * 1000, b"1")
+    await pool.psetex(in_progress_key_prefix + jobs[3], int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    before = await pool.zrange(settings.QUEUE_NAME, 0, -1, withscores=True)
+    assert [job.decode() for job, _ in before] == jobs
+    for _ in range(3):
+        await reconcile(pool)
+    ours = tuple(f"udt:transfer:{t.id}:".encode() for t in backlog)  # other tests' lost lanes may join the queue
+    after = [(job, score) for job, score in await pool.zrange(settings.QUEUE_NAME, 0, -1, withscores=True) if job.startswith(ours)]
+    assert [(await leases.of_transfer(t.id))[0].generation for t in backlog] == [1, 1, 1, 2]
+    assert after[:3] == before[:3]  # the same jobs, with the same places
+    assert [job.decode() for job, _ in after[3:]] == [jobs[3].removesuffix(":1") + ":2"]
+    for t in backlog:
+        await lifecycle.cancel(t)
+
+
+async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_taken_over(
+    world: World, pool, monkeypatch
+) -> None:
+    """The interleaving is forced: the holder renews right after the reconciler has read the lease as expired."""
+    from contextlib import asynccontextmanager
+
+    from models import settings
+    from models.transfers import TransferItem
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-renewed:{world.tenant.id}")  # no worker takes it
+    await world.stock(26)
+    slow, _ = await lifecycle.start_single(world.users[1], 26, 27)
+    (lane,) = await leases.of_transfer(slow.id)
+    await transfer_jobs.enqueue(pool, slow)
+    assert await leases.hold(lane)
+    await TransferLane.filter(transfer_id=slow.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    transaction = leases.in_transaction
+
+    @asynccontextmanager
+    async def renewed_first():  # type: ignore[no-untyped-def]
+        assert await leases.hold(lane)  # the worker was only late: it renews now
+        async with transaction() as db:
+            yield db
+
+    monkeypatch.setattr(leases, "in_transaction", renewed_first)
+    await reconcile(pool)
+    assert await leases.of_transfer(slow.id) == [lane]
+    assert await _queued_jobs(pool, slow) == [transfer_jobs.job_id(lane)]
+    assert await TransferItem.filter(transfer_id=slow.id).values_list("attempts", flat=True) == [0]
+    await lifecycle.cancel(slow)

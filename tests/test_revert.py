@@ -478,3 +478,22 @@ async def test_a_revert_pair_whose_journal_is_gone_fails_and_changes_nothing(api
     (item,) = await TransferItem.filter(transfer_id=queued.id)
     assert (item.status.value, item.error_code) == ("FAILED", "REVERT_EXPIRED")
     assert await world.owned(11) == {"CCR": 2} and await world.owned(10) == {}
+
+
+async def test_reverting_one_of_two_transfers_into_one_target_returns_only_what_that_transfer_moved(
+    api: Api, world: World
+) -> None:
+    await world.give(10, "CCR", 2)
+    await world.give(10, "EVALUATION", 1)
+    await world.give(11, "CCR", 3)
+    await world.give(11, "EVALUATION", 2)
+    before = await holdings(world, 10, 11)
+    first = await transfer(api, world, 10, 12)
+    await transfer(api, world, 11, 12)
+    plan = (await api(PLAN, world.admin, id=first))["revertPlan"]
+    assert {i["dataType"]["key"]: (i["returns"], i["skipped"]) for i in plan["impact"]} == {"CCR": (2, 0), "EVALUATION": (1, 0)}
+    await revert(api, world, first)
+    after = await holdings(world, 10, 11, 12)
+    assert after[10] == before[10]
+    assert after[11] == {"evaluator": set(), "approver": set(), "schedule": set()}
+    assert after[12]["CCR"] == before[11]["CCR"] and after[12]["evaluator"] == before[11]["evaluator"]

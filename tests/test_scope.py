@@ -269,3 +269,33 @@ async def test_the_scope_written_out_as_sql_is_the_same_rule_as_the_scope(world:
     assert found["admin"] == set(world.users)
     assert found["lead, view East"] == {4, *range(10, 30), *range(40, 45)}
     assert found["clerk, no view"] == set()
+
+
+async def test_a_tenant_admin_with_a_view_is_held_to_that_view(api: Api, world: World) -> None:
+    """Only a tenant admin with no view sees the whole tenant (SPEC.md section 8)."""
+    from tortoise import connections
+
+    from models.sql import Statement
+    from models.tenancy import ApiToken, User, scope_condition
+
+    boss = world.users[4]  # a tenant admin, member of East, given the West view
+    boss.view = world.views["West"]
+    await boss.save()
+    token = await ApiToken.issue(boss)
+    west = set(range(30, 40))
+    listed = (await api("{ users(filter: {active: null}, first: 100) { totalCount edges { node { userId } } } }", token))["users"]
+    assert {e["node"]["userId"] for e in listed["edges"]} == west and listed["totalCount"] == len(west)
+    one = "query ($id: Int!) { user(userId: $id) { userId } }"
+    assert (await api(one, token, id=10))["user"] is None
+    assert (await api(one, token, id=30))["user"] == {"userId": 30}
+    plan = "query ($s: Int!, $t: Int!) { transferPlan(sourceUserId: $s, targetUserId: $t) { errors { code } } }"
+    assert "USER_OUTSIDE_VIEW" in [e["code"] for e in (await api(plan, token, s=10, t=30))["transferPlan"]["errors"]]
+    (row,) = [e["node"] for e in (await api.upload(token, "Source User ID,Target User ID\n10,31\n"))["upload"]["rows"]["edges"]]
+    assert (row["sourceUser"], row["targetUser"]["userId"]) == (None, 31)
+    # The whole tenant's admin (in no team) moves data inside West: the transfer shows, not who asked.
+    gid = await _admin_transfer(api, world, 30, 31)
+    requested = "query ($id: ID!) { transfer(id: $id) { id requestedBy { userId } } }"
+    assert (await api(requested, token, id=gid))["transfer"] == {"id": gid, "requestedBy": None}
+    q = Statement(connections.get("default"))
+    written = {pk for (pk,) in await q.rows(f"SELECT u.id FROM app_user u WHERE {scope_condition(boss, q, 'u')}")}
+    assert {u.user_id for u in await User.filter(id__in=written)} == west

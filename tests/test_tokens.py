@@ -19,7 +19,7 @@ from graph import events as subscription
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import lifecycle
-from models.tenancy import DEFAULT_TOKEN_LIFETIME, ApiToken, TeamMember
+from models.tenancy import DEFAULT_TOKEN_LIFETIME, ApiToken, TeamMember, User
 from tests.support import EVENTS, LEGACY_WS, TRANSPORT_WS, Api, GraphQLErrors, World
 
 VIEWER = "{ viewer { user { userId } } }"
@@ -151,6 +151,28 @@ async def test_an_open_subscription_ends_when_the_transfer_leaves_the_operators_
         await TeamMember.filter(user_id=world.pk(10)).update(team_id=west)
 
     received, error = await _watch_until_refused(api, world, world.lead, TRANSPORT_WS, move_source_to_west)
+    assert received == ["SNAPSHOT"] and error["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_an_open_subscription_ends_forbidden_when_its_operator_loses_the_transfer_permission(
+    api: Api, world: World, quick_checks: None
+) -> None:
+    async def take_permission() -> None:
+        await User.filter(id=world.pk(2)).update(can_transfer=False)
+
+    received, error = await _watch_until_refused(api, world, world.lead, TRANSPORT_WS, take_permission)
+    assert received == ["SNAPSHOT"] and error["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_an_open_subscription_ends_when_its_operator_is_given_another_view(
+    api: Api, world: World, quick_checks: None
+) -> None:
+    """The transfer stays where it was; the operator's view is what changed."""
+
+    async def move_operator_to_west() -> None:
+        await User.filter(id=world.pk(2)).update(view_id=world.views["West"].id)
+
+    received, error = await _watch_until_refused(api, world, world.lead, TRANSPORT_WS, move_operator_to_west)
     assert received == ["SNAPSHOT"] and error["extensions"]["code"] == "NOT_FOUND"
 
 

@@ -232,3 +232,46 @@ async def test_a_pair_that_outlasts_its_lease_many_times_is_never_taken_over(wor
     assert item.attempts == 1  # renewed, not cut short and not run twice
     assert (await TransferLane.get(transfer_id=transfer.id)).generation == 1
     assert await world.owned(11) == {"CCR": 3}
+
+
+async def test_a_lane_job_renews_its_lease_so_that_it_never_runs_below_a_third_of_a_lease_while_a_pair_runs(
+    world: World, monkeypatch, redis_url: str
+) -> None:
+    """Renewed every third of a lease, for a whole lease, the lease stays two thirds ahead; it is
+    held to a third so that a loaded machine's late wake-up is no failure. Renewed too seldom
+    (every lease) or too short (for half a lease), it falls below that within two leases."""
+    from jobs import connection
+    from models import leases
+
+    lease = 3.0
+    monkeypatch.setattr(settings, "LEASE_SECONDS", lease)
+    await world.give(10, "CCR", 2)
+    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)  # committed, never enqueued
+    assert problems == []
+    (lane,) = await leases.of_transfer(transfer.id)
+    released = asyncio.Event()
+    apply = lifecycle.process_item
+
+    async def a_long_pair(item_id: int) -> list:
+        await released.wait()  # outside any transaction: renewals are not held up on SQLite
+        return await apply(item_id)
+
+    monkeypatch.setattr(lifecycle, "process_item", a_long_pair)
+    pool = await connection.arq_pool()
+    try:
+        job = asyncio.create_task(transfer_jobs.run_lane({"redis": pool}, lane.transfer_id, lane.lane, lane.generation))
+        await until(lambda: TransferLane.exists(transfer_id=transfer.id, lease_until__isnull=False), 10)
+        ahead = []
+        deadline = asyncio.get_running_loop().time() + 2 * lease
+        while asyncio.get_running_loop().time() < deadline:
+            (until_,) = await TransferLane.filter(transfer_id=transfer.id).values_list("lease_until", flat=True)
+            ahead.append((until_ - leases.now()).total_seconds())
+            await asyncio.sleep(lease / 30)
+        released.set()
+        assert await job == 1
+    finally:
+        released.set()
+        await pool.aclose()
+    assert min(ahead) > lease / 3, ahead
+    assert (await TransferLane.get(transfer_id=transfer.id)).generation == 1
+    assert await world.owned(11) == {"CCR": 2}
