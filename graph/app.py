@@ -103,9 +103,15 @@ def _decode(data: str | bytes) -> Any:
     return value  # text the database cannot store is refused where it is an argument (graph/text.py)
 
 
+def carries_an_operation(request: Request) -> bool:
+    """A POST, or a GET with a `query` (as strawberry tells it from a request for GraphiQL's page)."""
+    return request.method == "POST" or (request.method == "GET" and request.query_params.get("query") is not None)
+
+
 class GraphQLApp(GraphQL):
     """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error;
-    a POST's token is checked on its headers before its body is read, within its limit (graph/bodies.py)."""
+    the token of a request carrying an operation is checked on its headers, before a POST's body
+    is read within its limit (graph/bodies.py). GraphiQL's page needs none."""
 
     graphql_transport_ws_handler_class = TransportWSHandler  # malformed WebSocket messages: graph/wsprotocols.py
     graphql_ws_handler_class = LegacyWSHandler
@@ -113,7 +119,7 @@ class GraphQLApp(GraphQL):
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.app.state
         context = Context(request=request, response=response, pool=state.pool, fanout=state.fanout)
-        operator = getattr(request.state, "operator", None)  # a POST's, found on its headers (_admit)
+        operator = getattr(request.state, "operator", None)  # found on the headers (_admit)
         if operator is not None:
             context.known(operator)
         return context
@@ -150,7 +156,7 @@ class GraphQLApp(GraphQL):
 
     async def _answer(self, request: Request, body: BoundedBody) -> Response:
         try:
-            if request.method == "POST":
+            if carries_an_operation(request):
                 refusal = await self._admit(request, body)
                 if refusal is not None:
                     return refusal
@@ -167,7 +173,8 @@ class GraphQLApp(GraphQL):
             return refusals.internal_error(found)
 
     async def _admit(self, request: Request, body: BoundedBody) -> Response | None:
-        """A POST's token, checked on its headers, then its body, read within its limit; None when both pass."""
+        """The token, checked on the headers, then the body (a GET's is empty), read within its limit;
+        None when both pass."""
         operator = await operator_from_connection(request)
         if operator is None:
             return refusals.unauthenticated()

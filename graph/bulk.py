@@ -216,7 +216,6 @@ class BulkMutations:
         if not isinstance(file, UploadFile):  # Upload accepts any JSON value; only a multipart file part is a file
             problem = Problem("INVALID_FILE", "Send the file as a multipart file part (GraphQL multipart request).")
             return UploadBulkTransferFilePayload(upload=None, user_errors=user_errors([problem]))
-        await file.seek(0)  # one file part may be mapped to several variables (the multipart spec)
         data = await file.read(settings.MAX_UPLOAD_BYTES + 1)
         stored = await bulk.create_upload(await info.context.operator(), file.filename or "upload.csv", data)
         telemetry.upload_checked(stored)

@@ -286,6 +286,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 
 def _dev(args: argparse.Namespace) -> None:
+    from graph import logs
     from models import seed
 
     asyncio.run(apply_migrations())
@@ -300,7 +301,7 @@ def _dev(args: argparse.Namespace) -> None:
         f"\n  User Data Transfer is starting on {url}\n"
         f"  Open GraphiQL there and set the header (Headers tab):\n"
         f'    {{"Authorization": "Bearer {token}"}}\n'
-        f"  Database: {settings.DATABASE_URL}\n  Redis: {settings.REDIS_URL}\n",
+        f"  Database: {logs.masked(settings.DATABASE_URL)}\n  Redis: {logs.masked(settings.REDIS_URL)}\n",
         flush=True,
     )
     _serve(args.host, args.port, run_worker=True)

@@ -2,7 +2,7 @@
 
 Before parsing, one pass over the lexer's tokens bounds the size, the token count and
 the bracket nesting (graphql-core's parser recurses once per bracket). After parsing,
-each fragment definition is measured once (depth, aliases, fragment spreads, cost) and
+each fragment definition is measured once (depth, aliases, fragment spreads, cost, uploads) and
 a spread adds its fragment's figures, so a fragment spread a million times over costs
 no more to check than one spread once. graphql-core's own validation then runs only on
 documents within these limits. (strawberry's QueryDepthLimiter and MaxAliasesLimiter
@@ -49,6 +49,10 @@ MAX_DEPTH = 15  # fields inside one another; GraphiQL's introspection query need
 MAX_ALIASES = 30  # after fragments are expanded
 MAX_FRAGMENT_SPREADS = 100  # after fragments are expanded
 MAX_COST = 20_000  # 1 a field; a connection's selections count once per row of its page
+# Each uploadBulkTransferFile parses its file in a child process and stores an upload:
+# one a document, however its file parts are mapped or its fields aliased.
+UPLOAD_FIELD = "uploadBulkTransferFile"
+MAX_UPLOADS = 1
 
 _OPENERS = {TokenKind.BRACE_L, TokenKind.BRACKET_L, TokenKind.PAREN_L}
 _CLOSERS = {TokenKind.BRACE_R, TokenKind.BRACKET_R, TokenKind.PAREN_R}
@@ -93,6 +97,7 @@ class Measure:
     aliases: int = 0
     spreads: int = 0
     cost: int = 0
+    uploads: int = 0
 
 
 NOTHING = Measure()
@@ -121,7 +126,7 @@ class _Meter:
         """Recursion is bounded by MAX_NESTING, checked before parsing."""
         if selection_set is None:
             return NOTHING
-        depth = aliases = spreads = cost = 0
+        depth = aliases = spreads = cost = uploads = 0
         for node in selection_set.selections:
             if isinstance(node, FieldNode):
                 definition = getattr(parent, "fields", {}).get(node.name.value)
@@ -132,6 +137,7 @@ class _Meter:
                 aliases += (node.alias is not None) + child.aliases
                 spreads += child.spreads
                 cost += 1 + rows * child.cost
+                uploads += node.name.value == UPLOAD_FIELD  # a field of Mutation: never nested in another
             else:
                 if isinstance(node, InlineFragmentNode):
                     condition = node.type_condition
@@ -145,7 +151,8 @@ class _Meter:
                 aliases += inner.aliases
                 spreads += extra + inner.spreads
                 cost += inner.cost
-        return Measure(depth, aliases, spreads, cost)
+                uploads += inner.uploads
+        return Measure(depth, aliases, spreads, cost, uploads)
 
 
 def _spread_names(selection_set: SelectionSetNode) -> Iterator[str]:
@@ -216,6 +223,12 @@ def _enforce(found: Measure) -> None:
             "QUERY_TOO_COMPLEX",
             f"The query could select more than {MAX_COST} fields (a connection's fields count once per row).",
             MAX_COST,
+        )
+    if found.uploads > MAX_UPLOADS:
+        raise refused(
+            "TOO_MANY_UPLOADS",
+            f"The query selects {UPLOAD_FIELD} more than once: send each file in a request of its own.",
+            MAX_UPLOADS,
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from asgi_correlation_id import correlation_id
@@ -28,6 +29,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 def acceptable_request_id(value: str) -> bool:
     return _REQUEST_ID.fullmatch(value) is not None
+
+
+def masked(url: str) -> str:
+    """A connection URL fit to print: its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
 
 
 def _add_request_id(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -55,10 +65,12 @@ def configure(fmt: str | None = None, level: str | None = None) -> None:
         _drop_terminal_colours,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Tracebacks are plain in both formats: a "pretty" one (Rich's, when it is installed)
+    # prints each frame's local variables, and those hold bearer tokens and connection passwords.
     if fmt == "json":
         render = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        render = [structlog.dev.ConsoleRenderer(colors=False)]
+        render = [structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)]
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

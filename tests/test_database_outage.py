@@ -195,15 +195,15 @@ async def resumed_after(stack: Stack, went: float, back: float) -> float:
 
 async def assert_requests_are_told_to_retry(stack: Stack) -> None:
     """While the database is away a request is SERVICE_UNAVAILABLE, never INTERNAL_ERROR: a POST
-    at the edge (its token cannot be checked) with 503 and Retry-After, a GET query in its errors."""
+    or a GET query, at the edge (its token cannot be checked), with 503 and Retry-After."""
     headers = {"Authorization": f"Bearer {stack.token}"}
     async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         post = await client.post(f"{stack.api.base}/graphql", json={"query": "{ viewer { canTransfer } }"})
         get = await client.get(f"{stack.api.base}/graphql", params={"query": "{ viewer { canTransfer } }"})
-    assert post.status_code == 503 and post.headers["Retry-After"].isdigit()
-    ((posted,), (got,)) = post.json()["errors"], get.json()["errors"]
-    assert posted["extensions"]["code"] == got.get("extensions", {}).get("code") == "SERVICE_UNAVAILABLE", (posted, got)
-    assert "database" in posted["message"] and "Internal" not in got["message"]
+    for answer in (post, get):
+        assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+        (error,) = answer.json()["errors"]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE" and "database" in error["message"], error
 
 
 async def _unready(stack: Stack) -> bool:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
+import logging
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ import httpx
 import pytest
 
 import graph.users
+from graph import logs
 from models import settings
 from models.transfers import Transfer, TransferItem
 from tests.processes import Workers, finished, until, worker_env
@@ -171,3 +174,47 @@ async def test_plain_text_logs_by_default_carry_the_same_ids_as_key_value_pairs(
     assert not line.startswith("{")
     for pair in (f"item_id={item_id}", f"transfer_id={transfer.id}", f"tenant={world.tenant.slug}", "operator=admin"):
         assert pair in line.split(), line
+
+
+TOKEN = "udt_" + "T0kenOfAnOperat0r-" * 2 + "abcdefg"
+PASSWORD = "s3cret-of-the-database"
+
+
+def connect_with_secrets() -> None:
+    """Fails with a token and a password in its local variables, as asyncpg's connect and a resolver do."""
+    token = TOKEN  # noqa: F841 - a local variable that a "pretty" traceback would print
+    dsn = f"postgres://udt:{PASSWORD}@db.internal:5432/udt"  # noqa: F841
+    raise ConnectionRefusedError("the database is away")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_logged_traceback_never_shows_local_variables_so_never_a_token_or_a_password(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With Rich installed (the test extras have it), structlog's default traceback prints every frame's locals.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # put back after configure replaces them
+    monkeypatch.setattr(root, "level", root.level)
+    logs.configure(fmt, "INFO")
+    output = io.StringIO()
+    root.handlers[0].setStream(output)  # type: ignore[attr-defined]
+    try:
+        connect_with_secrets()
+    except ConnectionRefusedError:
+        logging.getLogger("asyncpg.pool").warning("Failed to restore the pool connection floor; retrying", exc_info=True)
+    text = output.getvalue()
+    assert "connect_with_secrets" in text and "the database is away" in text  # the traceback is there
+    assert TOKEN not in text and PASSWORD not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgres://udt:s3cret@db.internal:5432/udt", "postgres://udt:***@db.internal:5432/udt"),
+        ("redis://:s3cret@127.0.0.1:6379/8", "redis://:***@127.0.0.1:6379/8"),
+        ("redis://127.0.0.1:6379/8", "redis://127.0.0.1:6379/8"),
+        ("sqlite:///tmp/udt.sqlite3?busy_timeout=10000", "sqlite:///tmp/udt.sqlite3?busy_timeout=10000"),
+    ],
+)
+def test_a_connection_url_printed_at_start_never_shows_its_password(url: str, shown: str) -> None:
+    assert logs.masked(url) == shown

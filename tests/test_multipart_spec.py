@@ -47,15 +47,23 @@ async def test_a_well_formed_upload_is_stored(api: Api, world: World) -> None:
     assert response.json()["data"]["uploadBulkTransferFile"]["upload"]["id"]
 
 
-async def test_one_file_part_may_go_to_several_paths_and_each_reads_it_whole(api: Api, world: World) -> None:
-    selection = "{ upload { pairCount errors { code } } }"
+async def test_one_file_part_may_go_to_several_paths_and_a_document_reading_it_twice_is_then_refused_by_the_upload_limit(
+    api: Api, world: World
+) -> None:
+    before = await BulkUpload.filter(tenant_id=world.tenant.id).count()
+    selection = "{ upload { pairCount } }"
     twice = f"mutation ($a: Upload!, $b: Upload!) {{ a: uploadBulkTransferFile(file: $a) {selection} b: uploadBulkTransferFile(file: $b) {selection} }}"
     operations = json.dumps({"query": twice, "variables": {"a": None, "b": None}})
     response = await send(api, world.admin, [*fields('{"0": ["variables.a", "variables.b"]}', operations), file("0")])
-    assert response.status_code == 200
-    assert "errors" not in response.json()
-    data = response.json()["data"]
-    assert data["a"]["upload"] == data["b"]["upload"] == {"pairCount": 1, "errors": []}
+    assert response.status_code == 200  # the multipart layer took it (the specification allows it)
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "TOO_MANY_UPLOADS", "limit": 1}
+    assert await BulkUpload.filter(tenant_id=world.tenant.id).count() == before
+
+
+async def test_a_batch_of_operations_is_refused_so_no_file_part_is_read_twice(api: Api, world: World) -> None:
+    batch = json.dumps([{"query": UPLOAD, "variables": {"file": None}}] * 2)
+    await refused(api, world, [*fields('{"0": ["0.variables.file", "1.variables.file"]}', batch), file("0")])  # batching is off
 
 
 async def test_two_file_parts_mapped_to_one_path_are_refused(api: Api, world: World) -> None:

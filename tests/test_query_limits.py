@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from gql import GraphQLRequest
@@ -9,6 +11,7 @@ from gql.transport.exceptions import TransportQueryError
 
 from graph import limits
 from models import settings
+from models.transfers import BulkUpload
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
 
@@ -145,3 +148,35 @@ async def test_inline_fragments_count_as_the_rest_for_depth_aliases_and_cost(api
     items = "items(first: 100) { edges { node { rowNumber status errorCode errorMessage finishedAt sourceUser { userId displayName } targetUser { userId displayName } } } }"
     nodes = " ".join(f't{i}: node(id: "x") {{ ... on Transfer {{ {items} }} }}' for i in range(16))
     assert refusal(await send(api, "{ " + nodes + " }", world.admin)) == "QUERY_TOO_COMPLEX"
+
+
+async def upload_with(api: Api, token: str, query: str, files_map: str = '{"0": ["variables.f"]}') -> dict:
+    """`query` over a multipart request whose one file part goes where `files_map` says."""
+    variables = {path.removeprefix("variables."): None for path in json.loads(files_map)["0"]}
+    operations = json.dumps({"query": query, "variables": variables})
+    parts = [("operations", (None, operations)), ("map", (None, files_map)), ("0", ("people.csv", b"From User ID,To User ID\n10,11\n", "text/csv"))]
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(f"{api.base}/graphql", headers={"Authorization": f"Bearer {token}"}, files=parts)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "mutation ($f: Upload!) { a: uploadBulkTransferFile(file: $f) { upload { id } } b: uploadBulkTransferFile(file: $f) { upload { id } } }",
+        "mutation ($f: Upload!) { ...U ...U } fragment U on Mutation { uploadBulkTransferFile(file: $f) { upload { id } } }",
+        "mutation ($f: Upload!) { ... on Mutation { uploadBulkTransferFile(file: $f) { upload { id } } } x: uploadBulkTransferFile(file: $f) { upload { id } } }",
+    ],
+    ids=["aliases", "fragments", "inline fragment"],
+)
+async def test_a_document_selecting_the_upload_more_than_once_is_refused_before_anything_runs(
+    api: Api, world: World, query: str
+) -> None:
+    before = await BulkUpload.filter(tenant_id=world.tenant.id).count()
+    result = await upload_with(api, world.admin, query)
+    assert refusal(result) == "TOO_MANY_UPLOADS"
+    assert result["errors"][0]["extensions"]["limit"] == limits.MAX_UPLOADS == 1
+    assert await BulkUpload.filter(tenant_id=world.tenant.id).count() == before
+    once = "mutation ($f: Upload!) { ...U } fragment U on Mutation { uploadBulkTransferFile(file: $f) { upload { id } } }"
+    assert (await upload_with(api, world.admin, once))["data"]["uploadBulkTransferFile"]["upload"]["id"]

@@ -11,7 +11,9 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 
 from graph import multipart as multipart_limits
@@ -87,23 +89,44 @@ async def test_a_post_without_a_live_token_is_401_before_its_body_is_read_and_th
         assert await conn.closed_by_server()
 
 
-async def test_a_tokenless_introspection_post_is_401_and_a_get_query_still_answers_in_graphql(api: Api) -> None:
+INTROSPECTION = "{ __schema { types { name } } }"
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.parametrize("token", [None, "udt_not-a-live-token"])
+async def test_an_operation_without_a_live_token_is_401_by_post_and_by_get_alike(
+    api: Api, method: str, token: str | None
+) -> None:
     async with RawConnection(api.base) as conn:
-        body = json.dumps({"query": "{ __schema { queryType { name } } }"}).encode()
-        await conn.head("POST", "/graphql", {"Content-Type": "application/json", "Content-Length": str(len(body))})
-        await conn.send(body)
-        refusal(await conn.answer(), 401, "UNAUTHENTICATED")
-    async with RawConnection(api.base) as conn:
-        await conn.head("GET", "/graphql?query=%7Bviewer%7BcanTransfer%7D%7D", {"Accept": "application/json"})
+        if method == "POST":
+            body = json.dumps({"query": INTROSPECTION}).encode()
+            await conn.head("POST", "/graphql", {"Content-Type": "application/json", "Content-Length": str(len(body)), **auth(token)})
+            await conn.send(body)
+        else:  # a GET query, asking for HTML or not: only a GET without `query` is GraphiQL's page
+            await conn.head("GET", f"/graphql?{urlencode({'query': INTROSPECTION})}", {"Accept": "text/html", **auth(token)})
         answer = await conn.answer()
-        assert answer.status == 200
-        assert [e["extensions"]["code"] for e in answer.json()["errors"]] == ["UNAUTHENTICATED"]
+    error = refusal(answer, 401, "UNAUTHENTICATED")
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert "token" in error["message"] and "__schema" not in answer.body.decode()
+
+
+async def test_graphiqls_page_needs_no_token(api: Api) -> None:
+    async with RawConnection(api.base) as conn:
+        await conn.head("GET", "/graphql", {"Accept": "text/html"})
+        answer = await conn.answer()
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/html")
 
 
 async def test_the_operator_found_on_the_headers_is_the_requests_with_one_token_lookup(api: Api, world: World) -> None:
+    query = "{ viewer { user { userId } canTransfer } }"
     with QueryCounter(everywhere=True, containing="FROM api_token") as lookups:
-        viewer = await api("{ viewer { user { userId } canTransfer } }", world.admin)
+        viewer = await api(query, world.admin)
     assert viewer == {"viewer": {"user": {"userId": 1}, "canTransfer": True}}
+    assert lookups.count == 1
+    with QueryCounter(everywhere=True, containing="FROM api_token") as lookups:
+        async with httpx.AsyncClient() as client:
+            got = await client.get(f"{api.base}/graphql", params={"query": query}, headers=auth(world.admin))
+    assert got.json() == {"data": viewer}
     assert lookups.count == 1
 
 
