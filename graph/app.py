@@ -139,6 +139,8 @@ class GraphQLApp(GraphQL):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
+        if scope["method"] == "HEAD":  # as a GET, as every Allow says; uvicorn sends no body for it
+            scope = {**scope, "method": "GET"}
         body = BoundedBody(scope, receive)
         request = Request(scope=scope, receive=body.receive)
         try:

@@ -83,3 +83,15 @@ async def test_a_request_that_is_not_valid_http_is_a_400_json_error(api: Api, he
         assert answer.status == 400 and answer.headers["content-type"] == "application/json"
         assert answer.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
         assert await conn.closed_by_server()
+
+
+@pytest.mark.parametrize("query", [None, "{ __typename }"])
+async def test_head_on_graphql_is_answered_as_get_is_without_a_body(api: Api, world: World, query: str | None) -> None:
+    params = {"query": query} if query else {}
+    headers = {"Authorization": f"Bearer {world.admin}", "Accept": "text/html" if query is None else "application/json"}
+    async with httpx.AsyncClient(timeout=60) as client:
+        got = await client.get(f"{api.base}/graphql", params=params, headers=headers)
+        head = await client.head(f"{api.base}/graphql", params=params, headers=headers)
+    assert got.status_code == head.status_code == 200
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == str(len(got.content)) and head.content == b""
