@@ -4,8 +4,9 @@
         .venv/bin/python benchmarks/interactive.py --seconds 120 --rate 30
 
 Seeds (or reuses) a tenant of 8,000 users with 240 records each
-(`big_tenant.py`), starts `udt serve` and `udt worker` (one each, at the
-machine's default priority), then lowers itself to nice 19 (`--client-nice`)
+(`big_tenant.py`), starts `udt serve` and `udt worker` (one each; the worker
+at its own niceness, `UDT_WORKER_NICE`, unless `--worker-nice` says otherwise),
+then lowers itself to nice 19 (`--client-nice`)
 and, at each rate of `--rate` (a comma list steps it up), runs each phase of
 `--phases` in turn:
 
@@ -404,13 +405,13 @@ async def main(args: argparse.Namespace) -> None:
     port = free_port()
     logs = Path(tempfile.mkdtemp(prefix="udt-bench-interactive-"))
     env = {**os.environ, "UDT_QUEUE_NAME": f"udt:bench-interactive:{os.getpid()}", "UDT_METRICS": "off",
+           **({} if args.worker_nice is None else {"UDT_WORKER_NICE": str(args.worker_nice)}),
            **dict(kv.split("=", 1) for kv in args.env)}
     with (logs / "worker.log").open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log,
-                                  preexec_fn=lambda: os.nice(args.worker_nice))
+        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     api = start([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], port, env=env, log=logs / "api.log")
     os.nice(args.client_nice)  # the clients and the watchers (started from here) take what the service leaves
-    print(f"API pid {api.pid} on port {port}, worker pid {worker.pid} at nice {args.worker_nice}, logs in {logs}; clients at nice {os.nice(0)}; "
+    print(f"API pid {api.pid} on port {port}, worker pid {worker.pid} at nice {os.getpriority(os.PRIO_PROCESS, worker.pid)}, logs in {logs}; clients at nice {os.nice(0)}; "
           f"{args.clients} clients, {args.watchers} watchers, an upload every {args.upload_every:g} s; "
           f"load average {load()} on {os.cpu_count()} cores (the machine is shared)", flush=True)
     try:
@@ -452,7 +453,8 @@ if __name__ == "__main__":
     parser.add_argument("--upload-every", type=float, default=5, help="seconds between 2,000-row uploads (phase full)")
     parser.add_argument("--client-nice", type=int, default=19, help="added to this process's niceness once the service runs: "
                         "the clients stand for browsers elsewhere, taking only what the service leaves")
-    parser.add_argument("--worker-nice", type=int, default=0, help="the worker's niceness (the API's is the machine's default)")
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="the worker's niceness, as UDT_WORKER_NICE (default: the service's own, 10; the API's is the machine's default)")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the API and the worker (e.g. UDT_LOG_LEVEL=INFO)")

@@ -258,12 +258,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _serve(args.host, args.port, run_worker=False)
 
 
+def _lower_priority(niceness: int) -> None:
+    """Run at `niceness`, or leave a process that already runs lower (a worker started
+    under `nice`) as it is: only raising it needs no privilege."""
+    if niceness > os.getpriority(os.PRIO_PROCESS, 0):
+        os.setpriority(os.PRIO_PROCESS, 0, min(niceness, 19))
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     from jobs import metrics
     from jobs.worker import make_worker, run
 
     _require_redis("worker")
     settings.ROLE = "worker"
+    _lower_priority(settings.WORKER_NICE)
     if settings.METRICS_ENABLED:
         metrics.serve(settings.METRICS_PORT or metrics.WORKER_DEFAULT_PORT)
     run(make_worker())

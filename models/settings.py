@@ -46,6 +46,9 @@ BULK_LANES: int = _int("UDT_BULK_LANES", 4)
 SLICE_SECONDS: float = _float("UDT_SLICE_SECONDS", 1)
 # Jobs an arq worker runs at once.
 WORKER_MAX_JOBS: int = _int("UDT_WORKER_MAX_JOBS", 10)
+# The niceness `udt worker` runs at: on a machine it shares with an API, bulk work
+# takes the CPU the API leaves, so interactive requests stay fast while a bulk runs.
+WORKER_NICE: int = _int("UDT_WORKER_NICE", 10)
 # Attempts at a pair (transient errors, dead workers) before it fails with TRANSFER_ERROR.
 MAX_ATTEMPTS: int = _int("UDT_MAX_ATTEMPTS", 5)
 # How long a SIGTERMed worker waits for the pairs in flight before it cancels them.

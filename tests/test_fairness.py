@@ -8,6 +8,7 @@ turns, not from spare capacity.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from graph.relay import to_global_id
@@ -107,3 +108,18 @@ async def test_a_new_transfers_lanes_go_ahead_of_lanes_waiting_for_their_turn(wo
     assert queued == [transfer_jobs.job_id(first_lane), transfer_jobs.job_id(successor)]
     await lifecycle.cancel(single)
     await lifecycle.cancel(running)
+
+
+async def test_a_worker_runs_below_the_apis_priority_so_a_bulk_takes_only_the_cpu_the_api_leaves(
+    database: str, redis_url: str, tmp_path: Path
+) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, 0)  # a worker is never raised above what it was started at
+    env = worker_env(database, redis_url, "udt:test-priority", UDT_METRICS="off")
+    workers = Workers(env, tmp_path / "pairs")
+    try:
+        default, told, unniced = await workers.start(), await workers.start(UDT_WORKER_NICE="15"), await workers.start(UDT_WORKER_NICE="0")
+        expected = {default.pid: max(own, 10), told.pid: max(own, 15), unniced.pid: own}
+        # Set as the command starts, before the worker connects to anything.
+        await until(lambda: {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in expected} == expected, 30)
+    finally:
+        await workers.stop_all()
