@@ -9,8 +9,8 @@ import io
 import httpx
 import pytest
 
-from graph.events import encode_cursor
-from graph.relay import pk_of, to_global_id
+from graph.api.transfer_events import encode_cursor
+from graph.core.relay import pk_of, to_global_id
 from models import bulk, lifecycle, seed
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload, ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus

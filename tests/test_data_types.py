@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.events import encode_cursor
-from graph.relay import pk_of, to_global_id
+from graph.api.transfer_events import encode_cursor
+from graph.core.relay import pk_of, to_global_id
 from models import bulk
 from models.transfers import BulkUpload, Transfer
 from models.userdata import DATA_TYPES, Evaluation

@@ -1,4 +1,4 @@
-"""Events that reach a subscriber together cross the GraphQL layers as one batch (graph/shared.py),
+"""Events that reach a subscriber together cross the GraphQL layers as one batch (graph/execution/shared_events.py),
 and still reach its client as one message each, complete, in order, on both protocols."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import strawberry
 from gql import GraphQLRequest
 from redis.asyncio import Redis
 
-from graph.errors import MaskUnexpectedErrors
-from graph.events import encode_cursor
-from graph.relay import to_global_id
-from graph.shared import EncodedBatch, EncodedData, EventBatch, SharedEventExecutor, encoded_message
-from graph.websocket import Messages
+from graph.api.transfer_events import encode_cursor
+from graph.core.errors import MaskUnexpectedErrors
+from graph.core.relay import to_global_id
+from graph.execution.shared_events import EncodedBatch, EncodedData, EventBatch, SharedEventExecutor, encoded_message
+from graph.live.websocket import Messages
 from jobs import events
 from models import lifecycle
 from models.transfers import Transfer

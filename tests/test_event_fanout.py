@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pytest
 from gql import GraphQLRequest
 
-from graph import fanout
-from graph.events import encode_cursor, watch
-from graph.fanout import Fanout
-from graph.relay import to_global_id
+from graph.api.transfer_events import encode_cursor, watch
+from graph.core.relay import to_global_id
+from graph.live import fanout
+from graph.live.fanout import Fanout
 from jobs import events
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle

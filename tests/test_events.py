@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from graph.events import encode_cursor
-from graph.relay import to_global_id
+from graph.api.transfer_events import encode_cursor
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle
 from models.tenancy import User
@@ -88,7 +88,7 @@ async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the
 ) -> None:
     from redis.asyncio import Redis
 
-    from graph import events as subscription
+    from graph.api import transfer_events as subscription
     from jobs import events
 
     monkeypatch.setattr(subscription, "RECHECK_MS", 500)  # notice the silence sooner than in production
@@ -187,8 +187,8 @@ async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_
 async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unreachable(world: World, monkeypatch) -> None:
     from redis.asyncio import Redis
 
-    from graph import events as subscription
-    from graph.fanout import Fanout
+    from graph.api import transfer_events as subscription
+    from graph.live.fanout import Fanout
 
     monkeypatch.setattr(subscription, "RECHECK_MS", 300)
     transfer = await _queued(world, 10, 11)
@@ -210,7 +210,7 @@ async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
 ) -> None:
     from redis.asyncio import Redis
 
-    from graph.relay import pk_of
+    from graph.core.relay import pk_of
     from jobs import events
     from models import settings
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, GraphQLErrors, World
 

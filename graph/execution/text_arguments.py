@@ -1,7 +1,7 @@
 """Text the database can store (models/text.py) in every string argument, before any resolver runs.
 
 The document's literals are checked by a validation rule (kept with the document's other
-validation answers, graph/documents.py), and each request's variables, whatever their type
+validation answers, graph/execution/documents.py), and each request's variables, whatever their type
 or nesting, before validation. HTTP and both WebSocket protocols run the same extension.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import SchemaExtension
 
-from graph.errors import ClientError
+from graph.core.errors import ClientError
 from models.text import INVALID_TEXT, storable
 
 
@@ -53,7 +53,7 @@ def check_variables(variables: Mapping[str, Any] | None) -> None:
 
 class StorableText(SchemaExtension):
     """Refuses a request whose variables hold text the database cannot store, and has
-    validation check the literals (it runs before graph/documents.py's DocumentCache)."""
+    validation check the literals (it runs before graph/execution/documents.py's DocumentCache)."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context

@@ -3,13 +3,13 @@
 Events are numbered in commit order and recorded in the database; the cursor
 is that number (a SNAPSHOT's is marked as one, so no two events share a
 cursor). Live events come from the transfer's Redis stream, which one reader
-per API process follows for all its subscribers (graph/fanout.py): it puts
+per API process follows for all its subscribers (graph/live/fanout.py): it puts
 them in commit order and fills a gap from the record (two lanes published out
 of commit order and the missing event is late, or a worker died between its
 commit and its publish). A subscription takes the events numbered after the
 last it sent; when none comes for a while, it reads the record itself. So it
 never loses, repeats or reorders an event. An event's result is executed
-once per selection for all subscribers (graph/shared.py).
+once per selection for all subscribers (graph/execution/shared_events.py).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from graph.api.transfers import Transfer, TransferStatus, find_transfer
+from graph.core.errors import TRANSFERS, CanTransfer, IsAuthenticated
+from graph.core.relay import to_global_id
+from graph.execution.shared_events import EventBatch, shareable
+from graph.live.fanout import Fanout, Published
+from graph.live.websocket import sends_many
 from graphql import GraphQLError
-from graph.errors import TRANSFERS, CanTransfer, IsAuthenticated
-from graph.fanout import Fanout, Published
-from graph.relay import to_global_id
-from graph.shared import EventBatch, shareable
-from graph.transfers import Transfer, TransferStatus, find_transfer
-from graph.websocket import sends_many
 from jobs import metrics
 from models import lifecycle
 from models.lifecycle import Event
@@ -66,7 +66,7 @@ class TransferEventType(enum.Enum):
     "numbered per transfer; the last is terminal (its type equals the final status)."
 )
 class TransferEvent:
-    """Its leaves must depend on the event alone: their result is shared (graph/shared.py)."""
+    """Its leaves must depend on the event alone: their result is shared (graph/execution/shared_events.py)."""
 
     row: strawberry.Private[TransferRow]
     cursor: str = strawberry.field(
@@ -93,7 +93,7 @@ class TransferEvent:
     @classmethod
     def of(cls, e: Event, row: TransferRow, shared: dict | None = None) -> TransferEvent:
         """`row` is the transfer as the subscription found it (through the operator's visibility);
-        `shared` holds the work done for every subscriber of this event (graph/fanout.py)."""
+        `shared` holds the work done for every subscriber of this event (graph/live/fanout.py)."""
         fields = shared.get(TransferEvent) if shared is not None else None
         if fields is None:
             fields = {
@@ -199,7 +199,7 @@ async def watch(
     """SNAPSHOT, then every event numbered after it, in order, until the terminal one.
 
     `check_access` runs every ACCESS_RECHECK_SECONDS and raises to end the subscription.
-    With `batches`, shared events that arrive together are yielded as one EventBatch (graph/shared.py).
+    With `batches`, shared events that arrive together are yielded as one EventBatch (graph/execution/shared_events.py).
     """
     # The first check comes at a random point of the period, so that many subscriptions opened
     # together (a page of 500 operators) do not all check at once, every time.

@@ -10,10 +10,10 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from tortoise.expressions import Subquery
 
-from graph import telemetry
-from graph.errors import TRANSFERS, ClientError, UserError, user_errors
-from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
-from graph.transfers import (
+from graph.core.errors import TRANSFERS, ClientError, UserError, user_errors
+from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.execution import telemetry
+from graph.api.transfers import (
     CONFIRMATION_REQUIRED,
     DATA_TYPES_DESCRIPTION,
     IDEMPOTENCY_KEY_DESCRIPTION,
@@ -24,7 +24,7 @@ from graph.transfers import (
     find_transfer,
     queue,
 )
-from graph.users import User, show_user
+from graph.api.users import User, show_user
 from models import bulk, engine, settings
 from models.rules import Problem, data_types_problem
 from models.tenancy import User as UserModel

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from graph.errors import UNAVAILABLE_MESSAGE, CanTransfer, IsAuthenticated, current_request_id
+from graph.core.errors import UNAVAILABLE_MESSAGE, CanTransfer, IsAuthenticated, current_request_id
 from models.db import is_unavailable
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from redis.exceptions import RedisError
 
-from graph import telemetry
-from graph.described import described_enum
-from graph.errors import TRANSFERS, UserError, user_errors
-from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
-from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
+from graph.api.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
+from graph.core.enum_descriptions import described_enum
+from graph.core.errors import TRANSFERS, UserError, user_errors
+from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.execution import telemetry
 from jobs import events, report
 from jobs import transfer as transfer_jobs
 from models import engine, lifecycle, revert, transfers
@@ -21,7 +21,7 @@ from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
 
 if TYPE_CHECKING:
-    from graph.context import Context
+    from graph.core.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ TransferItemStatus = described_enum(
     },
 )
 TRANSFER_ID = "The transfer's global ID (Transfer.id)."
-TRANSFERS_CONNECTION = "transfers"  # what its cursors are bound to (graph/relay.py)
+TRANSFERS_CONNECTION = "transfers"  # what its cursors are bound to (graph/core/relay.py)
 
 SINGLE_FIELDS = {
     "source": ["input", "sourceUserId"],

@@ -32,15 +32,16 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types.unset import UNSET, UnsetType
 from tortoise import connections
 
-from graph import downloads, logs, multipart, refusals
-from graph.bodies import BodyTooLarge, BoundedBody
-from graph.context import Context, operator_from_connection
-from graph.errors import current_request_id
-from graph.fanout import Fanout
-from graph.refusals import BadRequest, error_response
-from graph.schema import schema
-from graph.shared import encoded_message
-from graph.wsprotocols import LegacyWSHandler, TransportWSHandler
+from graph.api.schema import schema
+from graph.core.context import Context, operator_from_connection
+from graph.core.errors import current_request_id
+from graph.execution.shared_events import encoded_message
+from graph.live.fanout import Fanout
+from graph.live.ws_protocols import LegacyWSHandler, TransportWSHandler
+from graph.process import logs
+from graph.server import downloads, multipart, refusals
+from graph.server.bodies import BodyTooLarge, BoundedBody
+from graph.server.refusals import BadRequest, error_response
 from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
@@ -100,7 +101,7 @@ def _decode(data: str | bytes) -> Any:
         raise BadRequest("The JSON is nested too deeply.") from None
     except ValueError:  # not JSON, or an integer past Python's 4,300 digits
         raise BadRequest("The request body is not valid JSON.") from None
-    return value  # text the database cannot store is refused where it is an argument (graph/text.py)
+    return value  # text the database cannot store is refused where it is an argument (graph/execution/text_arguments.py)
 
 
 def carries_an_operation(request: Request) -> bool:
@@ -111,9 +112,9 @@ def carries_an_operation(request: Request) -> bool:
 class GraphQLApp(GraphQL):
     """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error;
     the token of a request carrying an operation is checked on its headers, before a POST's body
-    is read within its limit (graph/bodies.py). GraphiQL's page needs none."""
+    is read within its limit (graph/server/bodies.py). GraphiQL's page needs none."""
 
-    graphql_transport_ws_handler_class = TransportWSHandler  # malformed WebSocket messages: graph/wsprotocols.py
+    graphql_transport_ws_handler_class = TransportWSHandler  # malformed WebSocket messages: graph/live/ws_protocols.py
     graphql_ws_handler_class = LegacyWSHandler
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -189,7 +190,7 @@ class GraphQLApp(GraphQL):
         return None
 
     def encode_json(self, data: object) -> str | bytes:
-        """A subscription event's result that others share is JSON already (graph/shared.py);
+        """A subscription event's result that others share is JSON already (graph/execution/shared_events.py);
         the rest is encoded by orjson, several times faster than json.dumps on a page of users.
         Text, not bytes: strawberry sends bytes over a WebSocket as a binary frame."""
         encoded = encoded_message(data)

@@ -27,7 +27,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
-from graph.errors import ClientError
+from graph.core.errors import ClientError
 
 CACHED_DOCUMENTS = 256
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -74,7 +74,7 @@ class DocumentCache(SchemaExtension):
                 context.graphql_document = _parse(context.query, **context.parse_options)
         yield
         if context.graphql_document is not None:
-            # Raised: the operation ends with this error (graph/schema.py answers it on WebSockets too).
+            # Raised: the operation ends with this error (graph/api/schema.py answers it on WebSockets too).
             check_operation_name(context.graphql_document, _requested_name(context))
 
     def on_validate(self) -> Iterator[None]:

@@ -172,7 +172,7 @@ def cmd_transfers_list(args: argparse.Namespace) -> None:
 
 def transfer_pk(text: str) -> int:
     """A transfer's number (as `list` shows it) or its GraphQL ID."""
-    from graph.relay import pk_of
+    from graph.core.relay import pk_of
 
     found = int(text) if text.isdigit() else pk_of(text, "Transfer")
     if found is None:
@@ -181,7 +181,7 @@ def transfer_pk(text: str) -> int:
 
 
 async def _transfer(pk: int) -> list[str] | None:
-    from graph.relay import to_global_id
+    from graph.core.relay import to_global_id
     from models.transfers import ItemStatus, Transfer, TransferItem
 
     t = await Transfer.get_or_none(id=pk).select_related("tenant", "requested_by", "upload")
@@ -225,7 +225,7 @@ def cmd_transfers_show(args: argparse.Namespace) -> None:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
-    from graph.schema import schema
+    from graph.api.schema import schema
 
     sys.stdout.write(schema.as_str() + "\n")
 
@@ -233,8 +233,8 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 def _serve(host: str, port: int, run_worker: bool) -> None:
     import uvicorn
 
-    from graph.app import create_app
-    from graph.websocket import UVICORN
+    from graph.live.websocket import UVICORN
+    from graph.server.app import create_app
 
     from jobs import metrics
 
@@ -294,7 +294,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 
 def _dev(args: argparse.Namespace) -> None:
-    from graph import logs
+    from graph.process import logs
     from models import seed
 
     asyncio.run(apply_migrations())
@@ -367,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from graph import logs
+    from graph.process import logs
 
     logs.configure()
     args = parser().parse_args(argv)

@@ -7,7 +7,7 @@ Anything else that goes wrong is the server's fault: the caller sees only
 INTERNAL_ERROR and a request ID, and the log has the trace under that ID.
 Every error the caller sees carries a code: graphql-core's own refusals
 get Apollo Server's names (GRAPHQL_PARSE_FAILED, BAD_USER_INPUT; validation's
-GRAPHQL_VALIDATION_FAILED is given in graph/documents.py), with their messages.
+GRAPHQL_VALIDATION_FAILED is given in graph/execution/documents.py), with their messages.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Executing a selection on an event costs far more than sending it: with 500 subscribers
 of one transfer, graphql-core ran the same selection on the same event 500 times, and
 each result was turned into JSON 500 times. An event that every subscriber shares
-(graph/fanout.py: `Published.shared`) keeps the result per document and variables, so
+(graph/live/fanout.py: `Published.shared`) keeps the result per document and variables, so
 the first subscriber executes it and the others reuse it, its JSON text included.
 
 Only when that cannot change what a subscriber sees: the selection under the
@@ -14,7 +14,7 @@ that is not a shared event (a SNAPSHOT, events read from the database's record).
 
 A subscriber woken for several shared events may yield them as one `EventBatch`: its
 result is each event's shared result, and its message is a `Messages` of one `next` each
-(graph/websocket.py), so graphql-core's and strawberry's per-event work runs once per batch.
+(graph/live/websocket.py), so graphql-core's and strawberry's per-event work runs once per batch.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from graphql import (
     SelectionSetNode,
 )
 
-from graph.plain import PlainDataExecutionContext
-from graph.websocket import Messages
+from graph.execution.plain_fields import PlainDataExecutionContext
+from graph.live.websocket import Messages
 
 _ENCODE = {"separators": (",", ":")}  # as strawberry encodes
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import strawberry
 
-from graph.errors import TRANSFERS, ClientError, UserError
-from graph.transfers import (
+from graph.core.errors import TRANSFERS, ClientError, UserError
+from graph.api.transfers import (
     CONFIRMATION_REQUIRED,
     IDEMPOTENCY_KEY_DESCRIPTION,
     TRANSFER_ID,
@@ -16,7 +16,7 @@ from graph.transfers import (
     find_transfer,
     queue,
 )
-from graph.users import DataType, User, show_user_or_mask
+from graph.api.users import DataType, User, show_user_or_mask
 from models import revert, undo
 from models.rules import Problem
 

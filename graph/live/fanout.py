@@ -9,12 +9,12 @@ first subscription of a transfer starts one reader; it decodes each entry once a
 the events in commit order, every subscription takes those after its own last one, and
 the last subscription to leave stops it. A gap that stays open GAP_SECONDS is filled
 from the record, once. Each event carries a `shared` dict for the work every subscriber
-would otherwise repeat (graph/shared.py keeps the executed result of a selection there).
+would otherwise repeat (graph/execution/shared_events.py keeps the executed result of a selection there).
 
 Where it starts: it notes the stream's end, then reads the transfer's last event number
 from the database, and serves the events numbered after it. Any event numbered after it
 was committed after the stream's end was noted, so it was published after that point:
-nothing falls in between (the argument graph/events.py makes for its snapshot).
+nothing falls in between (the argument graph/api/transfer_events.py makes for its snapshot).
 
 Nobody waits for anybody: the reader appends and wakes whoever waits, and a subscription
 takes what follows its last event when it is ready. A slow one (a client that reads

@@ -1,7 +1,7 @@
 """uvicorn's WebSocket protocol, with the writes of one event-loop turn sent as one.
 
 uvicorn writes each message to the socket as soon as it is sent: one system call per
-message. Subscribers woken for new events (graph/fanout.py) all send in one turn of the
+message. Subscribers woken for new events (graph/live/fanout.py) all send in one turn of the
 loop, so with 500 subscribers of a busy transfer the API spent a third of its time in
 `send()` calls of a few hundred bytes. Here a turn's writes are joined and handed to the
 transport once, when the turn ends: the same bytes, in the same order, one call instead
@@ -29,7 +29,7 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-from graph.heads import HttpProtocol
+from graph.server.heads import HttpProtocol
 
 
 # The ASGI scope extension that says a `websocket.send` may carry `Messages`.

@@ -74,7 +74,7 @@ class RequestMetrics(SchemaExtension):
                 metrics.REQUEST_SECONDS.labels(label).observe(time.perf_counter() - started)
 
     async def on_execute(self) -> AsyncIterator[None]:
-        # Resolved here, in the request's own task, so that its log context (graph/context.py)
+        # Resolved here, in the request's own task, so that its log context (graph/core/context.py)
         # covers every line of the request; resolvers run in tasks of their own.
         await self.execution_context.context.operator()
         yield

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from graph import refusals
-from graph.context import operator_from_connection
-from graph.transfers import find_transfer
+from graph.api.transfers import find_transfer
+from graph.core.context import operator_from_connection
+from graph.server import refusals
 from models import reports
 from models.tenancy import User
 

@@ -23,7 +23,7 @@ service's JSON error shape, BAD_REQUEST.
 A head is counted exactly up to its blank line when it is the first thing in a chunk; the
 next head that starts in the chunk ending a body is counted from the following chunk, so
 memory stays within the limit plus one chunk. The body that follows a head is bounded by
-the app (graph/bodies.py).
+the app (graph/server/bodies.py).
 """
 
 from __future__ import annotations

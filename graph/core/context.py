@@ -1,7 +1,7 @@
 """Per-request context: who is calling (bearer token -> operator) and the dataloaders.
 
 On HTTP the token comes from the Authorization header: a POST's operator is
-found on its headers before its body is read (graph/app.py) and handed over;
+found on its headers before its body is read (graph/server/app.py) and handed over;
 a GET's is resolved when first asked. On WebSocket the token comes from the
 `connection_init` payload, which strawberry stores as `connection_params`
 after the context exists, so the operator is resolved lazily, once.
@@ -17,8 +17,8 @@ import structlog
 from arq.connections import ArqRedis
 from starlette.requests import HTTPConnection
 
-from graph.fanout import Fanout
-from graph.loaders import Loaders
+from graph.core.loaders import Loaders
+from graph.live.fanout import Fanout
 from models.tenancy import ApiToken, User
 
 _UNSET: Any = object()

@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types.nodes import Selection, SelectedField
 
-from graph.errors import ClientError
+from graph.core.errors import ClientError
 from models import settings
 from models.db import MAX_INT
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
 from strawberry.http.parse_content_type import parse_content_type
 
-from graph import multipart
+from graph.server import multipart
 from models import settings
 
 # A JSON body holds a query (at most MAX_QUERY_CHARS) and small variables; files come as multipart.

@@ -3,7 +3,7 @@
 The code logs through stdlib `logging`; structlog's ProcessorFormatter renders
 every record (uvicorn's and arq's too) with what is bound to the current
 context: the request ID (asgi-correlation-id's, from `X-Request-ID`), the
-operator and tenant of a request (graph/context.py), the transfer, upload and
+operator and tenant of a request (graph/core/context.py), the transfer, upload and
 item a worker is on (jobs/transfer.py). So `grep transfer_id=42` (text) or
 `jq 'select(.transfer_id == 42)'` (JSON) follows a transfer across the API and
 every worker.

@@ -10,17 +10,17 @@ import strawberry
 from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
-from graph import plain
-from graph.described import described_enum
-from graph.errors import AUTHENTICATED, TRANSFERS, ClientError
-from graph.loaders import now_or_later
-from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, node_fields, page_info, paginate, pk_of, to_global_id
+from graph.core.enum_descriptions import described_enum
+from graph.core.errors import AUTHENTICATED, TRANSFERS, ClientError
+from graph.core.loaders import now_or_later
+from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, node_fields, page_info, paginate, pk_of, to_global_id
+from graph.execution import plain_fields
 from models import tenancy, userdata
 from models.tenancy import TeamRow
 from models.db import MAX_INT
 
 if TYPE_CHECKING:
-    from graph.context import Context
+    from graph.core.context import Context
 
 Product = described_enum(
     userdata.Product,
@@ -40,7 +40,7 @@ TransferPolicy = described_enum(
 )
 
 
-@plain.shared
+@plain_fields.shared
 @strawberry.type(description="One kind of user-owned data, and how a transfer treats it.")
 class DataType:
     key: str = strawberry.field(description="Stable key, e.g. CCR or AGENT_SCHEDULE.")
@@ -263,7 +263,7 @@ class Viewer:
     can_transfer: bool = strawberry.field(description="May start, watch and cancel transfers.")
 
 
-USERS = "users"  # what the users connection's cursors are bound to (graph/relay.py)
+USERS = "users"  # what the users connection's cursors are bound to (graph/core/relay.py)
 MAX_SEARCH_CHARS = 200
 MAX_SEARCH_WORDS = 10
 

@@ -21,7 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from graph.refusals import BadRequest
+from graph.server.refusals import BadRequest
 
 MAX_FILES = 1
 FIELDS = ("operations", "map")

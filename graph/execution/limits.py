@@ -36,8 +36,8 @@ from graphql import (
 from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from graph.errors import ClientError
-from graph.relay import page_size
+from graph.core.errors import ClientError
+from graph.core.relay import page_size
 
 MAX_QUERY_CHARS = 20_000
 # graphql-core's OverlappingFieldsCanBeMerged is quadratic in same-named fields: at 1,000

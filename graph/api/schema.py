@@ -15,18 +15,18 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
-from graph.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
-from graph.documents import DocumentCache
-from graph.revert import RevertMutations, RevertQueries
-from graph.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors, masked
-from graph.events import EventSubscriptions
-from graph.limits import QueryLimits
-from graph.relay import Node, from_global_id
-from graph.shared import SharedEventExecutor
-from graph.telemetry import RequestMetrics
-from graph.text import StorableText
-from graph.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
-from graph.users import User, UserQueries, View, show_user, visible_views
+from graph.api.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
+from graph.api.reverts import RevertMutations, RevertQueries
+from graph.api.transfer_events import EventSubscriptions
+from graph.api.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
+from graph.api.users import User, UserQueries, View, show_user, visible_views
+from graph.core.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors, masked
+from graph.core.relay import Node, from_global_id
+from graph.execution.documents import DocumentCache
+from graph.execution.limits import QueryLimits
+from graph.execution.shared_events import SharedEventExecutor
+from graph.execution.telemetry import RequestMetrics
+from graph.execution.text_arguments import StorableText
 
 
 @strawberry.type(description="Reads. Every field but viewer and dataTypes needs the transfer permission.")
