@@ -125,7 +125,7 @@ def test_a_result_orjson_cannot_encode_is_still_answered_as_json_text() -> None:
     import json
 
     from graph.api.schema import schema
-    from graph.server.app import GraphQLApp
+    from graph.server.view import GraphQLApp
 
     app = GraphQLApp(schema)
     assert app.encode_json({"data": {"n": 7, "name": "Zoë"}}) == '{"data":{"n":7,"name":"Zoë"}}'

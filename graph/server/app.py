@@ -1,53 +1,27 @@
-"""The Starlette application: /graphql (HTTP, WebSocket, GraphiQL and its assets), CSV downloads, health."""
+"""The Starlette application: its routes (/graphql, downloads, health, GraphiQL's assets), CORS and lifespan."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import html
-import json
-import logging
-from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
-import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.parse_content_type import parse_content_type
-from strawberry.types.unset import UNSET, UnsetType
-from tortoise import connections
+from starlette.routing import Route, WebSocketRoute
 
-from graph.api.schema import schema
-from graph.core.context import Context, operator_from_connection
-from graph.core.errors import current_request_id
-from graph.execution.shared_events import encoded_message
 from graph.live.fanout import Fanout
-from graph.live.ws_protocols import LegacyWSHandler, TransportWSHandler
 from graph.process import logs
-from graph.server import downloads, multipart, refusals
-from graph.server.bodies import BodyTooLarge, BoundedBody
-from graph.server.refusals import BadRequest, error_response
+from graph.server import downloads, graphiql, refusals
+from graph.server.health import healthz, metrics_page, readyz
+from graph.server.view import graphql_app
 from jobs import connection, metrics
 from jobs.worker import keep_running, make_worker
 from models import settings
-from models.db import close_db, is_unavailable, open_db
-
-log = logging.getLogger(__name__)
+from models.db import close_db, open_db
 
 
 # Headers common browser clients send: a preflight refusing any one of them breaks the whole app.
@@ -63,216 +37,6 @@ CLIENT_HEADERS = [
 ]
 # Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200, Firefox at 86400).
 PREFLIGHT_MAX_AGE = 7200
-
-
-# GraphiQL's scripts ship in this package (frontend/graphiql builds them from npm):
-# the page works where the browser cannot reach a CDN.
-STATIC_DIR = Path(__file__).parent / "static"
-GRAPHIQL_ASSETS = "/graphiql-assets"
-
-
-@functools.cache
-def graphiql_page() -> str:
-    """The GraphiQL page, loading each asset of the manifest from this service, integrity checked."""
-    manifest = json.loads((STATIC_DIR / "graphiql" / "manifest.json").read_text("utf-8"))
-    tags = []
-    for asset in manifest["files"]:
-        # Relative to /graphql, so the page also works behind a path prefix.
-        url = html.escape(f"{GRAPHIQL_ASSETS.lstrip('/')}/{asset['file']}")
-        sri = html.escape(asset["integrity"])
-        if asset["file"].endswith(".css"):
-            tags.append(f'<link rel="stylesheet" href="{url}" integrity="{sri}" />')
-        else:
-            tags.append(f'<script src="{url}" integrity="{sri}"></script>')
-    return (STATIC_DIR / "graphiql.html").read_text("utf-8").replace("{{assets}}", "\n    ".join(tags))
-
-
-
-
-def _decode(data: str | bytes) -> Any:
-    """JSON text, or a 400 saying what is wrong with it."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise BadRequest("The request body is not UTF-8.") from None
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise BadRequest("The JSON is nested too deeply.") from None
-    except ValueError:  # not JSON, or an integer past Python's 4,300 digits
-        raise BadRequest("The request body is not valid JSON.") from None
-    return value  # text the database cannot store is refused where it is an argument (graph/execution/text_arguments.py)
-
-
-def carries_an_operation(request: Request) -> bool:
-    """A POST, or a GET with a `query` (as strawberry tells it from a request for GraphiQL's page)."""
-    return request.method == "POST" or (request.method == "GET" and request.query_params.get("query") is not None)
-
-
-class GraphQLApp(GraphQL):
-    """strawberry's ASGI view, answering every malformed HTTP request with 400 and a JSON GraphQL error;
-    the token of a request carrying an operation is checked on its headers, before a POST's body
-    is read within its limit (graph/server/bodies.py). GraphiQL's page needs none."""
-
-    graphql_transport_ws_handler_class = TransportWSHandler  # malformed WebSocket messages: graph/live/ws_protocols.py
-    graphql_ws_handler_class = LegacyWSHandler
-
-    async def get_context(self, request: Any, response: Any) -> Context:
-        state = request.app.state
-        context = Context(request=request, response=response, pool=state.pool, fanout=state.fanout)
-        operator = getattr(request.state, "operator", None)  # found on the headers (_admit)
-        if operator is not None:
-            context.known(operator)
-        return context
-
-    async def on_ws_connect(self, context: Context) -> UnsetType:
-        """Refuse a WebSocket at `connection_init` unless it carries a live token: graphql-transport-ws
-        closes with 4403 Forbidden, graphql-ws answers `connection_error` (with this payload)."""
-        if await context.operator() is None:
-            raise ConnectionRejectionError(
-                {"code": "UNAUTHENTICATED", "message": "A valid token is required in the connection_init payload."}
-            )
-        return UNSET  # a plain connection_ack, with no payload
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        return HTMLResponse(graphiql_page())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await super().__call__(scope, receive, send)
-        if scope["method"] == "HEAD":  # as a GET, as every Allow says; uvicorn sends no body for it
-            scope = {**scope, "method": "GET"}
-        body = BoundedBody(scope, receive)
-        request = Request(scope=scope, receive=body.receive)
-        try:
-            response = await self._answer(request, body)
-            if body.unread and response.status_code not in (401, 413):  # refused for what the body holds
-                await body.drain()
-        except ClientDisconnect:
-            log.info("The client hung up before its whole request body came (%s bytes declared).", body.declared or "no length")
-            return
-        finally:
-            await request.close()  # an upload's spooled file, whatever the outcome
-        if body.unread:  # refused before the whole body came (its token, its size): the rest is never read
-            response.headers["Connection"] = "close"
-        await response(scope, receive, send)
-
-    async def _answer(self, request: Request, body: BoundedBody) -> Response:
-        try:
-            if carries_an_operation(request):
-                refusal = await self._admit(request, body)
-                if refusal is not None:
-                    return refusal
-            return await self.run(request)
-        except HTTPException as exc:
-            return error_response(exc.status_code, exc.reason, refusals.CODES.get(exc.status_code, "BAD_REQUEST"))
-        except ClientDisconnect:
-            raise
-        except Exception as exc:
-            found = current_request_id()
-            if is_unavailable(exc):
-                return refusals.unavailable(found)
-            log.exception("Unexpected error, requestId=%s", found)
-            return refusals.internal_error(found)
-
-    async def _admit(self, request: Request, body: BoundedBody) -> Response | None:
-        """The token, checked on the headers, then the body (a GET's is empty), read within its limit;
-        None when both pass."""
-        operator = await operator_from_connection(request)
-        if operator is None:
-            return refusals.unauthenticated()
-        request.state.operator = operator
-        try:
-            await body.read(request)
-        except BodyTooLarge as exc:
-            log.info("REQUEST_TOO_LARGE: %s", exc.message)
-            return error_response(413, exc.message, "REQUEST_TOO_LARGE", limit=exc.limit)
-        return None
-
-    def encode_json(self, data: object) -> str | bytes:
-        """A subscription event's result that others share is JSON already (graph/execution/shared_events.py);
-        the rest is encoded by orjson, several times faster than json.dumps on a page of users.
-        Text, not bytes: strawberry sends bytes over a WebSocket as a binary frame."""
-        encoded = encoded_message(data)
-        if encoded is not None:
-            return encoded
-        try:
-            return orjson.dumps(data).decode()
-        except TypeError:  # what orjson does not take (an integer past 64 bits, a lone surrogate): as strawberry would
-            return super().encode_json(data)
-
-    def decode_json(self, data: str | bytes) -> object:
-        """Any undecodable text is a JSONDecodeError, which every caller (WebSocket too) refuses politely."""
-        try:
-            return json.loads(data)
-        except (RecursionError, ValueError) as exc:  # nested too deep; not UTF-8; an int past 4,300 digits
-            if isinstance(exc, json.JSONDecodeError):
-                raise
-            raise json.JSONDecodeError(type(exc).__name__, "", 0) from None
-
-    def parse_json(self, data: str | bytes) -> Any:
-        """A JSON object (or array) of text, or a 400 saying what is wrong with it."""
-        value = _decode(data)
-        if not isinstance(value, (dict, list)):
-            raise BadRequest("The request must be a JSON object.")
-        return value
-
-    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> Any:
-        """The form read (within its limits) before the view ran, its files placed as the specification says."""
-        form = (await request.get_form_data()).form
-        return multipart.operations(form, self.parse_json)
-
-    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
-        media_type = parse_content_type(request.content_type or "")[0]
-        if request.method == "POST" and "application/json" not in media_type and media_type != "multipart/form-data":
-            raise BadRequest("A POST to /graphql carries JSON (Content-Type: application/json) or an upload (multipart/form-data).")
-        data = await super().parse_http_body(request)
-        for item in data if isinstance(data, list) else [data]:
-            if not isinstance(item.operation_name, (str, type(None))):
-                raise BadRequest("The GraphQL operation's `operationName` must be a string or null, if provided.")
-        return data
-
-
-def graphql_app() -> GraphQLApp:
-    return GraphQLApp(
-        schema,
-        graphql_ide="graphiql",
-        # Off by default in strawberry because a cross-site form could post a file
-        # with the user's cookies. Here auth is only ever an Authorization header,
-        # which no cross-site form can send, so uploads are safe to accept.
-        multipart_uploads_enabled=True,
-        keep_alive=True,
-        keep_alive_interval=15,
-        allowed_origins=settings.ALLOWED_ORIGINS,
-    )
-
-
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
-
-
-async def _check(name: str, probe: Awaitable[object]) -> str:
-    """"ok" or "error": what failed goes to the log, never to whoever asks."""
-    try:
-        await asyncio.wait_for(probe, timeout=2)
-        return "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        log.warning("readyz: %s is not ready: %r", name, exc)
-        return "error"
-
-
-async def readyz(request: Request) -> JSONResponse:
-    checks = {
-        "database": await _check("the database", connections.get("default").execute_query("SELECT 1")),
-        "redis": await _check("Redis", request.app.state.pool.ping()),
-    }
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503)
-
-
-async def metrics_page(request: Request) -> Response:
-    """Prometheus's text format; collected on a thread, since the backlog is read on this loop."""
-    return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
 
 
 def _observability() -> tuple[list[Route], list[Middleware]]:
@@ -329,7 +93,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             Route("/graphql", gql, methods=["GET", "POST"]),  # other methods: 405 with Allow
             WebSocketRoute("/graphql", gql),
             *observe_routes,
-            Mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC_DIR / "graphiql"), name="graphiql-assets"),
+            graphiql.assets(),
         ],
         middleware=[*observe_middleware, cors],
         exception_handlers={StarletteHTTPException: refusals.starlette_refusal, Exception: refusals.unexpected},
