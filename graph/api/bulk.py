@@ -10,9 +10,6 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from tortoise.expressions import Subquery
 
-from graph.core.errors import TRANSFERS, ClientError, UserError, user_errors
-from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
-from graph.execution import telemetry
 from graph.api.transfers import (
     CONFIRMATION_REQUIRED,
     DATA_TYPES_DESCRIPTION,
@@ -22,9 +19,12 @@ from graph.api.transfers import (
     StartTransferPayload,
     Transfer,
     find_transfer,
-    queue,
 )
 from graph.api.users import User, show_user
+from graph.core.errors import TRANSFERS, ClientError, UserError, user_errors
+from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.execution import telemetry
+from jobs import queueing
 from models import bulk, engine, settings
 from models.rules import Problem, data_types_problem
 from models.tenancy import User as UserModel
@@ -243,7 +243,7 @@ class BulkMutations:
         transfer, problems = await bulk.start(op, upload, input.idempotency_key, input.data_types)
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, START_FIELDS))
-        await queue(info, transfer)
+        await queueing.queue(info.context.pool, transfer)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
 
     @strawberry.mutation(
@@ -269,5 +269,5 @@ class BulkMutations:
         transfer, problems = await bulk.retry(op, previous, idempotency_key)
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, {"key": ["idempotencyKey"]}))
-        await queue(info, transfer)
+        await queueing.queue(info.context.pool, transfer)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import strawberry
 
-from graph.core.errors import TRANSFERS, ClientError, UserError
 from graph.api.transfers import (
     CONFIRMATION_REQUIRED,
     IDEMPOTENCY_KEY_DESCRIPTION,
@@ -14,9 +13,10 @@ from graph.api.transfers import (
     StartTransferPayload,
     Transfer,
     find_transfer,
-    queue,
 )
 from graph.api.users import DataType, User, show_user_or_mask
+from graph.core.errors import TRANSFERS, ClientError, UserError
+from jobs import queueing
 from models import revert, undo
 from models.rules import Problem
 
@@ -146,5 +146,5 @@ class RevertMutations:
         transfer, problems = await undo.start(op, found, input.idempotency_key)
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=_errors(problems, ["input", "transferId"]))
-        await queue(info, transfer)
+        await queueing.queue(info.context.pool, transfer)
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from redis.exceptions import RedisError
 
 from graph.api.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import TRANSFERS, UserError, user_errors
 from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
-from graph.execution import telemetry
-from jobs import events, report
-from jobs import transfer as transfer_jobs
+from jobs import events, queueing, report
 from models import engine, lifecycle, revert, transfers
 from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
 
 if TYPE_CHECKING:
     from graph.core.context import Context
-
-log = logging.getLogger(__name__)
 
 TransferKind = described_enum(
     transfers.TransferKind,
@@ -309,19 +303,6 @@ async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transf
     return await transfers.visible_transfers(operator).filter(id=pk).first()
 
 
-async def queue(info: strawberry.Info, transfer: transfers.Transfer) -> None:
-    """Enqueue after the commit that started it. If Redis is down the transfer stays QUEUED
-    and the workers' reconciler enqueues it when they can. Offering a transfer again (a
-    start resent with its idempotency key) queues nothing new: arq refuses a job ID it
-    holds, and a finished lane is not offered; nor is it counted as started again."""
-    if not transfer.replayed:
-        telemetry.transfer_started(transfer)
-    try:
-        await transfer_jobs.enqueue(info.context.pool, transfer)
-    except (RedisError, ConnectionError, OSError):
-        log.warning("could not enqueue transfer %s now; the reconciler will", transfer.id, exc_info=True)
-
-
 async def plan(
     context: Context, source_user_id: int, target_user_id: int, data_types: list[str] | None = None
 ) -> TransferPlan:
@@ -408,7 +389,7 @@ class TransferMutations:
         )
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        await queue(info, transfer)  # a resent start offers its transfer again: harmless (see queue)
+        await queueing.queue(info.context.pool, transfer)  # a resent start offers its transfer again: harmless
         return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
 
     @strawberry.mutation(

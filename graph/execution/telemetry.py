@@ -19,7 +19,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from jobs import metrics
-from models.transfers import BulkUpload, Transfer
+from models.transfers import BulkUpload
 
 log = logging.getLogger(__name__)
 INTROSPECTION = frozenset({"__schema", "__type", "__typename"})
@@ -84,14 +84,3 @@ def upload_checked(upload: BulkUpload) -> None:
     structlog.contextvars.bind_contextvars(upload_id=upload.id)
     log.info("upload checked", extra={"pairs": upload.pair_count, "errors": upload.error_count})
 
-
-def transfer_started(transfer: Transfer) -> None:
-    """Counted once committed; the rest of the request's lines name the transfer (and its upload)."""
-    ids = {"transfer_id": transfer.id}
-    if transfer.upload_id is not None:
-        ids["upload_id"] = transfer.upload_id
-    structlog.contextvars.bind_contextvars(**ids)
-    kind = transfer.kind.value if hasattr(transfer.kind, "value") else str(transfer.kind)
-    metrics.transfer_started(kind)
-    retry = {"retry_of": transfer.retry_of_id} if transfer.retry_of_id is not None else {}
-    log.info("transfer started", extra={"kind": kind, "total_pairs": transfer.total_pairs, **retry})
