@@ -11,7 +11,6 @@ from strawberry.file_uploads import Upload
 from tortoise.expressions import Subquery
 
 from graph.api.transfers import (
-    CONFIRMATION_REQUIRED,
     DATA_TYPES_DESCRIPTION,
     IDEMPOTENCY_KEY_DESCRIPTION,
     DataTypeImpact,
@@ -19,12 +18,12 @@ from graph.api.transfers import (
     StartTransferPayload,
     Transfer,
     find_transfer,
+    start_and_queue,
 )
 from graph.api.users import User, show_user
 from graph.core.errors import TRANSFERS, ClientError, UserError, user_errors
 from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.execution import telemetry
-from jobs import queueing
 from models import bulk, engine, settings
 from models.rules import Problem, data_types_problem
 from models.tenancy import User as UserModel
@@ -176,6 +175,11 @@ class StartBulkTransferInput:
 START_FIELDS = {"key": ["input", "idempotencyKey"], "types": ["input", "dataTypes"]}
 
 
+async def _nothing_else() -> list[Problem]:
+    """A retry is checked when it starts: unconfirmed, it only needs its confirmation."""
+    return []
+
+
 async def find_upload(operator: UserModel, global_id: str) -> UploadModel | None:
     pk = pk_of(global_id, "BulkUpload")
     return await visible_uploads(operator).filter(id=pk).first() if pk else None
@@ -236,15 +240,18 @@ class BulkMutations:
         if upload is None:
             missing = UserError(code="UPLOAD_NOT_FOUND", message="No such upload.", field=["input", "uploadId"])
             return StartTransferPayload(transfer=None, user_errors=[missing])
-        if not input.confirm:
+
+        async def unconfirmed() -> list[Problem]:
             invalid = data_types_problem(input.data_types)
-            problems = [invalid, CONFIRMATION_REQUIRED] if invalid else [CONFIRMATION_REQUIRED]
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, START_FIELDS))
-        transfer, problems = await bulk.start(op, upload, input.idempotency_key, input.data_types)
-        if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, START_FIELDS))
-        await queueing.queue(info.context.pool, transfer)
-        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
+            return [invalid] if invalid else []
+
+        return await start_and_queue(
+            info,
+            input.confirm,
+            unconfirmed,
+            lambda: bulk.start(op, upload, input.idempotency_key, input.data_types),
+            lambda problems: user_errors(problems, START_FIELDS),
+        )
 
     @strawberry.mutation(
         permission_classes=TRANSFERS,
@@ -264,10 +271,10 @@ class BulkMutations:
                 transfer=None,
                 user_errors=[UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["transferId"])],
             )
-        if not confirm:
-            return StartTransferPayload(transfer=None, user_errors=user_errors([CONFIRMATION_REQUIRED]))
-        transfer, problems = await bulk.retry(op, previous, idempotency_key)
-        if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, {"key": ["idempotencyKey"]}))
-        await queueing.queue(info.context.pool, transfer)
-        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
+        return await start_and_queue(
+            info,
+            confirm,
+            _nothing_else,
+            lambda: bulk.retry(op, previous, idempotency_key),
+            lambda problems: user_errors(problems, {"key": ["idempotencyKey"]}),
+        )

@@ -13,10 +13,10 @@ from graph.api.transfers import (
     StartTransferPayload,
     Transfer,
     find_transfer,
+    start_and_queue,
 )
 from graph.api.users import DataType, User, show_user_or_mask
 from graph.core.errors import TRANSFERS, ClientError, UserError
-from jobs import queueing
 from models import revert, undo
 from models.rules import Problem
 
@@ -140,11 +140,14 @@ class RevertMutations:
         if found is None:
             missing = UserError(code="TRANSFER_NOT_FOUND", message=NOT_FOUND, field=["input", "transferId"])
             return StartTransferPayload(transfer=None, user_errors=[missing])
-        if not input.confirm:
-            problems = [*(await undo.plan(op, found)).errors, CONFIRMATION_REQUIRED]
-            return StartTransferPayload(transfer=None, user_errors=_errors(problems, ["input", "transferId"]))
-        transfer, problems = await undo.start(op, found, input.idempotency_key)
-        if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=_errors(problems, ["input", "transferId"]))
-        await queueing.queue(info.context.pool, transfer)
-        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
+
+        async def unconfirmed() -> list[Problem]:
+            return (await undo.plan(op, found)).errors
+
+        return await start_and_queue(
+            info,
+            input.confirm,
+            unconfirmed,
+            lambda: undo.start(op, found, input.idempotency_key),
+            lambda problems: _errors(problems, ["input", "transferId"]),
+        )

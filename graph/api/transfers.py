@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -303,6 +304,25 @@ async def find_transfer(operator: UserModel, global_id: str) -> transfers.Transf
     return await transfers.visible_transfers(operator).filter(id=pk).first()
 
 
+async def start_and_queue(
+    info: strawberry.Info,
+    confirm: bool,
+    unconfirmed: Callable[[], Awaitable[list[Problem]]],
+    start: Callable[[], Awaitable[tuple[transfers.Transfer | None, list[Problem]]]],
+    errors: Callable[[list[Problem]], list[UserError]],
+) -> StartTransferPayload:
+    """What every start mutation does: without confirm, what would stop it and CONFIRMATION_REQUIRED;
+    with it, start (one transaction), queue after the commit, and answer with the transfer.
+    A resent start (same idempotency key) is offered to the queue again: harmless (jobs/queueing.py)."""
+    if not confirm:
+        return StartTransferPayload(transfer=None, user_errors=errors([*await unconfirmed(), CONFIRMATION_REQUIRED]))
+    transfer, problems = await start()
+    if transfer is None:
+        return StartTransferPayload(transfer=None, user_errors=errors(problems))
+    await queueing.queue(info.context.pool, transfer)
+    return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
+
+
 async def plan(
     context: Context, source_user_id: int, target_user_id: int, data_types: list[str] | None = None
 ) -> TransferPlan:
@@ -380,17 +400,19 @@ class TransferMutations:
         input: Annotated[StartTransferInput, strawberry.argument(description="The pair, and confirm: true.")],  # noqa: A002
     ) -> StartTransferPayload:
         op = await info.context.operator()
-        if not input.confirm:
-            check = await check_single(op, input.source_user_id, input.target_user_id, input.data_types)
-            problems = [*check.problems, CONFIRMATION_REQUIRED]
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        transfer, problems = await lifecycle.start_single(
-            op, input.source_user_id, input.target_user_id, input.idempotency_key, input.data_types
+
+        async def unconfirmed() -> list[Problem]:
+            return (await check_single(op, input.source_user_id, input.target_user_id, input.data_types)).problems
+
+        return await start_and_queue(
+            info,
+            input.confirm,
+            unconfirmed,
+            lambda: lifecycle.start_single(
+                op, input.source_user_id, input.target_user_id, input.idempotency_key, input.data_types
+            ),
+            lambda problems: user_errors(problems, SINGLE_FIELDS),
         )
-        if transfer is None:
-            return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        await queueing.queue(info.context.pool, transfer)  # a resent start offers its transfer again: harmless
-        return StartTransferPayload(transfer=Transfer.of(transfer), user_errors=[])
 
     @strawberry.mutation(
         permission_classes=TRANSFERS,
