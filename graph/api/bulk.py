@@ -22,7 +22,7 @@ from graph.api.transfers import (
 )
 from graph.api.users import User, show_user
 from graph.core.errors import TRANSFERS, ClientError, UserError, user_errors
-from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.core.relay import AFTER, FIRST, Node, connection_of, pk_of, to_global_id
 from graph.execution import telemetry
 from models import bulk, engine, settings
 from models.rules import Problem, data_types_problem
@@ -93,17 +93,7 @@ class BulkUploadRow:
         return await show_user(info.context, self.target_pk)
 
 
-@strawberry.type(description="A row in a page of an upload's rows.")
-class BulkUploadRowEdge:
-    node: BulkUploadRow = strawberry.field(description="The row.")
-    cursor: str = strawberry.field(description="Pass as `after` for the rows after this one.")
-
-
-@strawberry.type(description="A page of an upload's rows, in file order (Relay connection).")
-class BulkUploadRowConnection:
-    edges: list[BulkUploadRowEdge] = strawberry.field(description="The rows of this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
-    total_count: int = strawberry.field(description="Rows matching, over all pages.")
+BulkUploadRowConnection = connection_of(BulkUploadRow, "row", "rows", "an upload's rows", ", in file order")
 
 
 @strawberry.type(description="A checked CSV file of pairs: its preview, and the bulk transfer it may start.")
@@ -142,14 +132,8 @@ class BulkUpload(Node):
         if only_errors:
             query = query.filter(has_errors=True)
         connection = f"rows.{self.pk}"  # a cursor of this upload's rows only
-        rows, has_next, has_prev, total = await paginate(query, connection, "row_number", first, after)
-        return BulkUploadRowConnection(
-            edges=[
-                BulkUploadRowEdge(node=BulkUploadRow.of(r, self.people_form), cursor=encode_cursor(connection, r.row_number))
-                for r in rows
-            ],
-            page_info=page_info(connection, [r.row_number for r in rows], has_next, has_prev),
-            total_count=total,
+        return await BulkUploadRowConnection.page(
+            query, connection, "row_number", first, after, lambda rows: [BulkUploadRow.of(r, self.people_form) for r in rows]
         )
 
     @strawberry.field(description="The transfer this upload started, if any.")

@@ -11,7 +11,7 @@ import strawberry
 from graph.api.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import TRANSFERS, UserError, user_errors
-from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
+from graph.core.relay import AFTER, FIRST, Node, connection_of, pk_of, to_global_id
 from jobs import events, queueing, report
 from models import engine, lifecycle, revert, transfers
 from models.rules import Problem, check_single, data_types_problem
@@ -145,17 +145,7 @@ class TransferItem:
         return await show_user_or_mask(info.context, self.target_pk)
 
 
-@strawberry.type(description="A pair in a page of a transfer's pairs.")
-class TransferItemEdge:
-    node: TransferItem = strawberry.field(description="The pair.")
-    cursor: str = strawberry.field(description="Pass as `after` for the pairs after this one.")
-
-
-@strawberry.type(description="A page of a transfer's pairs, in order (Relay connection).")
-class TransferItemConnection:
-    edges: list[TransferItemEdge] = strawberry.field(description="The pairs of this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
-    total_count: int = strawberry.field(description="Pairs matching, over all pages.")
+TransferItemConnection = connection_of(TransferItem, "pair", "pairs", "a transfer's pairs", ", in order")
 
 
 @strawberry.type(
@@ -254,25 +244,12 @@ class Transfer(Node):
         if status is not None:
             query = query.filter(status=status)
         connection = f"items.{self.pk}"  # a cursor of this transfer's pairs only
-        rows, has_next, has_prev, total = await paginate(query, connection, "position", first, after)
-        return TransferItemConnection(
-            edges=[TransferItemEdge(node=TransferItem.of(r), cursor=encode_cursor(connection, r.position)) for r in rows],
-            page_info=page_info(connection, [r.position for r in rows], has_next, has_prev),
-            total_count=total,
+        return await TransferItemConnection.page(
+            query, connection, "position", first, after, lambda rows: [TransferItem.of(r) for r in rows]
         )
 
 
-@strawberry.type(description="A transfer in a page of transfers.")
-class TransferEdge:
-    node: Transfer = strawberry.field(description="The transfer.")
-    cursor: str = strawberry.field(description="Pass as `after` for the transfers after this one.")
-
-
-@strawberry.type(description="A page of transfers, newest first (Relay connection).")
-class TransferConnection:
-    edges: list[TransferEdge] = strawberry.field(description="The transfers of this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
-    total_count: int = strawberry.field(description="Transfers matching, over all pages.")
+TransferConnection = connection_of(Transfer, "transfer", "transfers", order=", newest first")
 
 
 @strawberry.input(description="One pair to transfer.")
@@ -380,11 +357,8 @@ class TransferQueries:
             query = query.filter(kind=kind)
         if status is not None:
             query = query.filter(status=status)
-        rows, has_next, has_prev, total = await paginate(query, TRANSFERS_CONNECTION, "id", first, after, descending=True)
-        return TransferConnection(
-            edges=[TransferEdge(node=Transfer.of(t), cursor=encode_cursor(TRANSFERS_CONNECTION, t.id)) for t in rows],
-            page_info=page_info(TRANSFERS_CONNECTION, [t.id for t in rows], has_next, has_prev),
-            total_count=total,
+        return await TransferConnection.page(
+            query, TRANSFERS_CONNECTION, "id", first, after, lambda rows: [Transfer.of(t) for t in rows], descending=True
         )
 
 

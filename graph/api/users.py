@@ -13,7 +13,7 @@ from tortoise.expressions import Q, Subquery
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import AUTHENTICATED, TRANSFERS, ClientError
 from graph.core.loaders import now_or_later
-from graph.core.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, node_fields, page_info, paginate, pk_of, to_global_id
+from graph.core.relay import AFTER, FIRST, Node, connection_of, node_fields, pk_of, to_global_id
 from graph.execution import plain_fields
 from models import tenancy, userdata
 from models.tenancy import TeamRow
@@ -227,19 +227,6 @@ async def load_for_page(info: strawberry.Info, users: list[User]) -> None:
     await asyncio.gather(*batches)
 
 
-@strawberry.type(description="A user in a page of users.")
-class UserEdge:
-    node: User = strawberry.field(description="The user.")
-    cursor: str = strawberry.field(description="Pass as `after` for the users after this one.")
-
-
-@strawberry.type(description="A page of users (Relay connection).")
-class UserConnection:
-    edges: list[UserEdge] = strawberry.field(description="The users of this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page is, and whether more follow.")
-    total_count: int = strawberry.field(description="Users matching, over all pages.")
-
-
 @strawberry.input(description="Which users to list; every given condition must hold.")
 class UserFilter:
     active: bool | None = strawberry.field(
@@ -263,6 +250,7 @@ class Viewer:
     can_transfer: bool = strawberry.field(description="May start, watch and cancel transfers.")
 
 
+UserConnection = connection_of(User, "user", "users")
 USERS = "users"  # what the users connection's cursors are bound to (graph/core/relay.py)
 MAX_SEARCH_CHARS = 200
 MAX_SEARCH_WORDS = 10
@@ -346,14 +334,13 @@ class UserQueries:
                 query = query.filter(id__in=Subquery(tenancy.users_in_view(view_pk).values("id")))
         if where.search is not None:
             query = query.filter(_search(where.search))
-        rows, has_next, has_prev, total = await paginate(query, USERS, "user_id", first, after)
-        users = show_scope_rows(info.context, rows)  # `query` is tenancy.scope(op), narrowed
-        await load_for_page(info, users)
-        return UserConnection(
-            edges=[UserEdge(node=u, cursor=encode_cursor(USERS, u.user_id)) for u in users],
-            page_info=page_info(USERS, [u.user_id for u in rows], has_next, has_prev),
-            total_count=total,
-        )
+
+        async def nodes(rows: list[tenancy.User]) -> list[User]:
+            users = show_scope_rows(info.context, rows)  # `query` is tenancy.scope(op), narrowed
+            await load_for_page(info, users)
+            return users
+
+        return await UserConnection.page(query, USERS, "user_id", first, after, nodes)
 
     @strawberry.field(permission_classes=TRANSFERS, description="One user in your scope; null when none.")
     async def user(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
 
 import strawberry
 from strawberry.types.nodes import Selection, SelectedField
@@ -128,3 +129,58 @@ async def paginate(
         query = query.filter(**{f"{key}__lt" if descending else f"{key}__gt": start})
     rows: Sequence = await query.order_by(f"-{key}" if descending else key).limit(size + 1)
     return list(rows[:size]), len(rows) > size, start is not None, total
+
+
+class Connection:
+    """A page of a Relay connection: `edges`, `pageInfo`, `totalCount` (the types `connection_of` makes)."""
+
+    edge: ClassVar[type]
+
+    @classmethod
+    async def page(
+        cls,
+        query: Any,
+        connection: str,
+        key: str,
+        first: int | None,
+        after: str | None,
+        nodes: Callable[[list[Any]], list[Any] | Awaitable[list[Any]]],
+        descending: bool = False,
+    ) -> Any:
+        """The page of `query` that `first` and `after` ask for, keyed by the unique integer column `key`;
+        `nodes` makes the page's rows into its nodes (all at once, so a page's data loads once)."""
+        rows, has_next, has_prev, total = await paginate(query, connection, key, first, after, descending)
+        built = nodes(rows)
+        if inspect.isawaitable(built):
+            built = await built
+        keys = [getattr(r, key) for r in rows]
+        return cls(
+            edges=[cls.edge(node=n, cursor=encode_cursor(connection, k)) for n, k in zip(built, keys, strict=True)],
+            page_info=page_info(connection, keys, has_next, has_prev),
+            total_count=total,
+        )
+
+
+def connection_of(node: type, item: str, items: str, whose: str | None = None, order: str = "") -> type[Connection]:
+    """The Relay connection of `node` and its edge (`<Node>Connection`, `<Node>Edge`), described in words:
+    a page of `whose` (e.g. "a transfer's pairs"; `items` unless given), `order` as it is listed."""
+    whose = whose or items
+    edge = strawberry.type(
+        type(f"{node.__name__}Edge", (), {
+            "__annotations__": {"node": node, "cursor": str},
+            "node": strawberry.field(description=f"The {item}."),
+            "cursor": strawberry.field(description=f"Pass as `after` for the {items} after this one."),
+        }),
+        description=f"A {item} in a page of {whose}.",
+    )
+    page = strawberry.type(
+        type(f"{node.__name__}Connection", (Connection,), {
+            "__annotations__": {"edges": list[edge], "page_info": PageInfo, "total_count": int},
+            "edges": strawberry.field(description=f"The {items} of this page."),
+            "page_info": strawberry.field(description="Where this page is, and whether more follow."),
+            "total_count": strawberry.field(description=f"{items.capitalize()} matching, over all pages."),
+        }),
+        description=f"A page of {whose}{order} (Relay connection).",
+    )
+    page.edge = edge
+    return page
