@@ -11,7 +11,7 @@ import strawberry
 from gql import GraphQLRequest
 from redis.asyncio import Redis
 
-from graph.api.transfer_events import encode_cursor
+from graph.api.transfer_events import event_cursor
 from graph.core.errors import MaskUnexpectedErrors
 from graph.core.relay import to_global_id
 from graph.execution.shared_events import EncodedBatch, EncodedData, EventBatch, SharedEventExecutor, encoded_message
@@ -70,7 +70,7 @@ async def test_events_that_arrive_together_pass_as_one_batch_and_reach_the_clien
 
     received = await api.events(world.admin, to_global_id("Transfer", transfer.id), protocol=protocol, on_event=publish_in_two_parts)
     assert [e["type"] for e in received] == EVERYTHING
-    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in range(1, 6)]
+    assert [e["cursor"] for e in received[1:]] == [event_cursor(transfer.id, n) for n in range(1, 6)]
     assert [e["processedPairs"] for e in received] == [0, 0, 1, 2, 3, 3]
     assert batches == [(3, 3), (2, 2)]  # each part travelled whole, as one
 

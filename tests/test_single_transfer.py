@@ -222,10 +222,10 @@ async def test_a_reversed_transfer_keeps_the_target_types_the_source_lacks_and_p
 
 
 def _first_cursor(gid: str) -> str:
-    from graph.api.transfer_events import encode_cursor
+    from graph.api.transfer_events import event_cursor
     from graph.core.relay import pk_of
 
-    return encode_cursor(pk_of(gid, "Transfer"), 0)
+    return event_cursor(pk_of(gid, "Transfer"), 0)
 
 
 async def test_a_source_emptied_between_start_and_its_pair_fails_it_with_nothing_to_transfer_and_changes_nothing(

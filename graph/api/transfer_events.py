@@ -14,8 +14,6 @@ once per selection for all subscribers (graph/execution/shared_events.py).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import random
 import time
@@ -27,7 +25,7 @@ from typing import Annotated
 import strawberry
 from graph.api.transfers import Transfer, TransferStatus, find_transfer
 from graph.core.errors import TRANSFERS, CanTransfer, IsAuthenticated
-from graph.core.relay import to_global_id
+from graph.core.relay import decode_cursor, encode_cursor, to_global_id
 from graph.execution.shared_events import EventBatch, shareable
 from graph.live.fanout import Fanout, Published
 from graph.live.websocket import sends_many
@@ -97,7 +95,7 @@ class TransferEvent:
         fields = shared.get(TransferEvent) if shared is not None else None
         if fields is None:
             fields = {
-                "cursor": encode_cursor(e.transfer_id, e.seq, snapshot=e.type == "SNAPSHOT"),
+                "cursor": event_cursor(e.transfer_id, e.seq, snapshot=e.type == "SNAPSHOT"),
                 "transfer_id": strawberry.ID(to_global_id("Transfer", e.transfer_id)),
                 "type": TransferEventType(e.type),
                 "status": Status(e.status),
@@ -147,27 +145,24 @@ class TransferEvent:
 SNAPSHOT_MARK = "snapshot"
 
 
-def encode_cursor(transfer_id: int, seq: int, snapshot: bool = False) -> str:
-    """Opaque, and bound to its transfer: another transfer's cursor is refused, not misread.
-
-    A SNAPSHOT shows the state after event `seq`, so it resumes from the same point as that
-    event; its cursor is marked so that no two events of a subscription share one (lists keyed by cursor).
-    """
-    mark = f":{SNAPSHOT_MARK}" if snapshot else ""
-    return base64.urlsafe_b64encode(f"TransferEvent:{transfer_id}:{seq}{mark}".encode()).decode()
+def _events_of(transfer_id: int) -> str:
+    """The connection a transfer's event cursors are bound to: another transfer's cursor is refused, not misread."""
+    return f"TransferEvent:{transfer_id}"
 
 
-def decode_cursor(cursor: str, transfer: TransferRow) -> int:
+def event_cursor(transfer_id: int, seq: int, snapshot: bool = False) -> str:
+    """The cursor of event `seq`. A SNAPSHOT shows the state after event `seq`, so it resumes from the
+    same point as that event; its cursor is marked so that no two events of a subscription share one
+    (lists keyed by cursor)."""
+    return encode_cursor(_events_of(transfer_id), seq, SNAPSHOT_MARK if snapshot else "")
+
+
+def _resume_after(cursor: str, transfer: TransferRow) -> int:
     """The event number behind a cursor of `transfer`'s events; INVALID_CURSOR otherwise."""
-    try:
-        kind, transfer_id, seq, *mark = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        snapshot = mark == [SNAPSHOT_MARK]
-        exact = encode_cursor(transfer.id, int(seq), snapshot) == cursor  # only the canonical encoding, as for IDs
-        if exact and kind == "TransferEvent" and int(transfer_id) == transfer.id and 0 <= int(seq) <= transfer.last_event:
-            return int(seq)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        pass
-    raise GraphQLError("`after` is not a cursor of this transfer's events.", extensions={"code": "INVALID_CURSOR"})
+    seq = decode_cursor(_events_of(transfer.id), cursor, ("", SNAPSHOT_MARK), highest=transfer.last_event)
+    if seq is None:
+        raise GraphQLError("`after` is not a cursor of this transfer's events.", extensions={"code": "INVALID_CURSOR"})
+    return seq
 
 
 async def _snapshot(transfer: TransferRow, at: int) -> Event:
@@ -208,7 +203,7 @@ async def watch(
         async with fanout.follow(transfer.id) as stream:
             await stream.start()  # before the snapshot: nothing falls in between
             await transfer.refresh_from_db()
-            last = decode_cursor(after, transfer) if after is not None else transfer.last_event
+            last = _resume_after(after, transfer) if after is not None else transfer.last_event
             yield TransferEvent.of(await _snapshot(transfer, last), transfer)
             pending = await _recorded(transfer.id, last)
             if not pending and Status(transfer.status).finished:

@@ -65,21 +65,25 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="The cursor of the page's last item.")
 
 
-def encode_cursor(connection: str, value: int) -> str:
-    """Opaque, and bound to its connection (`users`, `items.<transfer>`, ...): a cursor of
-    another connection, or an object's global ID, is refused rather than misread."""
-    return to_global_id(connection, value)
+def encode_cursor(connection: str, value: int, mark: str = "") -> str:
+    """Every cursor the API writes: opaque, and bound to its connection (`users`, `items.<transfer>`,
+    `TransferEvent:<transfer>`, ...), so that a cursor of another connection, or an object's global
+    ID, is refused rather than misread. `mark` tells apart two cursors of one value."""
+    text = f"{connection}:{value}:{mark}" if mark else f"{connection}:{value}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
 
 
-def decode_cursor(connection: str, cursor: str | None) -> int | None:
-    """The keyset value behind a cursor of this connection (None: from the start); INVALID_CURSOR
-    for anything that is not exactly such a cursor."""
-    if cursor is None:
+def decode_cursor(connection: str, cursor: str, marks: tuple[str, ...] = ("",), highest: int = MAX_INT) -> int | None:
+    """The value behind a cursor of `connection` (0 to `highest`, with one of `marks`); None for anything
+    that is not exactly such a cursor, in the one spelling encode_cursor writes."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+        value, _, mark = text.removeprefix(f"{connection}:").partition(":")
+        found = int(value)
+    except (binascii.Error, UnicodeError, ValueError):
         return None
-    found = from_global_id(cursor, connection)
-    if found is None:
-        raise ClientError("INVALID_CURSOR", "`after` is not a cursor of this connection.")
-    return found[1]
+    exact = encode_cursor(connection, found, mark) == cursor  # which also means it names `connection`
+    return found if exact and mark in marks and 0 <= found <= highest else None
 
 
 def page_size(first: int | None) -> int:
@@ -123,7 +127,9 @@ async def paginate(
     """Keyset pagination on a unique integer column: (rows, has_next, has_previous, total).
     `first` and `after` are checked before anything is read."""
     size = page_size(first)
-    start = decode_cursor(connection, after)
+    start = None if after is None else decode_cursor(connection, after)
+    if after is not None and start is None:
+        raise ClientError("INVALID_CURSOR", "`after` is not a cursor of this connection.")
     total = await query.count()
     if start is not None:
         query = query.filter(**{f"{key}__lt" if descending else f"{key}__gt": start})
