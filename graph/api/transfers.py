@@ -1,4 +1,4 @@
-"""Transfers: the plan, the transfer and its items; start, cancel, retry."""
+"""Transfers: the plan, the transfer and its items, start and cancel; and the start-and-queue sequence of every start mutation."""
 
 from __future__ import annotations
 

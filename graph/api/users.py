@@ -50,7 +50,7 @@ class DataType:
 
     @classmethod
     def of(cls, dt: userdata.DataType) -> DataType:
-        """One shared object per data type (a users page names them 1,500 times): the catalogue is code."""
+        """One shared object per data type (a users page names each of them many times): the catalogue is code."""
         return _CATALOGUE[dt.key]
 
 

@@ -20,7 +20,7 @@ R = TypeVar("R")
 def now_or_later(loaded: Awaitable[T], then: Callable[[T], R]) -> R | Awaitable[R]:
     """`then(value)` at once when the loader holds the value already (a page loaded it for all its
     users), else an awaitable of it. For resolvers that are plain functions: a value given at once
-    is completed without a task of its own (a page of 50 users made 150 of them)."""
+    is completed without a task of its own (a page of users would make several per user)."""
     if isinstance(loaded, asyncio.Future) and loaded.done():
         return then(loaded.result())
 

@@ -1,4 +1,4 @@
-"""Relay plumbing: global IDs, the Node interface, PageInfo and cursors."""
+"""Relay plumbing: global IDs, the Node interface, the one cursor codec, and the generic connection (PageInfo, pages)."""
 
 from __future__ import annotations
 

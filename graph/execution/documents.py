@@ -1,19 +1,15 @@
 """Parsed and validated documents, kept per query text, and the one operation a request runs.
 
-A front end sends the same few queries again and again; parsing and
-validating the users page's query took about a tenth of its time. Both are
-kept in bounded LRU caches (so a stream of distinct texts cannot grow
-memory), keyed by the text and by the document. Validation depends on the
-schema and the document only, never on variables, so a cached answer is the
-answer. This extension runs after QueryLimits: a text or document over a limit
-is still refused before anything is parsed or validated for it.
+Front ends send the same few queries again and again: parsing and validation are kept in
+bounded LRU caches (a stream of distinct texts cannot grow memory), keyed by the text and by
+the document. Validation depends on the schema and the document only, never on variables, so
+a cached answer is the answer. This extension runs after QueryLimits: a text or document over
+a limit is refused before anything is parsed or validated for it.
 
-graphql-core's validation errors carry no code: each gets GRAPHQL_VALIDATION_FAILED
-(a rule of ours keeps its own, e.g. INVALID_TEXT).
-
-A document with several operations runs the one `operationName` names; without one,
-or naming none of them, nothing runs (OPERATION_NAME_REQUIRED), as the GraphQL
-specification says. strawberry would run the first.
+graphql-core's validation errors carry no code: each gets GRAPHQL_VALIDATION_FAILED (a rule of
+ours keeps its own, e.g. INVALID_TEXT). A document with several operations runs the one
+`operationName` names; without one, or naming none of them, nothing runs
+(OPERATION_NAME_REQUIRED), as the GraphQL specification says (strawberry would run the first).
 """
 
 from __future__ import annotations

@@ -1,23 +1,18 @@
 """Plain data, completed without graphql-core's machinery per field.
 
-A page of 50 users carries about 1,500 DataTypeCount objects, each with a
-nested DataType: some 4,500 fields that only read an attribute. graphql-core
-executes each with a resolve info, a path, an awaitable check and a resolver
-call, which was most of the time of a users page. Here a field that strawberry
-resolves by reading an attribute (a "basic" field: no resolver, no
-permission, no extension, no arguments) is read directly: a scalar or enum is
-coerced as graphql-core would, an object whose selected fields are all basic
-becomes a dict, a list of such values a list. What to do for a selection is
-worked out once per request (a "completer", from the schema and the
-document), then applied to every value; an instance of a type marked
-`shared` (made once at import, never changed) is completed once per request
-and selection.
+A page of users carries thousands of fields that only read an attribute, and graphql-core
+executes each with a resolve info, a path, an awaitable check and a resolver call. Here a
+"basic" field (no resolver, permission, extension or arguments) is read directly: a scalar
+or enum is coerced as graphql-core would, an object whose selected fields are all basic
+becomes a dict, a list of such values a list. What to do for a selection is worked out once
+per request (a "completer", from the schema and the document), then applied to every value;
+an instance of a type marked `shared` (made once at import, never changed) is completed once
+per request and selection.
 
-Anything else goes through graphql-core as before: a resolver, an abstract
-type or one with `is_type_of` (the Node types), `@defer`, middleware; and so
-does a value graphql-core would refuse (a null where the schema forbids it,
-a value a scalar cannot represent), which it then reports at its path. So
-results and errors are exactly graphql-core's; only the work is less.
+Anything else goes through graphql-core: a resolver, an abstract type or one with
+`is_type_of` (the Node types), `@defer`, middleware, and a value graphql-core would refuse (a
+null where the schema forbids it, a value a scalar cannot represent), which it then reports
+at its path. So results and errors are exactly graphql-core's.
 """
 
 from __future__ import annotations
@@ -98,7 +93,7 @@ def _list(item: Completer, non_null_items: bool) -> Completer:
 
 
 def _object(plans: list[Plan]) -> Completer:
-    # The hot loop of a users page (1,500 objects): reading a field is written out here, not called.
+    # The hot loop of a users page: reading a field is written out here, not called.
     def complete(source: Any) -> Any:
         fields = {}
         for response_name, attribute, non_null, field, as_is in plans:
@@ -130,8 +125,8 @@ _SHARED: set[type] = set()
 
 def shared(cls: type[T]) -> type[T]:
     """Marks a type whose instances are made once, at import, and never changed (the data-type
-    catalogue): a request completes each instance once per selection and reuses that. A users
-    page names the same 30 data types 1,400 times."""
+    catalogue): a request completes each instance once per selection and reuses that, since a
+    users page names the same few data types again and again."""
     _SHARED.add(cls)
     return cls
 

@@ -1,19 +1,15 @@
 """A subscription event's result, executed and encoded once, sent to every subscriber that asked the same.
 
-Executing a selection on an event costs far more than sending it: with 500 subscribers
-of one transfer, graphql-core ran the same selection on the same event 500 times, and
-each result was turned into JSON 500 times. An event that every subscriber shares
-(graph/live/fanout.py: `Published.shared`) keeps the result per document and variables, so
-the first subscriber executes it and the others reuse it, its JSON text included.
+An event that every subscriber shares (graph/live/fanout.py: `Published.shared`) keeps its
+result per document and variables: the first subscriber executes it and encodes its JSON, the
+others reuse both. Only where that cannot change what a subscriber sees: the selection under
+the subscription's field reaches leaves only (scalars, enums, `__typename`), which the event
+alone decides. `TransferEvent.transfer`, read through the subscriber's own view, is executed
+per subscriber; so is a result with errors, and anything that is not a shared event (a
+SNAPSHOT, events read from the database's record).
 
-Only when that cannot change what a subscriber sees: the selection under the
-subscription's field reaches leaves only (scalars, enums, `__typename`), which the event
-alone decides. `TransferEvent.transfer`, an object read through the subscriber's own
-view, is executed per subscriber as before; so is a result with errors, and anything
-that is not a shared event (a SNAPSHOT, events read from the database's record).
-
-A subscriber woken for several shared events may yield them as one `EventBatch`: its
-result is each event's shared result, and its message is a `Messages` of one `next` each
+A subscriber woken for several shared events may yield them as one `EventBatch`: its result is
+each event's shared result, and its message a `Messages` of one `next` each
 (graph/live/websocket.py), so graphql-core's and strawberry's per-event work runs once per batch.
 """
 

@@ -1,15 +1,11 @@
 """One reader of a transfer's event stream per API process, shared by every subscription here.
 
-Each subscription used to run its own blocking XREAD, decode every entry, put the
-entries back in commit order and, at any gap, read the database's record: with 500
-subscribers of one transfer, 500 Redis connections read and decoded the same events,
-and a gap (lanes that commit side by side often publish out of commit order) sent all
-500 to the database at once, each then executing alone what it read there. Now the
-first subscription of a transfer starts one reader; it decodes each entry once and keeps
-the events in commit order, every subscription takes those after its own last one, and
-the last subscription to leave stops it. A gap that stays open GAP_SECONDS is filled
-from the record, once. Each event carries a `shared` dict for the work every subscriber
-would otherwise repeat (graph/execution/shared_events.py keeps the executed result of a selection there).
+The first subscription of a transfer starts the reader, the last to leave stops it. It
+decodes each entry once and keeps the events in commit order; a gap (lanes that commit side
+by side often publish out of commit order) that stays open GAP_SECONDS is filled from the
+database's record, once. Every subscription takes the events after its own last one. Each
+event carries a `shared` dict for the work every subscriber would otherwise repeat
+(graph/execution/shared_events.py keeps the executed result of a selection there).
 
 Where it starts: it notes the stream's end, then reads the transfer's last event number
 from the database, and serves the events numbered after it. Any event numbered after it
@@ -17,11 +13,10 @@ was committed after the stream's end was noted, so it was published after that p
 nothing falls in between (the argument graph/api/transfer_events.py makes for its snapshot).
 
 Nobody waits for anybody: the reader appends and wakes whoever waits, and a subscription
-takes what follows its last event when it is ready. A slow one (a client that reads
-slowly: its WebSocket's sends wait for it) delays only itself. The reader keeps the last
-WINDOW events, a whole bulk transfer's; a subscription further behind (or resuming from an
-older cursor) reads the record up to the window. So memory stays under 2 x WINDOW events
-per transfer watched, whatever the subscribers do.
+takes what follows its last event when it is ready, so a slow one (a client that reads
+slowly) delays only itself. The reader keeps the last WINDOW events, a whole bulk
+transfer's; a subscription further behind (or resuming from an older cursor) reads the
+record up to the window. So memory stays under 2 x WINDOW events per transfer watched.
 """
 
 from __future__ import annotations
@@ -49,10 +44,9 @@ BLOCK_MS = 5000  # one blocking read at a time; a guard of 2 s more catches a re
 # between its commit and its publish never sends it.
 GAP_SECONDS = 0.5
 # How often subscribers are woken for new events: every wake-up costs each of them its way through
-# graphql-core, strawberry and Starlette (about 100 us here), however many events it carries. So the
-# interval grows with the subscribers, 1 ms each, keeping their wake-ups to about a tenth of a core:
-# 50 ms up to 50 subscribers, 500 ms from 500 (a progress view then moves twice a second). Measured
-# with 500 (benchmarks/fanout.py): the API's CPU fell by a third from 250 ms to 500 ms.
+# graphql-core, strawberry and Starlette, however many events it carries. So the interval grows with
+# the subscribers, 1 ms each, from 50 ms up to 50 subscribers to 500 ms from 500 (a progress view
+# then moves twice a second), keeping their wake-ups to a small share of a core (benchmarks/RESULTS.md).
 WAKE_SECONDS_MIN, WAKE_SECONDS_MAX = 0.05, 0.5
 WAKE_SECONDS_PER_FOLLOWER = 0.001
 

@@ -1,22 +1,18 @@
 """uvicorn's WebSocket protocol, with the writes of one event-loop turn sent as one.
 
-uvicorn writes each message to the socket as soon as it is sent: one system call per
-message. Subscribers woken for new events (graph/live/fanout.py) all send in one turn of the
-loop, so with 500 subscribers of a busy transfer the API spent a third of its time in
-`send()` calls of a few hundred bytes. Here a turn's writes are joined and handed to the
-transport once, when the turn ends: the same bytes, in the same order, one call instead
-of a batch's worth.
+Subscribers woken for new events (graph/live/fanout.py) all send in one turn of the loop,
+where uvicorn makes a system call per message. Here a turn's writes are joined and handed to
+the transport once, when the turn ends: the same bytes, in the same order.
 
 A subscriber's batch of events can also travel as one ASGI message (`Messages`, a str that
-carries several): the layers between a subscription and the socket (graphql-core, strawberry,
-Starlette, middleware) then run once per batch rather than once per event, which was three
-quarters of the API's time with 500 subscribers. It goes out as one frame per message, as
-if each had been sent alone. Only connections served here are told they may send it
-(`SEND_MANY` in the scope's extensions, as ASGI servers announce what they add).
+carries several), so the layers between a subscription and the socket (graphql-core,
+strawberry, Starlette, middleware) run once per batch rather than once per event. It goes out
+as one frame per message, as if each had been sent alone. Only connections served here are
+told they may send it (`SEND_MANY` in the scope's extensions, as ASGI servers announce what
+they add).
 
-Per-message compression is off (`UVICORN`): browsers always offer it, and compressing
-each event of a few hundred bytes for each subscriber cost 7 us more per message than the
-whole frame (a compressor per connection, too) to save a couple of hundred bytes.
+Per-message compression is off (`UVICORN`): browsers always offer it, and on events of a few
+hundred bytes it costs more time per message than the bytes it saves are worth.
 """
 
 from __future__ import annotations
@@ -128,7 +124,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         """A text message on an open connection is framed here: the websockets library's frame
-        checks and serialisation were a sixth of the API's time with 500 subscribers. Anything
+        checks and serialisation cost more than the rest of a send with many subscribers. Anything
         else (handshake, close, bytes, a connection closing or gone) is uvicorn's; `Messages`
         then go to it one by one. Like uvicorn, it first waits for a full buffer to drain."""
         text = message.get("text") if message["type"] == "websocket.send" else None

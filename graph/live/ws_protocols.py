@@ -1,25 +1,19 @@
 """The two GraphQL WebSocket protocols, each message's shape checked before strawberry reads it.
 
-strawberry's handlers index a message as the protocols describe it: a message that is not
-an object (`5`, `[]`), or a `start`/`subscribe` whose payload, query, variables,
-operationName or id has another type, raised inside them, and the connection ended with
-a traceback at ERROR, whether a token was given or not. Here such a message is refused
-as each protocol says: graphql-transport-ws closes the connection with 4400 and a reason;
-graphql-ws (subscriptions-transport-ws) answers an `error` message (BAD_REQUEST) and goes on.
+strawberry's handlers index a message as the protocols describe it, and end the connection
+with a traceback on anything else. Here a message that is not an object (`5`, `[]`), or a
+`start`/`subscribe` whose payload, query, variables, operationName or id has another type, is
+refused as each protocol says: graphql-transport-ws closes the connection with 4400 and a
+reason; graphql-ws (subscriptions-transport-ws) answers an `error` message (BAD_REQUEST) and
+goes on.
 
-graphql-transport-ws closes a connection that sends no `connection_init` within the view's
-`connection_init_wait_timeout` (4408); strawberry's graphql-ws handler waited forever, so
-anyone could hold connections open without a token. It closes them the same way here.
-
-strawberry's graphql-ws handler also acknowledged every `connection_init` and started a
-keep-alive task for each (one socket, 2,000 inits: 2,000 tasks sending `ka`, and a traceback
-per task at close), ignored text that is not JSON and unknown message types, replaced a
-running operation started again under its id, and closed a refused connection with 1011,
-the code for a server fault. Here graphql-ws does what graphql-transport-ws does for the same
-thing: a second init closes with 4429, a running id started again with 4409, a refused init
-with 4403 after its `connection_error` (4400 for a payload that is not an object). As the
-subscriptions-transport-ws protocol says, text that is not JSON is answered with a
-`connection_error` and an unknown type with an `error` (both BAD_REQUEST); the connection goes on.
+graphql-ws does here what graphql-transport-ws does for the same thing, where strawberry's
+handler does not: no `connection_init` within the view's `connection_init_wait_timeout`
+closes with 4408 (else anyone could hold connections open without a token); a second init
+with 4429 (each would start a keep-alive task); a running id started again with 4409; a
+refused init with 4403 after its `connection_error` (4400 for a payload that is not an
+object). As its protocol says, text that is not JSON is answered with a `connection_error`
+and an unknown type with an `error` (both BAD_REQUEST); the connection goes on.
 """
 
 from __future__ import annotations

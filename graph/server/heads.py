@@ -1,20 +1,16 @@
 """uvicorn's HTTP protocol (httptools), with the head of a request bounded in size and time, a
 stalled body in time, and its refusals in JSON.
 
-httptools gathers a header's value, and uvicorn the URL, for as long as bytes come: one
-header of 200 MB, sent by anyone and without a token, held 220 MB of the API's memory
-(and kept it after). Here a head (request line and headers) that passes MAX_HEAD_BYTES
-is answered 431 in the service's JSON error shape and the connection closed, before the
-bytes past the limit reach the parser. (h11, uvicorn's other parser, stops at 16 KiB by
-itself, but costs more per request.)
-
-uvicorn closes an idle keep-alive connection after `timeout_keep_alive` (5 s), but only once
-a response went out and until the next byte comes: a socket that never sent a byte, or sent
-half a head, or stopped halfway through a body, was held for as long as its peer liked, and
-20,000 of them, without a token, used up the process's open files. Here a head must be
-complete within HEAD_SECONDS of the connection or of the previous response, and a body
-must not go BODY_IDLE_SECONDS without a byte while it is awaited (reading paused by us does
-not count): else 408, REQUEST_TIMEOUT, and the connection is closed.
+httptools gathers a header's value, and uvicorn the URL, for as long as bytes come; uvicorn's
+keep-alive timeout runs only between a response and the next byte. So anyone, without a
+token, could hold the API's memory with one endless header, or its open files with sockets
+that send half a head. Here a head (request line and headers) that passes MAX_HEAD_BYTES is
+answered 431 in the service's JSON error shape and the connection closed, before the bytes
+past the limit reach the parser; a head must be complete within HEAD_SECONDS of the
+connection or of the previous response, and a body must not go BODY_IDLE_SECONDS without a
+byte while it is awaited (reading paused by us does not count): else 408, REQUEST_TIMEOUT,
+and the connection is closed. (h11, uvicorn's other parser, bounds a head itself, but costs
+more per request.)
 
 What httptools cannot parse (a negative or doubled Content-Length, both Content-Length and
 Transfer-Encoding) uvicorn refuses with a plain-text 400: here it is the same 400 in the

@@ -133,7 +133,7 @@ class GraphQLApp(GraphQL):
 
     def encode_json(self, data: object) -> str | bytes:
         """A subscription event's result that others share is JSON already (graph/execution/shared_events.py);
-        the rest is encoded by orjson, several times faster than json.dumps on a page of users.
+        the rest is encoded by orjson, faster than json.dumps on a page of users.
         Text, not bytes: strawberry sends bytes over a WebSocket as a binary frame."""
         encoded = encoded_message(data)
         if encoded is not None:
