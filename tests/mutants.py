@@ -203,7 +203,7 @@ MUTANTS = [
            "        if self.response.status_code == 101:  # else refused", "        if True:  # else refused", ("tests/test_websocket.py",)),
     Mutant("an event that raises takes its batch down with it", "graph/execution/shared_events.py",
            "            except Exception:  # raised again", "            except ZeroDivisionError:  # raised again", (BATCHES,)),
-    Mutant("a batch with extensions beside it goes out as one message", "graph/execution/shared_events.py",
+    Mutant("a batch with extensions beside it goes out as one message", "graph/live/encoding.py",
            "        if len(payload) != 1:  # it would go out", "        if False:  # it would go out", (BATCHES,)),
     Mutant("no connection is told it may send many", "graph/live/websocket.py",
            "        self.scope[\"extensions\"][SEND_MANY] = {}", "        pass", (BATCHES,)),

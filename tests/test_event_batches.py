@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from graph.api.transfer_events import event_cursor
 from graph.core.errors import MaskUnexpectedErrors
 from graph.core.relay import to_global_id
-from graph.execution.shared_events import EncodedBatch, EncodedData, EventBatch, SharedEventExecutor, encoded_message
+from graph.execution.shared_events import EventBatch, SharedEventExecutor
+from graph.live.encoding import EncodedBatch, EncodedData, encoded_message
 from graph.live.websocket import Messages
 from jobs import events
 from models import lifecycle

@@ -10,13 +10,11 @@ SNAPSHOT, events read from the database's record).
 
 A subscriber woken for several shared events may yield them as one `EventBatch`: its result is
 each event's shared result, and its message a `Messages` of one `next` each
-(graph/live/websocket.py), so graphql-core's and strawberry's per-event work runs once per batch.
+(graph/live/encoding.py), so graphql-core's and strawberry's per-event work runs once per batch.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -32,20 +30,7 @@ from graphql import (
 )
 
 from graph.execution.plain_fields import PlainDataExecutionContext
-from graph.live.websocket import Messages
-
-_ENCODE = {"separators": (",", ":")}  # as strawberry encodes
-
-
-class EncodedData(dict):
-    """A result's data with its JSON text, made once for all who send it; `body` is the rest
-    of a message that carries it, after the subscription's `_head`, as UTF-8."""
-
-    def __init__(self, data: dict) -> None:
-        super().__init__(data)
-        self.json = json.dumps(data, **_ENCODE)
-        self.body = f"{self.json}}}}}".encode()
-
+from graph.live.encoding import EncodedBatch, EncodedData
 
 def _fields(selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode], seen: set[str]) -> Iterator[FieldNode]:
     """The fields of a selection set, through its fragments."""
@@ -81,10 +66,6 @@ class EventBatch:
 
     def __init__(self, items: Sequence[Any], root_value: Callable[[Any], Any]) -> None:
         self.items, self.root_value, self.taken = items, root_value, 0
-
-
-class EncodedBatch(list):
-    """A batch's data: the EncodedData of each event it holds, in order."""
 
 
 class SharedEventExecutor(PlainDataExecutionContext):
@@ -149,28 +130,3 @@ class _Executed:
 
     def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
         return self.result
-
-
-_MESSAGE = {"id", "type", "payload"}
-
-
-def encoded_message(message: object) -> str | None:
-    """The JSON text of a `next` (graphql-ws: `data`) message carrying a shared result, or None;
-    for a batch's result, `Messages` holding one such message per event."""
-    if not (isinstance(message, dict) and message.keys() == _MESSAGE and message["type"] in ("next", "data")):
-        return None
-    payload = message["payload"]
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if isinstance(data, EncodedBatch):
-        if len(payload) != 1:  # it would go out as one wrong message, its events counted as sent
-            raise RuntimeError("a batch of events must be alone in its payload")
-        return Messages(_head(message["id"], message["type"]).encode(), [each.body for each in data])
-    if isinstance(data, EncodedData) and len(payload) == 1:
-        return f'{_head(message["id"], message["type"])}{data.json}}}}}'
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _head(operation_id: str, kind: str) -> str:
-    """A message's text up to its data: the same for each event of one subscription."""
-    return f'{{"id":{json.dumps(operation_id)},"type":"{kind}","payload":{{"data":'

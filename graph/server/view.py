@@ -19,7 +19,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from graph.api.schema import schema
 from graph.core.context import Context, operator_from_connection
 from graph.core.errors import current_request_id
-from graph.execution.shared_events import encoded_message
+from graph.live.encoding import encoded_message
 from graph.live.ws_protocols import LegacyWSHandler, TransportWSHandler
 from graph.server import multipart, refusals
 from graph.server.bodies import BodyTooLarge, BoundedBody
