@@ -38,7 +38,7 @@ async def big_tenant(users: int, per_type: int, *, fresh: bool = False) -> str:
     """The slug of a tenant of `users` people with `per_type` records of each type; seeded if missing."""
     import asyncpg
 
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models.seed import GENERIC_TYPES
 
     await apply_migrations()
@@ -144,7 +144,7 @@ def start(argv: list[str], port: int, *, env: dict[str, str] | None = None, log:
 
 def start_api(port: int) -> subprocess.Popen:
     """`udt serve`: one API process, as in production."""
-    return start([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], port)
+    return start([sys.executable, "-m", "graph.process.cli", "serve", "--port", str(port)], port)
 
 
 def stop(process: subprocess.Popen) -> None:

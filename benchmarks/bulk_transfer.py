@@ -58,7 +58,7 @@ class Run:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models.db import close_db, open_db
 
     await apply_migrations()
@@ -79,8 +79,8 @@ async def run(args: argparse.Namespace, mode: str) -> Run:
     from gql.transport.httpx import HTTPXAsyncTransport
     from gql.transport.websockets import WebsocketsTransport
 
-    from graph.app import create_app
-    from graph.websocket import UVICORN
+    from graph.live.websocket import UVICORN
+    from graph.server.app import create_app
     from models import seed, settings
     from models.tenancy import ApiToken, User
     from models.transfers import Transfer, TransferItem
@@ -101,7 +101,7 @@ async def run(args: argparse.Namespace, mode: str) -> Run:
     size_before = await journal_size()
 
     env = {**os.environ, "UDT_LOG_LEVEL": "WARNING", "UDT_REVERT_DAYS": str(settings.REVERT_DAYS)}
-    workers = [subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env) for _ in range(args.workers)]
+    workers = [subprocess.Popen([sys.executable, "-m", "graph.process.cli", "worker"], cwd=ROOT, env=env) for _ in range(args.workers)]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), port=port, log_level="warning", **UVICORN))
     serving = asyncio.create_task(server.serve())
@@ -148,7 +148,7 @@ async def run(args: argparse.Namespace, mode: str) -> Run:
             w.terminate()
             w.wait()
 
-    from graph.relay import pk_of
+    from graph.core.relay import pk_of
 
     transfer = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
     assert transfer.journaled == (mode == "on")

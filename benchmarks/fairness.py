@@ -132,7 +132,7 @@ async def main(args: argparse.Namespace) -> None:
     from gql import Client
     from gql.transport.httpx import HTTPXAsyncTransport
 
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models import settings
     from models.db import close_db, open_db
     from tests.support import free_port
@@ -154,10 +154,10 @@ async def main(args: argparse.Namespace) -> None:
     processes = []
     for i in range(args.workers):
         with (logs / f"worker-{i}.log").open("wb") as log:
-            processes.append(subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log))
+            processes.append(subprocess.Popen([sys.executable, "-m", "graph.process.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log))
     with (logs / "api.log").open("wb") as log:
         processes.append(
-            subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
+            subprocess.Popen([sys.executable, "-m", "graph.process.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
         )
     print(
         f"{args.workers} workers (UDT_WORKER_MAX_JOBS {args.max_jobs or settings.WORKER_MAX_JOBS}, UDT_BULK_LANES {settings.BULK_LANES}, "

@@ -266,7 +266,7 @@ async def _start_bulk(http, pairs: list[tuple[int, int]]) -> str:  # type: ignor
 
 async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int, token: str,  # type: ignore[no-untyped-def]
                pairs: list[tuple[int, int]], subscribers: int, env: dict, logs: Path) -> Run:
-    from graph.relay import pk_of
+    from graph.core.relay import pk_of
     from models.transfers import Transfer
 
     transfer_id = await _start_bulk(http, pairs)
@@ -287,7 +287,7 @@ async def _run(args: argparse.Namespace, http, api: subprocess.Popen, port: int,
     print(f"{subscribers:4d} subscriber(s) have their SNAPSHOT after {time.perf_counter() - subscribing:.1f} s; starting the worker", flush=True)
     cpu_before, busy_before, began = cpu_seconds(api.pid), busy_seconds(), time.perf_counter()
     with (logs / f"worker-{transfer_id}.log").open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        worker = subprocess.Popen([sys.executable, "-m", "graph.process.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         client_cpu = sum([json.loads(await c.stdout.readline())["cpu"] for c in clients])
         api_cpu = cpu_seconds(api.pid) - cpu_before
@@ -319,7 +319,7 @@ async def main(args: argparse.Namespace) -> None:
     from gql import Client
     from gql.transport.httpx import HTTPXAsyncTransport
 
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models import seed
     from models.db import close_db, open_db
     from models.tenancy import ApiToken, User
@@ -340,7 +340,7 @@ async def main(args: argparse.Namespace) -> None:
     logs = Path(tempfile.mkdtemp(prefix="udt-bench-fanout-"))
     port = free_port()
     with (logs / "api.log").open("wb") as log:
-        api = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
+        api = subprocess.Popen([sys.executable, "-m", "graph.process.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
     print(f"API pid {api.pid} on port {port}, logs in {logs}; {args.pairs} pairs a transfer, {args.clients} client processes at nice {args.client_nice}")
     runs: list[tuple[Run, Run]] = []
     try:

@@ -67,7 +67,7 @@ async def _vacuum(what: str = "ANALYZE") -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models import lifecycle, seed, settings
     from models.db import close_db, open_db
     from models.tenancy import User
@@ -108,7 +108,7 @@ async def main(args: argparse.Namespace) -> None:
     env.pop("UDT_LEASE_SECONDS", None)  # the default lease: the pair must outlive many of them
     logs = Path(tempfile.mkdtemp(prefix="udt-bench-huge-pair-"))
     with (logs / "worker.log").open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        worker = subprocess.Popen([sys.executable, "-m", "graph.process.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         transfer, problems = await lifecycle.start_single(operator, source.user_id, target.user_id)
         assert not problems, problems

@@ -408,8 +408,8 @@ async def main(args: argparse.Namespace) -> None:
            **({} if args.worker_nice is None else {"UDT_WORKER_NICE": str(args.worker_nice)}),
            **dict(kv.split("=", 1) for kv in args.env)}
     with (logs / "worker.log").open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    api = start([sys.executable, "-m", "graph.cli", "serve", "--port", str(port)], port, env=env, log=logs / "api.log")
+        worker = subprocess.Popen([sys.executable, "-m", "graph.process.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    api = start([sys.executable, "-m", "graph.process.cli", "serve", "--port", str(port)], port, env=env, log=logs / "api.log")
     os.nice(args.client_nice)  # the clients and the watchers (started from here) take what the service leaves
     print(f"API pid {api.pid} on port {port}, worker pid {worker.pid} at nice {os.getpriority(os.PRIO_PROCESS, worker.pid)}, logs in {logs}; clients at nice {os.nice(0)}; "
           f"{args.clients} clients, {args.watchers} watchers, an upload every {args.upload_every:g} s; "

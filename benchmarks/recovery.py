@@ -65,7 +65,7 @@ class Processes:
         self.env, self.logs, self.started = env, logs, []
 
     def start(self, script: Path | None = None, **extra: str) -> subprocess.Popen:
-        command = [sys.executable, str(script)] if script else [sys.executable, "-m", "graph.cli", "worker"]
+        command = [sys.executable, str(script)] if script else [sys.executable, "-m", "graph.process.cli", "worker"]
         with (self.logs / f"worker-{len(self.started)}.log").open("wb") as log:
             process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **extra}, stdout=log, stderr=log)
         self.started.append(process)
@@ -196,7 +196,7 @@ def _spread(values: list[float]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models import seed, settings
     from models.db import close_db, open_db
     from models.tenancy import User

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph.cli import main  # noqa: E402
+from graph.process.cli import main  # noqa: E402
 from models import engine  # noqa: E402
 
 HANG_AFTER = int(os.environ.get("HANG_AFTER", "-1"))

@@ -121,7 +121,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models.db import close_db, open_db
 
     settings.DATABASE_URL = os.environ.get("DATABASE_URL") or settings.sqlite_url(Path(settings.DATA_DIR) / "bench.sqlite3")

@@ -40,7 +40,7 @@ def floor_app(slug: str):
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from graph.relay import to_global_id
+    from graph.core.relay import to_global_id
     from models.userdata import DATA_TYPES
 
     pool: asyncpg.Pool | None = None

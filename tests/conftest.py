@@ -52,7 +52,7 @@ async def _reset_postgres(url: str) -> None:
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[str]:
     """A migrated, empty database, open for the whole session."""
-    from graph.cli import apply_migrations
+    from graph.process.cli import apply_migrations
     from models.db import close_db, open_db
 
     url = os.environ.get("DATABASE_URL")
@@ -86,7 +86,7 @@ async def server(database: str, redis_url: str) -> AsyncIterator[str]:
     """The app with its in-process worker. That worker's reconciler runs once, at start:
     tests drive pairs by hand, or through worker processes of their own, and call
     `reconcile` themselves; a background reconciler would take their lanes."""
-    from graph.app import create_app
+    from graph.server.app import create_app
 
     settings.RECONCILE_SECONDS = 24 * 3600
     async with serving(create_app(run_worker=True)) as base:

@@ -37,10 +37,10 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # Smallest and most valuable first: a partial run still measures what matters most.
 MODULES = [
-    "models/rules.py", "models/idempotency.py", "models/csvfile.py", "graph/limits.py",
-    "graph/context.py", "models/journal.py", "models/undo.py", "models/purge.py",
+    "models/rules.py", "models/idempotency.py", "models/csvfile.py", "graph/execution/limits.py",
+    "graph/core/context.py", "models/journal.py", "models/undo.py", "models/purge.py",
     "models/revert.py", "models/leases.py", "models/engine.py", "models/tenancy.py",
-    "graph/users.py", "jobs/transfer.py",
+    "graph/api/users.py", "jobs/transfer.py",
 ]
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 _ROW = re.compile(r"^\| `(?P<module>[^`]+)` \|")

@@ -251,7 +251,7 @@ class Service:
 async def udt(env: dict[str, str], *args: str) -> str:
     """Run a `udt` command to its end; its output (it must succeed)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "graph.cli", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        sys.executable, "-m", "graph.process.cli", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     output, _ = await process.communicate()
     assert process.returncode == 0, output.decode()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph.cli import main  # noqa: E402
+from graph.process.cli import main  # noqa: E402
 from models import engine  # noqa: E402
 
 DELAY = float(os.environ.get("SLOW_PAIR_SECONDS", "0"))

@@ -23,7 +23,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from graph.websocket import UVICORN
+from graph.live.websocket import UVICORN
 from models.tenancy import ApiToken, Team, TeamMember, Tenant, User, View, ViewTeam
 from models.userdata import BY_KEY, OWNED, AgentSchedule, Evaluation, OwnedRecord
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from gql import GraphQLRequest
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import lifecycle
 from tests.support import Api, World

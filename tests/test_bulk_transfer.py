@@ -9,8 +9,8 @@ import io
 import httpx
 import pytest
 
-from graph.events import encode_cursor
-from graph.relay import pk_of, to_global_id
+from graph.api.transfer_events import event_cursor
+from graph.core.relay import pk_of, to_global_id
 from models import bulk, lifecycle, seed
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload, ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
@@ -78,7 +78,7 @@ async def test_a_bulk_transfer_reports_every_pair_and_one_terminal_event(api: Ap
     started = await upload_and_start(api, world.admin, "Source User ID,Target User ID\n10,20\n11,21\n12,22\n")
     gid = started["transfer"]["id"]
     # from the first event on: the worker may have applied a pair before this subscribes
-    events = await api.events(world.admin, gid, after=encode_cursor(pk_of(gid, "Transfer"), 0))
+    events = await api.events(world.admin, gid, after=event_cursor(pk_of(gid, "Transfer"), 0))
     types = [e["type"] for e in events]
     assert types.count("ITEM_SUCCEEDED") == 3 and types[-1] == "SUCCEEDED"
     assert [t for t in types if t in ("SUCCEEDED", "FAILED", "PARTIALLY_FAILED", "CANCELLED")] == ["SUCCEEDED"]

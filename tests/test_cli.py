@@ -47,7 +47,7 @@ async def test_token_create_for_an_unknown_user_fails_clearly(world: World, data
 
 
 async def test_export_schema_prints_the_sdl(database: str) -> None:
-    from graph.schema import schema
+    from graph.api.schema import schema
 
     code, out = await udt("export-schema", database=database)
     assert code == 0 and out == schema.as_str() + "\n"
@@ -218,7 +218,7 @@ async def test_transfers_list_shows_transfers_newest_first_filtered_by_tenant_an
 
 
 async def test_transfers_show_gives_status_counters_message_and_each_failed_pair_with_its_code(world: World, database: str) -> None:
-    from graph.relay import to_global_id
+    from graph.core.relay import to_global_id
     from models import bulk
     from tests.support import run_pairs
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.events import encode_cursor
-from graph.relay import pk_of, to_global_id
+from graph.api.transfer_events import event_cursor
+from graph.core.relay import pk_of, to_global_id
 from models import bulk
 from models.transfers import BulkUpload, Transfer
 from models.userdata import DATA_TYPES, Evaluation
@@ -72,7 +72,7 @@ async def test_only_the_chosen_types_move_and_the_source_keeps_the_rest(api: Api
     assert started["userErrors"] == []
     assert keys(started["transfer"]["dataTypes"]) == ["CCR", "EVALUATION", "AGENT_SCHEDULE"]
     gid = started["transfer"]["id"]
-    events = await api.events(world.admin, gid, after=encode_cursor(pk_of(gid, "Transfer"), 0))
+    events = await api.events(world.admin, gid, after=event_cursor(pk_of(gid, "Transfer"), 0))
     assert events[-1]["type"] == "SUCCEEDED"
     (item,) = [e for e in events if e["type"] == "ITEM_SUCCEEDED"]
     assert (

@@ -111,7 +111,7 @@ async def service_stack(directory: Path, pairs: int, **env: str) -> AsyncIterato
         await udt(env, "seed", "--synthetic", "--tenant", "outage", "--users", str(2 * pairs), "--records-per-user", records)
         token = (await udt(env, "token", "create", "--tenant", "outage", "--username", "admin")).split()[-1]
         port = free_port()
-        serve = (sys.executable, "-m", "graph.cli", "serve", "--port", str(port))
+        serve = (sys.executable, "-m", "graph.process.cli", "serve", "--port", str(port))
         services.append(await Service.start(env, directory / "api.log", *serve))
         services.append(await Service.start(env, directory / "worker.log", sys.executable, str(SLOW_WORKER)))
         stack = Stack(cluster, Api(f"http://127.0.0.1:{port}"), token, pairs)

@@ -262,8 +262,8 @@ DROP SEQUENCE IF EXISTS udt_test_deadlock;
 async def test_a_pair_that_lost_a_deadlock_runs_again_and_is_applied_exactly_once(api: Api, world: World) -> None:
     from tortoise import connections
 
-    from graph.events import encode_cursor
-    from graph.relay import pk_of
+    from graph.api.transfer_events import event_cursor
+    from graph.core.relay import pk_of
 
     await world.give(10, "CCR", 1)  # one record: each attempt of the pair updates it once
     db = connections.get("default")
@@ -280,7 +280,7 @@ async def test_a_pair_that_lost_a_deadlock_runs_again_and_is_applied_exactly_onc
     (item,) = [e["node"] for e in done["items"]["edges"]]
     assert item["status"] == "SUCCEEDED" and item["moved"] == [{"dataType": {"key": "CCR"}, "count": 1}]
     assert await world.owned(10) == {} and await world.owned(11) == {"CCR": 1}
-    events = await api.events(world.admin, gid, after=encode_cursor(pk_of(gid, "Transfer"), 0))
+    events = await api.events(world.admin, gid, after=event_cursor(pk_of(gid, "Transfer"), 0))
     assert [e["type"] for e in events] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
 
 

@@ -1,4 +1,4 @@
-"""Events that reach a subscriber together cross the GraphQL layers as one batch (graph/shared.py),
+"""Events that reach a subscriber together cross the GraphQL layers as one batch (graph/execution/shared_events.py),
 and still reach its client as one message each, complete, in order, on both protocols."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import strawberry
 from gql import GraphQLRequest
 from redis.asyncio import Redis
 
-from graph.errors import MaskUnexpectedErrors
-from graph.events import encode_cursor
-from graph.relay import to_global_id
-from graph.shared import EncodedBatch, EncodedData, EventBatch, SharedEventExecutor, encoded_message
-from graph.websocket import Messages
+from graph.api.transfer_events import event_cursor
+from graph.core.errors import MaskUnexpectedErrors
+from graph.core.relay import to_global_id
+from graph.execution.shared_events import EventBatch, SharedEventExecutor
+from graph.live.encoding import EncodedBatch, EncodedData, encoded_message
+from graph.live.websocket import Messages
 from jobs import events
 from models import lifecycle
 from models.transfers import Transfer
@@ -70,7 +71,7 @@ async def test_events_that_arrive_together_pass_as_one_batch_and_reach_the_clien
 
     received = await api.events(world.admin, to_global_id("Transfer", transfer.id), protocol=protocol, on_event=publish_in_two_parts)
     assert [e["type"] for e in received] == EVERYTHING
-    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in range(1, 6)]
+    assert [e["cursor"] for e in received[1:]] == [event_cursor(transfer.id, n) for n in range(1, 6)]
     assert [e["processedPairs"] for e in received] == [0, 0, 1, 2, 3, 3]
     assert batches == [(3, 3), (2, 2)]  # each part travelled whole, as one
 

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pytest
 from gql import GraphQLRequest
 
-from graph import fanout
-from graph.events import encode_cursor, watch
-from graph.fanout import Fanout
-from graph.relay import to_global_id
+from graph.api.transfer_events import event_cursor, watch
+from graph.core.relay import to_global_id
+from graph.live import fanout
+from graph.live.fanout import Fanout
 from jobs import events
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle
@@ -67,7 +67,7 @@ async def test_many_subscribers_of_one_transfer_each_get_every_event_once_in_com
     ))
     for events_seen in received:
         assert [e["type"] for e in events_seen] == EVERYTHING
-        assert [e["cursor"] for e in events_seen[1:]] == [encode_cursor(transfer.id, n) for n in range(1, 6)]
+        assert [e["cursor"] for e in events_seen[1:]] == [event_cursor(transfer.id, n) for n in range(1, 6)]
         assert [e["processedPairs"] for e in events_seen] == [0, 0, 1, 2, 3, 3]
     assert all(events_seen[1:] == received[0][1:] for events_seen in received)  # the same events, to the letter
 
@@ -130,7 +130,7 @@ async def test_a_subscriber_that_joins_late_gets_the_snapshot_then_the_rest(worl
         assert [(await anext(early)).type.value for _ in range(2)] == ["STARTED", "ITEM_SUCCEEDED"]
         late = watch(shared, await Transfer.get(id=transfer.id), None)
         snapshot = await anext(late)
-        assert (snapshot.type.value, snapshot.processed_pairs, snapshot.cursor) == ("SNAPSHOT", 1, encode_cursor(transfer.id, 2, snapshot=True))
+        assert (snapshot.type.value, snapshot.processed_pairs, snapshot.cursor) == ("SNAPSHOT", 1, event_cursor(transfer.id, 2, snapshot=True))
         for item_id in others:
             await events.publish(redis, await lifecycle.process_item(item_id))
         assert await _rest(late) == await _rest(early) == ["ITEM_SUCCEEDED", "ITEM_SUCCEEDED", "SUCCEEDED"]
@@ -158,7 +158,7 @@ async def test_a_subscriber_further_behind_than_the_reader_keeps_reads_the_recor
         async with asyncio.timeout(30):
             async for event in behind:
                 received.append(event.cursor)
-        assert received == [encode_cursor(transfer.id, n) for n in range(1, 6)]
+        assert received == [event_cursor(transfer.id, n) for n in range(1, 6)]
     finally:
         await redis.aclose()
 

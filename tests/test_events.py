@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from graph.events import encode_cursor
-from graph.relay import to_global_id
+from graph.api.transfer_events import event_cursor
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle
 from models.tenancy import User
@@ -88,7 +88,7 @@ async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the
 ) -> None:
     from redis.asyncio import Redis
 
-    from graph import events as subscription
+    from graph.api import transfer_events as subscription
     from jobs import events
 
     monkeypatch.setattr(subscription, "RECHECK_MS", 500)  # notice the silence sooner than in production
@@ -111,7 +111,7 @@ async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the
     assert [(e["type"], e["processedPairs"]) for e in received] == [
         ("SNAPSHOT", 0), ("STARTED", 0), ("ITEM_SUCCEEDED", 1), ("SUCCEEDED", 1)
     ]
-    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in (1, 2, 3)]
+    assert [e["cursor"] for e in received[1:]] == [event_cursor(transfer.id, n) for n in (1, 2, 3)]
 
 
 async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_lost(api: Api, world: World, redis_url: str) -> None:
@@ -139,7 +139,7 @@ async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_
     assert [(e["type"], e["sourceUserId"]) for e in received] == [
         ("SNAPSHOT", None), ("ITEM_SUCCEEDED", 10), ("ITEM_SUCCEEDED", 11), ("SUCCEEDED", None)
     ]
-    assert [e["cursor"] for e in received[1:]] == [encode_cursor(transfer.id, n) for n in (2, 3, 4)]
+    assert [e["cursor"] for e in received[1:]] == [event_cursor(transfer.id, n) for n in (2, 3, 4)]
 
 
 async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps_every_event(api: Api, world: World) -> None:
@@ -151,7 +151,7 @@ async def test_pairs_are_applied_while_redis_is_unreachable_and_the_record_keeps
     assert await transfer_jobs.run_lane({"redis": unreachable}, transfer.id, 0, 1) == 1
     await unreachable.aclose()
     assert await world.owned(11) == {"CCR": 2}
-    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id), after=encode_cursor(transfer.id, 0)), 30)
+    received = await asyncio.wait_for(api.events(world.admin, to_global_id("Transfer", transfer.id), after=event_cursor(transfer.id, 0)), 30)
     assert [e["type"] for e in received] == ["SNAPSHOT", "STARTED", "ITEM_SUCCEEDED", "SUCCEEDED"]
 
 
@@ -163,7 +163,7 @@ async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_
     second = await _queued(world, 12, 13)
     import base64
 
-    exact = encode_cursor(second.id, 0)
+    exact = event_cursor(second.id, 0)
     loose = (  # the same event number, written otherwise: only the exact encoding is a cursor
         exact + "\u200b",
         exact.rstrip("=") if exact.endswith("=") else exact + "==",
@@ -174,9 +174,9 @@ async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_
             for mark in (":SNAPSHOT", ":snapshot:", ":snapshot:snapshot", ":other", ":")
         ),
     )
-    resumed = await api.events(world.admin, to_global_id("Transfer", second.id), after=encode_cursor(second.id, 0, snapshot=True), limit=1)
+    resumed = await api.events(world.admin, to_global_id("Transfer", second.id), after=event_cursor(second.id, 0, snapshot=True), limit=1)
     assert resumed[0]["type"] == "SNAPSHOT"  # the exact encoding of a SNAPSHOT's cursor is one
-    for bad in (encode_cursor(first.id, 0), encode_cursor(second.id, 99), "3", "not a cursor", *loose):
+    for bad in (event_cursor(first.id, 0), event_cursor(second.id, 99), "3", "not a cursor", *loose):
         with pytest.raises(TransportQueryError) as caught:
             await api.events(world.admin, to_global_id("Transfer", second.id), after=bad)
         assert caught.value.errors[0]["extensions"]["code"] == "INVALID_CURSOR"
@@ -187,8 +187,8 @@ async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_
 async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unreachable(world: World, monkeypatch) -> None:
     from redis.asyncio import Redis
 
-    from graph import events as subscription
-    from graph.fanout import Fanout
+    from graph.api import transfer_events as subscription
+    from graph.live.fanout import Fanout
 
     monkeypatch.setattr(subscription, "RECHECK_MS", 300)
     transfer = await _queued(world, 10, 11)
@@ -210,7 +210,7 @@ async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
 ) -> None:
     from redis.asyncio import Redis
 
-    from graph.relay import pk_of
+    from graph.core.relay import pk_of
     from jobs import events
     from models import settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, leases, lifecycle, settings
 from models.transfers import Transfer, TransferLane

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from starlette.routing import WebSocketRoute
 from websockets.exceptions import ConnectionClosed
 
-from graph import limits
+from graph.execution import limits
 from models.transfers import Transfer
 from tests.support import LEGACY_WS, SUBSCRIPTION_TIMEOUT, TRANSPORT_WS, Api, Socket, World, answer, next_message, serving
 
@@ -82,7 +82,7 @@ async def test_every_refused_document_has_a_code_over_http_and_both_websocket_pr
                     for query, variables, name, code in BAD:
                         assert_coded(refusal(await socket.result(request(query, variables, name))), code, (protocol, query, name))
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
-    refusals = [r.getMessage() for r in caplog.records if r.name == "graph.errors"]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "graph.core.errors"]
     assert any(m.startswith("GRAPHQL_PARSE_FAILED: ") for m in refusals)
 
 
@@ -93,7 +93,7 @@ async def test_validation_gives_up_after_a_hundred_errors_with_a_code_and_one_lo
         errors = refusal(await answer(api, world.admin, request("{ " + " ".join(f"f{i}" for i in range(110)) + " }", None, None), None))
     assert errors[-1]["message"].endswith("Validation aborted.")
     assert {e["extensions"]["code"] for e in errors} == {VALIDATION}
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "graph.errors"]  # one line, not 101
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "graph.core.errors"]  # one line, not 101
     assert line.startswith(f"{VALIDATION}: ") and line.endswith(f"(and {len(errors) - 1} more)")
     (deep,) = refusal(await answer(api, world.admin, request(INTROSPECTION_TOO_DEEP, None, None), None))
     assert deep["message"] == "Maximum introspection depth exceeded"
@@ -176,7 +176,7 @@ async def test_a_websocket_message_of_the_wrong_shape_is_refused_as_its_protocol
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_a_websocket_that_never_initialises_is_closed_after_the_wait(database: str, redis_url: str, protocol: str) -> None:
-    from graph.app import create_app
+    from graph.server.app import create_app
 
     app = create_app()
     view = next(route.endpoint for route in app.routes if isinstance(route, WebSocketRoute))

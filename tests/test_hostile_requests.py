@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-import graph.users
+import graph.api.users
 from tests.support import Api, World
 
 UPLOAD = "mutation ($file: Upload!) { uploadBulkTransferFile(file: $file) { upload { id } userErrors { code message } } }"
@@ -102,7 +102,7 @@ async def test_an_unexpected_exception_is_an_internal_error_with_a_request_id_lo
     async def broken(operator: Any) -> list:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(graph.users, "visible_views", broken)
+    monkeypatch.setattr(graph.api.users, "visible_views", broken)
     with caplog.at_level(logging.INFO):
         response = await post(api, world.admin, json={"query": "{ views { name } }"})
     error = error_of(response, 200)

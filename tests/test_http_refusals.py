@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-import graph.downloads
+import graph.server.downloads
 
 from tests.support import Api, RawConnection, World
 
@@ -53,7 +53,7 @@ async def test_a_routes_unexpected_failure_is_an_internal_error_with_a_request_i
     async def broken(*args: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(graph.downloads, "find_transfer", broken)
+    monkeypatch.setattr(graph.server.downloads, "find_transfer", broken)
     response = await call(api, "GET", "/transfers/VHJhbnNmZXI6MA==/audit.csv", world.admin)
     assert code_of(response, 500) == "INTERNAL_ERROR"
     assert response.json()["errors"][0]["extensions"]["requestId"]

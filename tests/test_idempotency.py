@@ -11,7 +11,7 @@ import pytest
 
 import pytest
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from models import bulk, lifecycle
 from models.idempotency import IdempotencyKey
 from models.transfers import Transfer

@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from models import lifecycle
 from tests.support import EVENTS, LEGACY_WS, SUBSCRIPTION_TIMEOUT, Api, World, next_message, run_pairs
 

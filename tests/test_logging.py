@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-import graph.users
-from graph import logs
+import graph.api.users
+from graph.process import logs
 from models import settings
 from models.transfers import Transfer, TransferItem
 from tests.processes import Workers, finished, until, worker_env
@@ -56,7 +56,7 @@ async def test_an_internal_error_names_the_request_id_of_the_header(
     async def broken(operator: Any) -> list:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(graph.users, "visible_views", broken)
+    monkeypatch.setattr(graph.api.users, "visible_views", broken)
     response = await post(api.base, world.admin, "support-ticket-1234", json={"query": "{ views { name } }"})
     (error,) = response.json()["errors"]
     assert error["extensions"] == {"code": "INTERNAL_ERROR", "requestId": "support-ticket-1234"}

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from graph.app import create_app
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
+from graph.server.app import create_app
 from jobs import transfer as transfer_jobs
 from jobs.connection import arq_pool
 from models import bulk, lifecycle, settings

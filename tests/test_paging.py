@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, GraphQLErrors, World
 
@@ -160,3 +160,23 @@ async def test_paging_refusals_are_the_same_over_either_websocket_protocol(api: 
     assert [e["node"]["userId"] for e in (await connection.page(api, world.admin, protocol, first=2, after=own))["edges"]] == [2, 3]
     assert await refused(connection, api, world, protocol, first=-1) == "INVALID_PAGE_SIZE"
     assert await refused(connection, api, world, protocol, first=2, after="garbage") == "INVALID_CURSOR"
+
+
+def test_cursors_keep_the_spelling_clients_already_hold() -> None:
+    """One codec writes every cursor, in the spelling clients hold from before: `<connection>:<key>`
+    for a page, `TransferEvent:<transfer>:<event>[:snapshot]` for a transfer's events, base64url."""
+    from graph.api.transfer_events import event_cursor
+    from graph.core.relay import decode_cursor, encode_cursor
+
+    def spelled(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode()
+
+    assert encode_cursor("users", 19) == spelled("users:19")
+    assert encode_cursor("items.7", 3) == spelled("items.7:3")
+    assert event_cursor(7, 3) == spelled("TransferEvent:7:3")
+    assert event_cursor(7, 3, snapshot=True) == spelled("TransferEvent:7:3:snapshot")
+    assert decode_cursor("users", spelled("users:19")) == 19
+    assert decode_cursor("TransferEvent:7", spelled("TransferEvent:7:3:snapshot"), ("", "snapshot")) == 3
+    for refused in (spelled("users:19:snapshot"), spelled("users:-1"), spelled("users: 19"), spelled("rows.1:19"), "users:19"):
+        assert decode_cursor("users", refused) is None
+    assert decode_cursor("TransferEvent:7", spelled("TransferEvent:7:3"), highest=2) is None

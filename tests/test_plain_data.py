@@ -1,6 +1,6 @@
 """Plain fields completed in place give exactly what graphql-core gives: data, errors and their paths.
 
-graph/plain.py completes fields that only read an attribute without
+graph/execution/plain_fields.py completes fields that only read an attribute without
 graphql-core's machinery per field. Each query here runs on a small schema
 twice, with strawberry's own execution and with the plain one, and the two
 answers must be the same, down to the order of keys and the path of each error
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import strawberry
 
-from graph.plain import PlainDataExecutionContext, shared
+from graph.execution.plain_fields import PlainDataExecutionContext, shared
 
 
 @strawberry.enum

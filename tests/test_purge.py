@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.relay import pk_of
+from graph.core.relay import pk_of
 from models import bulk, lifecycle, purge, settings, undo
 from models.idempotency import IdempotencyKey
 from models.journal import JOURNAL_TABLES, JournalMove

@@ -9,7 +9,7 @@ import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 
-from graph import limits
+from graph.execution import limits
 from models import settings
 from models.transfers import BulkUpload
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
@@ -88,7 +88,7 @@ async def test_a_query_that_could_select_too_many_rows_and_fields_is_refused(api
 
 
 async def test_a_text_answered_before_is_checked_again_with_each_requests_variables(api: Api, world: World) -> None:
-    # Parsing and validation are kept per text (graph/documents.py); the limits are not.
+    # Parsing and validation are kept per text (graph/execution/documents.py); the limits are not.
     page = "users(first: $n) { edges { node { id userId displayName teams { name } data { count } } } }"
     query = "query ($n: Int) { " + " ".join(f"u{i}: {page}" for i in range(25)) + " }"
     assert "errors" not in await send(api, query, world.admin, n=1)

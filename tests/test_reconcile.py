@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from arq.constants import job_key_prefix
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from jobs.transfer import reconcile
 from models import leases, lifecycle

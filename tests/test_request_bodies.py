@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from graph import multipart as multipart_limits
-from graph.bodies import MAX_JSON_BODY_BYTES
-from graph.heads import MAX_HEAD_BYTES
+from graph.server import multipart as multipart_limits
+from graph.server.bodies import MAX_JSON_BODY_BYTES
+from graph.server.heads import MAX_HEAD_BYTES
 from models import settings
 from models.transfers import BulkUpload
 from tests.support import UPLOAD, Api, QueryCounter, RawConnection, World, multipart

@@ -14,8 +14,8 @@ import logging
 import pytest
 from websockets.asyncio.client import connect
 
-from graph import heads
-from graph.heads import MAX_HEAD_BYTES
+from graph.server import heads
+from graph.server.heads import MAX_HEAD_BYTES
 from tests.support import LEGACY_WS, Api, RawAnswer, RawConnection, World, next_message
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from graph.relay import pk_of, to_global_id
+from graph.core.relay import pk_of, to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle, settings, undo
 from models.journal import JournalMove, JournalRemoved

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from graphql import build_schema, find_breaking_changes
 
-from graph.schema import schema
+from graph.api.schema import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "tests" / "contract.graphql"

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, GraphQLUnionType, get_named_type
 
-from graph.context import Context
-from graph.relay import pk_of, to_global_id
-from graph.schema import schema
-from graph.users import show_user_or_mask
+from graph.api.schema import schema
+from graph.api.users import show_user_or_mask
+from graph.core.context import Context
+from graph.core.relay import pk_of, to_global_id
 from models import reports
 from models.tenancy import TeamMember
 from models.transfers import Transfer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.users import MAX_SEARCH_CHARS, MAX_SEARCH_WORDS
+from graph.api.users import MAX_SEARCH_CHARS, MAX_SEARCH_WORDS
 from tests.support import Api, GraphQLErrors, World
 
 SEARCH = "query ($search: String) { users(filter: {search: $search}, first: 100) { edges { node { userId } } } }"

@@ -66,7 +66,7 @@ ELSEWHERE = "https://elsewhere.example.com"
 @pytest.fixture
 async def strict_api(database: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Api]:
     """A second API instance started with UDT_ALLOWED_ORIGINS=https://allowed.example.com."""
-    from graph.app import create_app
+    from graph.server.app import create_app
 
     monkeypatch.setattr(settings, "ALLOWED_ORIGINS", [ALLOWED])
     async with serving(create_app()) as base:
@@ -101,7 +101,7 @@ async def test_with_listed_origins_a_websocket_from_another_origin_is_refused(st
 
 
 async def test_readyz_says_redis_is_down_without_saying_why(database: str, tmp_path, monkeypatch) -> None:
-    from graph.app import create_app
+    from graph.server.app import create_app
     from tests.processes import RedisServer
     from tests.support import free_port
 
@@ -124,8 +124,8 @@ def test_a_result_orjson_cannot_encode_is_still_answered_as_json_text() -> None:
     (which a client's text can carry into an answer): json.dumps does those."""
     import json
 
-    from graph.app import GraphQLApp
-    from graph.schema import schema
+    from graph.api.schema import schema
+    from graph.server.view import GraphQLApp
 
     app = GraphQLApp(schema)
     assert app.encode_json({"data": {"n": 7, "name": "Zoë"}}) == '{"data":{"n":7,"name":"Zoë"}}'

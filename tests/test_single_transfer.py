@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models import lifecycle
 from models.transfers import Transfer
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from tests.support import START, TRANSFER, Api, World, run_pairs
 
 PLAN = """
@@ -222,10 +222,10 @@ async def test_a_reversed_transfer_keeps_the_target_types_the_source_lacks_and_p
 
 
 def _first_cursor(gid: str) -> str:
-    from graph.events import encode_cursor
-    from graph.relay import pk_of
+    from graph.api.transfer_events import event_cursor
+    from graph.core.relay import pk_of
 
-    return encode_cursor(pk_of(gid, "Transfer"), 0)
+    return event_cursor(pk_of(gid, "Transfer"), 0)
 
 
 async def test_a_source_emptied_between_start_and_its_pair_fails_it_with_nothing_to_transfer_and_changes_nothing(

@@ -15,8 +15,8 @@ import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 
-from graph import events as subscription
-from graph.relay import to_global_id
+from graph.api import transfer_events as subscription
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import lifecycle
 from models.tenancy import DEFAULT_TOKEN_LIFETIME, ApiToken, TeamMember, User

@@ -1,4 +1,4 @@
-"""The WebSocket protocol the service runs under uvicorn: a turn's writes leave as one (graph/websocket.py)."""
+"""The WebSocket protocol the service runs under uvicorn: a turn's writes leave as one (graph/live/websocket.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from graph.websocket import MAX_MESSAGE_BYTES, Messages, _JoinedWrites, sends_many, text_frame
+from graph.live.websocket import MAX_MESSAGE_BYTES, Messages, _JoinedWrites, sends_many, text_frame
 from tests.support import TRANSPORT_WS, Api, serving
 
 

@@ -16,7 +16,7 @@ from arq.constants import job_key_prefix
 from redis.asyncio import Redis
 from tortoise import connections
 
-from graph.relay import to_global_id
+from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, lifecycle, settings
 from models.leases import LaneRef

@@ -1,5 +1,5 @@
 // Copies GraphiQL's prebuilt browser files out of the pinned npm packages into the
-// Python package (graph/static/graphiql), with their licence texts and a manifest of
+// Python package (graph/server/static/graphiql), with their licence texts and a manifest of
 // versions and sha384 integrity, so the page needs no CDN and `pip install` needs no node.
 // `node build.mjs --check` fails when the committed files differ from what npm gives.
 import { createHash } from "node:crypto";
@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const modules = join(here, "node_modules");
-const out = join(here, "..", "..", "graph", "static", "graphiql");
+const out = join(here, "..", "..", "graph", "server", "static", "graphiql");
 const check = process.argv.includes("--check");
 
 // In the order the page loads them: the explorer needs the globals React and GraphiQL.
@@ -91,7 +91,7 @@ if (check) {
     const path = join(out, file);
     return !existsSync(path) || !readFileSync(path).equals(Buffer.from(body));
   });
-  for (const [file] of differ) console.error(`differs from npm's build: graph/static/graphiql/${file}`);
+  for (const [file] of differ) console.error(`differs from npm's build: graph/server/static/graphiql/${file}`);
   process.exit(differ.length ? 1 : 0);
 }
 rmSync(out, { recursive: true, force: true });

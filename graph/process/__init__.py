@@ -1,0 +1,1 @@
+"""The process level: the `udt` command line and logging."""

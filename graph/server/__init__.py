@@ -1,0 +1,1 @@
+"""The Starlette application: HTTP routes, the GraphQL view, request bodies and heads, refusals, downloads and static assets."""
