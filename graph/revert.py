@@ -17,7 +17,7 @@ from graph.transfers import (
     queue,
 )
 from graph.users import DataType, User, show_user_or_mask
-from models import revert, undo
+from models import revert_pairs, revert_start
 from models.rules import Problem
 
 NOT_FOUND = "No such transfer."
@@ -64,12 +64,12 @@ class RevertPlan:
     errors: list[UserError] = strawberry.field(description="Empty: the revert may start.")
 
     @classmethod
-    def of(cls, found: undo.Plan) -> RevertPlan:
+    def of(cls, found: revert_start.Plan) -> RevertPlan:
         return cls(
             transfer=Transfer.of(found.transfer),
             impact=[
                 RevertImpact(data_type=DataType.of(dt), returns=r, restores=s, skipped=k)
-                for dt, r, s, k in revert.impact_totals(found.reverting)
+                for dt, r, s, k in revert_pairs.impact_totals(found.reverting)
             ],
             conflicts=[
                 RevertConflict(
@@ -120,7 +120,7 @@ class RevertQueries:
         found = await find_transfer(op, transfer_id)
         if found is None:
             raise ClientError("TRANSFER_NOT_FOUND", NOT_FOUND)
-        return RevertPlan.of(await undo.plan(op, found))
+        return RevertPlan.of(await revert_start.plan(op, found))
 
 
 @strawberry.type
@@ -141,9 +141,9 @@ class RevertMutations:
             missing = UserError(code="TRANSFER_NOT_FOUND", message=NOT_FOUND, field=["input", "transferId"])
             return StartTransferPayload(transfer=None, user_errors=[missing])
         if not input.confirm:
-            problems = [*(await undo.plan(op, found)).errors, CONFIRMATION_REQUIRED]
+            problems = [*(await revert_start.plan(op, found)).errors, CONFIRMATION_REQUIRED]
             return StartTransferPayload(transfer=None, user_errors=_errors(problems, ["input", "transferId"]))
-        transfer, problems = await undo.start(op, found, input.idempotency_key)
+        transfer, problems = await revert_start.start(op, found, input.idempotency_key)
         if transfer is None:
             return StartTransferPayload(transfer=None, user_errors=_errors(problems, ["input", "transferId"]))
         await queue(info, transfer)

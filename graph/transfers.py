@@ -14,9 +14,9 @@ from graph.described import described_enum
 from graph.errors import TRANSFERS, UserError, user_errors
 from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, paginate, pk_of, to_global_id
 from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
-from jobs import events, report
+from jobs import event_stream, pair_outcomes
 from jobs import transfer as transfer_jobs
-from models import engine, lifecycle, revert, transfers
+from models import engine, revert_pairs, running, transfers
 from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
 
@@ -217,13 +217,13 @@ class Transfer(Node):
     )
     async def revertible_until(self, info: strawberry.Info) -> datetime | None:
         reverted = await info.context.loaders.revert_of.load(self.pk) is not None
-        return revert.revertible_until(self.model, reverted)
+        return revert_pairs.revertible_until(self.model, reverted)
 
     @strawberry.field(description="Kind REVERT: the transfer it undoes (null when outside your view).")
     async def revert_of(self, info: strawberry.Info) -> Transfer | None:
         if self.model.kind is not transfers.TransferKind.REVERT:
             return None
-        original = self.model.revert_of_id or (await revert.original(self.model)).id  # a retry: through the chain
+        original = self.model.revert_of_id or (await revert_pairs.original(self.model)).id  # a retry: through the chain
         return Transfer.maybe(await info.context.loaders.transfer.load(original))
 
     @strawberry.field(description="The REVERT transfer that undid this one, if any (null when outside your view).")
@@ -403,7 +403,7 @@ class TransferMutations:
             check = await check_single(op, input.source_user_id, input.target_user_id, input.data_types)
             problems = [*check.problems, CONFIRMATION_REQUIRED]
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        transfer, problems = await lifecycle.start_single(
+        transfer, problems = await running.start_single(
             op, input.source_user_id, input.target_user_id, input.idempotency_key, input.data_types
         )
         if transfer is None:
@@ -424,9 +424,9 @@ class TransferMutations:
         if found is None:
             missing = UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["id"])
             return CancelTransferPayload(transfer=None, user_errors=[missing])
-        done, problems = await lifecycle.cancel(found)
-        await events.announce(info.context.pool, done)
+        done, problems = await running.cancel(found)
+        await event_stream.announce(info.context.pool, done)
         for event in done:
-            await report.finished(event)
+            await pair_outcomes.finished(event)
         await found.refresh_from_db()
         return CancelTransferPayload(transfer=Transfer.of(found), user_errors=user_errors(problems))

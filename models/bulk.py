@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from tortoise.transactions import in_transaction
 
-from models import engine, idempotency, settings, undo
+from models import engine, idempotency, revert_start, settings
 from models.csvfile import FILE_ROW_CODES, shown, source_and_target
-from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
+from models.running import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs, data_types_problem, stored_choice
 from models.tenancy import User
 from models.transfers import (
@@ -156,7 +156,7 @@ async def retry(
     if not failed:
         return None, [Problem("NOTHING_TO_RETRY", "The transfer has no failed pairs to retry.")]
     if transfer.kind is TransferKind.REVERT:
-        return await undo.retry(operator, transfer, failed, request)
+        return await revert_start.retry(operator, transfer, failed, request)
     checks = await check_pairs(
         operator,
         [(i.source.user_id, i.target.user_id, i.row_number) for i in failed],

@@ -22,7 +22,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine, idempotency, leases, revert, settings
+from models import engine, idempotency, leases, revert_pairs, settings
 from models.db import is_transient, is_unavailable, wait_for_database
 from models.sql import Statement, columns, prefixed
 from models.rules import (
@@ -207,7 +207,7 @@ async def create_transfer(
 
 async def _lost_race(operator: User, keys: list[str], fields: dict[str, object]) -> list[Problem]:
     """Say which unique constraint decided against this start."""
-    for name, problem in (("upload", UPLOAD_ALREADY_USED), ("retry_of", ALREADY_RETRIED), ("revert_of", revert.ALREADY_REVERTED)):
+    for name, problem in (("upload", UPLOAD_ALREADY_USED), ("retry_of", ALREADY_RETRIED), ("revert_of", revert_pairs.ALREADY_REVERTED)):
         if fields.get(name) is not None and await Transfer.exists(**{name: fields[name]}):
             return [problem]
     taken = set(
@@ -286,7 +286,7 @@ async def process_item(item_id: int) -> list[Event]:
         try:
             async with in_transaction() as db:
                 return await _process(item_id, db, failures)
-        except revert.RevertConflict as exc:
+        except revert_pairs.RevertConflict as exc:
             failure = exc.problem  # the database refused to put the pair back: it stays as it is
             break
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
@@ -457,11 +457,11 @@ async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
     """Play the original pair back from the journal, unless that now conflicts with the data."""
     original = await TransferItem.get(id=item.reverts_id).using_db(db).select_related("source", "target", "transfer")
     if not original.transfer.journaled:  # purged: nothing left to play back (the purge waits for active reverts)
-        return [revert.JOURNAL_GONE]
-    (effect,) = await revert.effects([original], db)
+        return [revert_pairs.JOURNAL_GONE]
+    (effect,) = await revert_pairs.effects([original], db)
     if effect.conflicts:
         return effect.conflicts
-    await revert.apply_revert(effect, db)
+    await revert_pairs.apply_revert(effect, db)
     item.status = ItemStatus.SUCCEEDED
     item.moved, item.restored, item.skipped = effect.returns, effect.restores, effect.skipped
     return []
@@ -489,7 +489,7 @@ async def _recheck(pair: _Pair, db: BaseDBAsyncClient) -> PairCheck:
 
 def _item_message(item: TransferItem) -> str:
     if item.reverts_id is not None:
-        return revert.revert_message(item)
+        return revert_pairs.revert_message(item)
     moved = sum(item.moved.values())
     overwritten = sum(item.overwritten.values())
     return (

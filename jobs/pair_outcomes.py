@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from jobs import metrics
-from models.lifecycle import Event
+from models.running import Event
 from models.transfers import Transfer
 
 log = logging.getLogger(__name__)
