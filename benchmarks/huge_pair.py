@@ -68,7 +68,7 @@ async def _vacuum(what: str = "ANALYZE") -> float:
 
 async def main(args: argparse.Namespace) -> None:
     from graph.cli import apply_migrations
-    from models import running, seed, settings
+    from models import seed, settings, starting
     from models.db import close_db, open_db
     from models.tenancy import User
     from models.transfers import Transfer, TransferItem, TransferLane
@@ -110,7 +110,7 @@ async def main(args: argparse.Namespace) -> None:
     with (logs / "worker.log").open("wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "graph.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        transfer, problems = await running.start_single(operator, source.user_id, target.user_id)
+        transfer, problems = await starting.start_single(operator, source.user_id, target.user_id)
         assert not problems, problems
         started = time.perf_counter()
         await enqueue(transfer)

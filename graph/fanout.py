@@ -36,8 +36,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from jobs import event_stream
-from models import running, settings
-from models.running import Event
+from models import settings, transfer_events
+from models.transfer_events import Event
 from models.transfers import Transfer
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Follower:
         while True:
             arrived = tail.arrived
             if last + 1 < tail.low:  # behind what is kept
-                return [Published(e) for e in await running.recorded(self._transfer_id, last, until=tail.low - 1)]
+                return [Published(e) for e in await transfer_events.recorded(self._transfer_id, last, until=tail.low - 1)]
             if last < tail.high:
                 return tail.events[last + 1 - tail.low :]
             if loop.time() >= deadline:  # only now: a busy process may wake us after the deadline, events waiting
@@ -183,7 +183,7 @@ class Fanout:
             position = found[-1][0]
             tail.add(e for _, e in found)
         if tail.ahead and loop.time() - tail.gap_since >= GAP_SECONDS:
-            tail.add(await running.recorded(transfer_id, tail.high, until=min(tail.ahead) - 1))
+            tail.add(await transfer_events.recorded(transfer_id, tail.high, until=min(tail.ahead) - 1))
             tail.gap_since = loop.time() if tail.ahead else 0.0  # whatever is still missing, try again later
         return position
 

@@ -16,7 +16,7 @@ from graph.relay import AFTER, FIRST, Node, PageInfo, encode_cursor, page_info, 
 from graph.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
 from jobs import event_stream, pair_outcomes
 from jobs import transfer as transfer_jobs
-from models import engine, revert_pairs, running, transfers
+from models import engine, revert_pairs, running, starting, transfers
 from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
 
@@ -403,7 +403,7 @@ class TransferMutations:
             check = await check_single(op, input.source_user_id, input.target_user_id, input.data_types)
             problems = [*check.problems, CONFIRMATION_REQUIRED]
             return StartTransferPayload(transfer=None, user_errors=user_errors(problems, SINGLE_FIELDS))
-        transfer, problems = await running.start_single(
+        transfer, problems = await starting.start_single(
             op, input.source_user_id, input.target_user_id, input.idempotency_key, input.data_types
         )
         if transfer is None:

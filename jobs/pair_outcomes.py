@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from jobs import metrics
-from models.running import Event
+from models.transfer_events import Event
 from models.transfers import Transfer
 
 log = logging.getLogger(__name__)

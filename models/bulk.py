@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from models import engine, idempotency, revert_start, settings
 from models.csvfile import FILE_ROW_CODES, shown, source_and_target
-from models.running import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
+from models.starting import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs, data_types_problem, stored_choice
 from models.tenancy import User
 from models.transfers import (

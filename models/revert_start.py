@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models import idempotency, revert_pairs
-from models.running import BULK_IN_PROGRESS, create_transfer
+from models.starting import BULK_IN_PROGRESS, create_transfer
 from models.revert_pairs import PairEffect
 from models.rules import PairCheck, Problem, check_pairs
 from models.tenancy import User

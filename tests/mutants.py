@@ -147,7 +147,7 @@ MUTANTS = [
            (SINGLE + "::test_a_source_that_owns_nothing", "tests/test_bulk_upload.py::test_a_row_whose_source_owns_nothing")),
     Mutant("a pair that moved nothing succeeds", "models/running.py",
            "        if item.moved:\n", "        if True:\n", (SINGLE + "::test_a_source_emptied_between_start",)),
-    Mutant("a lost key race is not looked up", "models/running.py",
+    Mutant("a lost key race is not looked up", "models/starting.py",
            "if request is not None and (answered := await idempotency.replay(operator, request)) is not None:\n"
            "            return answered", "if False:\n            pass", (IDEMPOTENCY + "::test_twenty_concurrent",)),
     Mutant("the key is not checked first", "models/idempotency.py",

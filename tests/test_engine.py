@@ -6,7 +6,7 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models import engine, running
+from models import engine, running, starting, transfer_events
 from models.rules import check_pairs
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
@@ -14,12 +14,12 @@ from tests.support import START, Api, World
 
 
 async def _start(world: World, source: int, target: int) -> Transfer:
-    transfer, problems = await running.start_single(world.users[1], source, target)
+    transfer, problems = await starting.start_single(world.users[1], source, target)
     assert problems == []
     return transfer
 
 
-async def _run(transfer: Transfer) -> list[running.Event]:
+async def _run(transfer: Transfer) -> list[transfer_events.Event]:
     events = await running.begin(transfer.id)
     for item_id in await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True):
         events += await running.process_item(item_id)
@@ -218,7 +218,7 @@ async def test_two_starts_racing_for_the_same_user_give_one_transfer(world: Worl
 
     await world.stock(10)
     results = await asyncio.gather(
-        *(running.start_single(world.users[1], 10, target) for target in range(11, 21))
+        *(starting.start_single(world.users[1], 10, target) for target in range(11, 21))
     )
     started = [t for t, _ in results if t is not None]
     refused = [p for t, p in results if t is None]

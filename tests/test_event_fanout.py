@@ -16,7 +16,7 @@ from graph.relay import to_global_id
 from jobs import event_stream
 from jobs import transfer as transfer_jobs
 from models import bulk, running
-from models.running import Event
+from models.transfer_events import Event
 from models.transfers import Transfer
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 

@@ -7,7 +7,7 @@ import asyncio
 from graph.events import encode_cursor
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, running
+from models import bulk, running, starting, transfer_events
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
@@ -16,7 +16,7 @@ from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 async def _queued(world: World, source: int, target: int) -> Transfer:
     if not await world.owned(source):
         await world.stock(source)
-    transfer, problems = await running.start_single(world.users[1], source, target)
+    transfer, problems = await starting.start_single(world.users[1], source, target)
     assert problems == []
     return transfer
 
@@ -242,7 +242,7 @@ async def test_the_record_holds_each_event_exactly_as_the_worker_publishes_it(wo
         published += await running.process_item(item_id)
     assert [e.type for e in published] == ["STARTED", "ITEM_SUCCEEDED", "ITEM_FAILED", "PARTIALLY_FAILED"]
     assert published[1].records is not None  # the worker's own figures, never recorded
-    assert [e.to_json() for e in await running.recorded(transfer.id, 0)] == [e.to_json() for e in published]
+    assert [e.to_json() for e in await transfer_events.recorded(transfer.id, 0)] == [e.to_json() for e in published]
     assert [e.seq for e in published] == [1, 2, 3, 4]
     failed = published[2]
     assert (failed.source_user_id, failed.target_user_id, failed.error_code) == (11, 21, "TENANT_ADMIN")

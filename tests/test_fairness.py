@@ -13,7 +13,7 @@ from pathlib import Path
 
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, leases, running, settings
+from models import bulk, leases, running, settings, starting
 from models.transfers import Transfer, TransferLane
 from tests.processes import Workers, enqueue, finished, until, worker_env
 from tests.support import Api, World, make_world
@@ -47,7 +47,7 @@ async def test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs(
         # transactions would otherwise hold the test's writes up.
         first = await _bulk(world, [(s, s + 15) for s in range(10, 25)])  # 15 pairs
         await other.give(10, "CCR", 1)
-        single, problems = await running.start_single(other.users[1], 10, 11)
+        single, problems = await starting.start_single(other.users[1], 10, 11)
         assert problems == []
         second = await _bulk(other, [(s, s + 5) for s in range(12, 17)])
         await workers.start(SLOW_PAIR_SECONDS="0.3")
@@ -101,7 +101,7 @@ async def test_a_new_transfers_lanes_go_ahead_of_lanes_waiting_for_their_turn(wo
     (successor, *_) = await leases.of_transfer(bulk_transfer.id)
     await transfer_jobs.enqueue_lanes(pool, [successor])  # a lane that handed over after its slice
     await world.give(12, "CCR", 1)
-    single, _ = await running.start_single(world.users[1], 12, 13)
+    single, _ = await starting.start_single(world.users[1], 12, 13)
     await transfer_jobs.enqueue(pool, single)
     queued = [job.decode() for job in await pool.zrange(settings.QUEUE_NAME, 0, -1)]
     (first_lane,) = await leases.of_transfer(single.id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph.relay import pk_of
-from models import bulk, purge, revert_start, running, settings
+from models import bulk, purge, revert_start, running, settings, starting
 from models.idempotency import IdempotencyKey
 from models.journal import JOURNAL_TABLES, JournalMove
 from models.transfers import Transfer, TransferItem
@@ -40,7 +40,7 @@ async def expire(transfer_pk: int) -> None:
 
 async def applied(world: World, source: int, target: int) -> Transfer:
     """A finished single transfer, applied here (no worker involved)."""
-    started, problems = await running.start_single(world.users[1], source, target)
+    started, problems = await starting.start_single(world.users[1], source, target)
     assert problems == [] and started is not None
     await run_pairs(started.id)
     return await Transfer.get(id=started.id)
@@ -186,7 +186,7 @@ async def test_expired_keys_go_in_batches_every_one_counted_and_a_purge_with_not
     await purge.purge()  # what earlier tests left
     await world.stock(*range(10, 15))
     for source in range(10, 15):
-        started, problems = await running.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
+        started, problems = await starting.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
         assert problems == [] and started is not None
         await running.cancel(started)
     await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=purge.now() - timedelta(hours=25))

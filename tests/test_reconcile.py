@@ -10,7 +10,7 @@ from arq.constants import job_key_prefix
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from jobs.transfer import reconcile
-from models import leases, running
+from models import leases, running, starting
 from models.transfers import Transfer, TransferLane, TransferStatus
 from tests.support import Api, World
 
@@ -28,7 +28,7 @@ async def _age(transfer: Transfer, minutes: int = 5) -> None:
 
 async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api: Api, world: World, pool) -> None:
     await world.give(10, "CCR", 2)
-    lost, _ = await running.start_single(world.users[1], 10, 11)  # committed, never enqueued
+    lost, _ = await starting.start_single(world.users[1], 10, 11)  # committed, never enqueued
     await _age(lost)
     assert await reconcile(pool) >= 1  # other tests' unfinished transfers may be offered too
     done = await api.wait_finished(world.admin, to_global_id("Transfer", lost.id))
@@ -38,7 +38,7 @@ async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api:
 
 async def test_a_young_transfer_is_left_to_the_enqueue_after_its_start(world: World, pool) -> None:
     await world.stock(12)
-    young, _ = await running.start_single(world.users[1], 12, 13)
+    young, _ = await starting.start_single(world.users[1], 12, 13)
     (lane,) = await leases.of_transfer(young.id)
     await reconcile(pool)
     assert not await pool.exists(job_key_prefix + transfer_jobs.job_id(lane))
@@ -50,7 +50,7 @@ async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, poo
 
     await world.stock(14)
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
-    queued, _ = await running.start_single(world.users[1], 14, 15)
+    queued, _ = await starting.start_single(world.users[1], 14, 15)
     await transfer_jobs.enqueue(pool, queued)
     await _age(queued)
     await reconcile(pool)
@@ -64,7 +64,7 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
     await world.give(16, "CCR", 1)
-    stuck, _ = await running.start_single(world.users[1], 16, 17)
+    stuck, _ = await starting.start_single(world.users[1], 16, 17)
     (old,) = await leases.of_transfer(stuck.id)
     await transfer_jobs.enqueue(pool, stuck)
     assert await leases.hold(old)  # a worker took the lane ...
@@ -91,7 +91,7 @@ async def test_a_lease_that_ran_out_while_the_database_was_away_is_left_to_its_h
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
     await world.give(18, "CCR", 1)
-    waiting, _ = await running.start_single(world.users[1], 18, 19)
+    waiting, _ = await starting.start_single(world.users[1], 18, 19)
     (held,) = await leases.of_transfer(waiting.id)
     assert await leases.hold(held)
     await TransferLane.filter(transfer_id=waiting.id).update(lease_until=leases.now() - timedelta(seconds=1))
@@ -118,7 +118,7 @@ async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_thro
     backlog = []
     for source in (18, 20, 22, 24):
         await world.stock(source)
-        queued, _ = await running.start_single(world.users[1], source, source + 1)
+        queued, _ = await starting.start_single(world.users[1], source, source + 1)
         await transfer_jobs.enqueue(pool, queued)
         await _age(queued)
         backlog.append(queued)
@@ -152,7 +152,7 @@ async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-renewed:{world.tenant.id}")  # no worker takes it
     await world.stock(26)
-    slow, _ = await running.start_single(world.users[1], 26, 27)
+    slow, _ = await starting.start_single(world.users[1], 26, 27)
     (lane,) = await leases.of_transfer(slow.id)
     await transfer_jobs.enqueue(pool, slow)
     assert await leases.hold(lane)

@@ -8,7 +8,7 @@ import pytest
 
 from graph.relay import pk_of, to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, revert_start, running, settings
+from models import bulk, revert_start, running, settings, starting
 from models.journal import JournalMove, JournalRemoved
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
@@ -373,7 +373,7 @@ async def test_a_revert_waits_for_users_busy_elsewhere_and_keeps_its_users_busy(
     await world.give(10, "CCR", 2)
     await world.give(12, "CCR", 2)
     transfer_id = await transfer(api, world, 10, 11)
-    other, _ = await running.start_single(world.users[1], 12, 10)  # queued: 10 is busy
+    other, _ = await starting.start_single(world.users[1], 12, 10)  # queued: 10 is busy
     plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
     assert [e["code"] for e in plan["errors"]] == ["USER_BUSY"]
     refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]

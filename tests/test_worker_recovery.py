@@ -18,7 +18,7 @@ from tortoise import connections
 
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, running, settings
+from models import bulk, running, settings, starting
 from models.leases import LaneRef
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
@@ -222,7 +222,7 @@ async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_
 @pytest.mark.concurrent  # on SQLite a renewal waits for the pair's transaction, as every statement does
 async def test_a_pair_that_outlasts_its_lease_many_times_is_never_taken_over(world: World, workers: Workers) -> None:
     await world.give(10, "CCR", 3)
-    transfer, problems = await running.start_single(world.users[1], 10, 11)
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)
     assert problems == []
     await workers.start(SLOW_PAIR_SECONDS="6", UDT_LEASE_SECONDS="2", UDT_RECONCILE_SECONDS="0.2")
     await enqueue(transfer)
@@ -246,7 +246,7 @@ async def test_a_lane_job_renews_its_lease_so_that_it_never_runs_below_a_third_o
     lease = 3.0
     monkeypatch.setattr(settings, "LEASE_SECONDS", lease)
     await world.give(10, "CCR", 2)
-    transfer, problems = await running.start_single(world.users[1], 10, 11)  # committed, never enqueued
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)  # committed, never enqueued
     assert problems == []
     (lane,) = await leases.of_transfer(transfer.id)
     released = asyncio.Event()

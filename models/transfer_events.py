@@ -1,0 +1,98 @@
+"""A transfer's events: the type, its JSON record, and recording one in the caller's transaction.
+
+Every event is recorded in the database by the transaction that caused it,
+numbered in commit order (`seq`); that record is what subscribers fall back on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+
+from models.sql import Statement
+from models.transfers import EventRecord, Transfer, TransferStatus
+
+_FINISHED = frozenset(s.value for s in TransferStatus if s.finished)  # as strings: an Event carries them so
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One transfer event. `seq` numbers a transfer's events in commit order."""
+
+    transfer_id: int
+    seq: int
+    type: str
+    status: str
+    total_pairs: int
+    processed_pairs: int
+    succeeded_pairs: int
+    failed_pairs: int
+    at: datetime
+    source_user_id: int | None = None
+    target_user_id: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    # ITEM_SUCCEEDED, to the worker that applied the pair (its metrics): records moved and
+    # deleted per data type. Not published: the item holds them for everyone else.
+    records: tuple[dict[str, int], dict[str, int]] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, transfer: Transfer, type_: str, at: datetime | None = None, **extra: object) -> Event:
+        return cls(
+            transfer_id=transfer.id,
+            seq=transfer.last_event,
+            type=type_,
+            status=TransferStatus(transfer.status).value,
+            total_pairs=transfer.total_pairs,
+            processed_pairs=transfer.processed_pairs,
+            succeeded_pairs=transfer.succeeded_pairs,
+            failed_pairs=transfer.failed_pairs,
+            at=at or now(),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return self.type == self.status and self.status in _FINISHED
+
+    def to_json(self) -> dict:
+        data = {**asdict(self), "at": self.at.isoformat()}
+        del data["records"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Event:
+        return cls(**{**data, "at": datetime.fromisoformat(data["at"])})
+
+
+async def emit(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: object) -> Event:
+    """Number the next event of `transfer` and record it, inside the caller's transaction."""
+    await Transfer.filter(id=transfer.id).using_db(db).update(last_event=F("last_event") + 1)
+    await transfer.refresh_from_db(using_db=db)
+    return await record(transfer, type_, db, **extra)
+
+
+async def record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: Any) -> Event:
+    event = Event.of(transfer, type_, **extra)
+    q = Statement(db)
+    data = EventRecord._meta.fields_map["data"].to_db_value(event.to_json(), None)
+    await q.run(
+        f"INSERT INTO transfer_event (transfer_id, seq, data) VALUES ({q.p(transfer.id)}, {q.p(event.seq)}, {q.p(data)})"
+    )
+    return event
+
+
+async def recorded(transfer_id: int, after: int, until: int | None = None) -> list[Event]:
+    """The transfer's events numbered after `after` (up to `until`), in order: the record."""
+    query = EventRecord.filter(transfer_id=transfer_id, seq__gt=after)
+    if until is not None:
+        query = query.filter(seq__lte=until)
+    return [Event.from_json(row) for row in await query.order_by("seq").values_list("data", flat=True)]
