@@ -9,7 +9,6 @@ nothing that a fresh SNAPSHOT does not repair.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -24,7 +23,7 @@ from models.db import is_transient, is_unavailable, wait_for_database
 from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
 from models.sql import Statement, columns, prefixed
 from models.tenancy import User
-from models.transfer_events import Event, emit, now, record
+from models.transfer_events import Event, emit, now, record, recording
 from models.transfers import ACTIVE_STATUSES, ItemStatus, Transfer, TransferItem, TransferKind, TransferLock, TransferStatus
 from models.userdata import DATA_TYPES
 
@@ -195,14 +194,10 @@ async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: P
 _OUTCOME = ("status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped")
 
 
-# An event's fields that the transfer's row gives, once its counters have counted the event.
-_COUNTED = {"seq": "last_event", **{name: name for name in ("status", "total_pairs", "processed_pairs", "succeeded_pairs", "failed_pairs")}}
-
-
 async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient, kind: str, **event: Any) -> tuple[Transfer, Event]:
     """Record the pair's outcome, add it to the transfer's counters, and record its event
     (`kind`, and `event`: the fields that the pair decides); returns the transfer now and the event.
-    One statement on PostgreSQL (a round trip less per pair), three on SQLite."""
+    One statement on PostgreSQL, three on SQLite."""
     q = Statement(db)
     fields = TransferItem._meta.fields_map
     sets = ", ".join(f"{name} = {q.p(fields[name].to_db_value(getattr(item, name), item))}" for name in _OUTCOME)
@@ -213,21 +208,18 @@ async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient, kind: str
     )
     at = now()
     if q.postgres:
-        own = {"transfer_id": item.transfer_id, "type": kind, **event, "at": at.isoformat()}
-        counted = ", ".join(f"'{name}', {column}" for name, column in _COUNTED.items())
         (row,) = await q.dicts(
             f"WITH saved AS ({save}), counted AS ({count.format(transfer=q.p(item.transfer_id))}), "
-            "recorded AS (INSERT INTO transfer_event (transfer_id, seq, data) "
-            f"SELECT id, last_event, CAST({q.p(json.dumps(own))} AS jsonb) || jsonb_build_object({counted}) FROM counted) "
-            "SELECT * FROM counted"
+            f"recorded AS ({recording(q, item.transfer_id, kind, at, 'counted', **event)}) SELECT * FROM counted"
         )
-        transfer = Transfer._init_from_db(**row)
-        return transfer, Event.of(transfer, kind, at=at, **event)
-    await q.run(save)
-    q = Statement(db)
-    (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
+    else:
+        await q.run(save)
+        q = Statement(db)
+        (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
+        q = Statement(db)
+        await q.run(recording(q, item.transfer_id, kind, at, "transfer", **event) + f" WHERE id = {q.p(item.transfer_id)}")
     transfer = Transfer._init_from_db(**row)
-    return transfer, await record(transfer, kind, db, at=at, **event)
+    return transfer, Event.of(transfer, kind, at=at, **event)
 
 
 async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:

@@ -6,7 +6,8 @@ numbered in commit order (`seq`); that record is what subscribers fall back on.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,6 +89,28 @@ async def record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra:
         f"INSERT INTO transfer_event (transfer_id, seq, data) VALUES ({q.p(transfer.id)}, {q.p(event.seq)}, {q.p(data)})"
     )
     return event
+
+
+# An event's fields that the transfer's row gives, once its counters have counted the event.
+_COUNTED = {"seq": "last_event", **{name: name for name in ("status", "total_pairs", "processed_pairs", "succeeded_pairs", "failed_pairs")}}
+
+
+def recording(q: Statement, transfer_id: int, type_: str, at: datetime, counted: str, **extra: Any) -> str:
+    """SQL recording an event whose counted fields the database reads from `counted`, the table
+    or CTE of the transfer's row (the caller may add a WHERE), so a pair counts and records at once.
+
+    The database builds the JSON that `Event.to_json` writes for the same event: the fields the
+    caller decides (with Event's defaults), merged with the counted ones from the row.
+    """
+    own = {f.name: f.default for f in fields(Event) if f.default is not MISSING and f.name != "records"}
+    own |= {"transfer_id": transfer_id, "type": type_, **extra, "at": at.isoformat()}
+    pairs = ", ".join(f"'{name}', {column}" for name, column in _COUNTED.items())
+    decided = q.p(json.dumps(own))
+    if q.postgres:
+        data = f"CAST({decided} AS jsonb) || jsonb_build_object({pairs})"
+    else:
+        data = f"json_patch({decided}, json_object({pairs}))"
+    return f"INSERT INTO transfer_event (transfer_id, seq, data) SELECT id, last_event, {data} FROM {counted}"
 
 
 async def recorded(transfer_id: int, after: int, until: int | None = None) -> list[Event]:
