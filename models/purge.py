@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from models import idempotency, settings
+from models.clock import now
 from models.journal import JOURNAL_TABLES
 from models.sql import Statement
 from models.transfers import ACTIVE_STATUSES
@@ -51,9 +52,6 @@ class Purged:
     def __bool__(self) -> bool:
         return bool(self.transfers or self.keys or any(self.rows.values()))
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def purge() -> Purged:

@@ -19,11 +19,12 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import engine, revert_pairs, settings
+from models.clock import now
 from models.db import is_transient, is_unavailable, wait_for_database
 from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
 from models.sql import Statement, columns, prefixed
 from models.tenancy import User
-from models.transfer_events import Event, emit, now, record, recording
+from models.transfer_events import Event, emit, record, recording
 from models.transfers import ACTIVE_STATUSES, ItemStatus, Transfer, TransferItem, TransferKind, TransferLock, TransferStatus
 from models.userdata import DATA_TYPES
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from models import clock
 from models.tenancy import Team, TeamMember, Tenant, User, View, ViewTeam
 from models.userdata import DATA_TYPES, OWNED, AgentSchedule, Evaluation, OwnedRecord
 
@@ -140,11 +141,9 @@ async def _insert_many(
     now: bool = False, batch: int = 5000,
 ) -> None:
     """Multi-row INSERTs in batches: far faster than model instances for millions of rows."""
-    from datetime import datetime, timezone
-
     extra = dict(defaults or {})
     if now:
-        extra["created_at"] = datetime.now(timezone.utc)
+        extra["created_at"] = clock.now()
     names = list(columns) + list(extra)
     pg = db.capabilities.dialect == "postgres"
     buffer: list = []

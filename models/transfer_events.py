@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
+from models.clock import now
 from models.sql import Statement
 from models.transfers import EventRecord, Transfer, TransferStatus
 
 _FINISHED = frozenset(s.value for s in TransferStatus if s.finished)  # as strings: an Event carries them so
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)

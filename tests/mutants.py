@@ -192,7 +192,7 @@ MUTANTS = [
     Mutant("a revoked token authenticates", "models/tenancy.py",
            'AND k.revoked_at IS NULL "', '"', ("tests/test_tokens.py",)),
     Mutant("an expired token authenticates", "models/tenancy.py",
-           "AND (k.expires_at IS NULL OR k.expires_at > {q.p(now)})", "", ("tests/test_tokens.py",)),
+           "AND (k.expires_at IS NULL OR k.expires_at > {q.p(at)})", "", ("tests/test_tokens.py",)),
     Mutant("a long text frame says its length in two bytes", "graph/websocket.py",
            "    if n < 1 << 16:", "    if n < 1 << 17:", ("tests/test_websocket.py",)),
     Mutant("messages sent together leave as their first alone", "graph/websocket.py",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph.relay import pk_of
-from models import bulk, purge, revert_start, running, settings, starting
+from models import bulk, clock, purge, revert_start, running, settings, starting
 from models.idempotency import IdempotencyKey
 from models.journal import JOURNAL_TABLES, JournalMove
 from models.transfers import Transfer, TransferItem
@@ -189,7 +189,7 @@ async def test_expired_keys_go_in_batches_every_one_counted_and_a_purge_with_not
         started, problems = await starting.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
         assert problems == [] and started is not None
         await running.cancel(started)
-    await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=purge.now() - timedelta(hours=25))
+    await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=clock.now() - timedelta(hours=25))
     assert await idempotency.forget_expired(batch=2) == 5  # batches of 2, 2 and 1
     assert await IdempotencyKey.filter(operator_id=world.pk(1)).count() == 0
     assert not await purge.purge()
@@ -230,8 +230,8 @@ async def test_a_journal_is_kept_until_its_window_has_ended_plus_the_grace_perio
     kept, gone = await applied(world, 10, 11), await applied(world, 12, 13)
     window = timedelta(days=settings.REVERT_DAYS)
     minute = timedelta(minutes=1)
-    await Transfer.filter(id=kept.id).update(finished_at=purge.now() - window - purge.GRACE + minute)
-    await Transfer.filter(id=gone.id).update(finished_at=purge.now() - window - purge.GRACE - minute)
+    await Transfer.filter(id=kept.id).update(finished_at=clock.now() - window - purge.GRACE + minute)
+    await Transfer.filter(id=gone.id).update(finished_at=clock.now() - window - purge.GRACE - minute)
     await purge.purge()
     assert await journal_rows(kept.id) == 1 and await journaled(kept.id)
     assert await journal_rows(gone.id) == 0 and not await journaled(gone.id)

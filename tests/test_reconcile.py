@@ -10,7 +10,7 @@ from arq.constants import job_key_prefix
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from jobs.transfer import reconcile
-from models import leases, running, starting
+from models import clock, leases, running, starting
 from models.transfers import Transfer, TransferLane, TransferStatus
 from tests.support import Api, World
 
@@ -70,7 +70,7 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
     assert await leases.hold(old)  # a worker took the lane ...
     await reconcile(pool)
     assert await leases.of_transfer(stuck.id) == [old]  # a live lease is left alone
-    await TransferLane.filter(transfer_id=stuck.id).update(lease_until=leases.now() - timedelta(seconds=1))  # ... and died
+    await TransferLane.filter(transfer_id=stuck.id).update(lease_until=clock.now() - timedelta(seconds=1))  # ... and died
     assert await reconcile(pool) >= 1
     (new,) = await leases.of_transfer(stuck.id)
     assert new.generation == old.generation + 1
@@ -94,7 +94,7 @@ async def test_a_lease_that_ran_out_while_the_database_was_away_is_left_to_its_h
     waiting, _ = await starting.start_single(world.users[1], 18, 19)
     (held,) = await leases.of_transfer(waiting.id)
     assert await leases.hold(held)
-    await TransferLane.filter(transfer_id=waiting.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    await TransferLane.filter(transfer_id=waiting.id).update(lease_until=clock.now() - timedelta(seconds=1))
     monkeypatch.setattr(db, "_last_unreachable", time.monotonic())  # this worker just saw the database come back
     await reconcile(pool)
     assert await leases.of_transfer(waiting.id) == [held]
@@ -156,7 +156,7 @@ async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_
     (lane,) = await leases.of_transfer(slow.id)
     await transfer_jobs.enqueue(pool, slow)
     assert await leases.hold(lane)
-    await TransferLane.filter(transfer_id=slow.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    await TransferLane.filter(transfer_id=slow.id).update(lease_until=clock.now() - timedelta(seconds=1))
     transaction = leases.in_transaction
 
     @asynccontextmanager

@@ -6,8 +6,9 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from models import starting
+from models.clock import now
 from models.sql import Statement
-from models.transfer_events import Event, now, record, recording
+from models.transfer_events import Event, record, recording
 from models.transfers import EventRecord, Transfer, TransferStatus
 from tests.support import World
 

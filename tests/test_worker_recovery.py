@@ -18,7 +18,7 @@ from tortoise import connections
 
 from graph.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, running, settings, starting
+from models import bulk, clock, running, settings, starting
 from models.leases import LaneRef
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
@@ -265,7 +265,7 @@ async def test_a_lane_job_renews_its_lease_so_that_it_never_runs_below_a_third_o
         deadline = asyncio.get_running_loop().time() + 2 * lease
         while asyncio.get_running_loop().time() < deadline:
             (until_,) = await TransferLane.filter(transfer_id=transfer.id).values_list("lease_until", flat=True)
-            ahead.append((until_ - leases.now()).total_seconds())
+            ahead.append((until_ - clock.now()).total_seconds())
             await asyncio.sleep(lease / 30)
         released.set()
         assert await job == 1
