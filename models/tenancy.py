@@ -191,25 +191,31 @@ def users_in_view(view_id: int) -> QuerySet[User]:
     return User.filter(id__in=Subquery(members))
 
 
+def sees_whole_tenant(operator: User) -> bool:
+    """The scope rule: a tenant admin without a view sees the whole tenant; an operator with a
+    view sees the members of its teams (an admin too); anyone else, nobody."""
+    return operator.view_id is None and operator.tenant_admin
+
+
 def scope(operator: User) -> QuerySet[User]:
     """The users `operator` may see and transfer."""
+    if sees_whole_tenant(operator):
+        return User.filter(tenant_id=operator.tenant_id)
     if operator.view_id is not None:
         return users_in_view(operator.view_id).filter(tenant_id=operator.tenant_id)
-    if operator.tenant_admin:
-        return User.filter(tenant_id=operator.tenant_id)
     return User.filter(id=-1)  # no view and not an admin: nobody
 
 
 def scope_condition(operator: User, q: Statement, alias: str) -> str:
     """`scope(operator)` as SQL, a condition on the `app_user` row `alias`, for statements
     written out (the people file). The same rule: tests/test_scope.py holds them equal."""
+    if sees_whole_tenant(operator):
+        return f"{alias}.tenant_id = {q.p(operator.tenant_id)}"
     if operator.view_id is not None:  # parameters in the order they are written (SQLite's `?`)
         return (
             f"{alias}.tenant_id = {q.p(operator.tenant_id)} AND {alias}.id IN (SELECT m.user_id FROM team_member m "
             f"JOIN view_team v ON v.team_id = m.team_id WHERE v.view_id = {q.p(operator.view_id)})"
         )
-    if operator.tenant_admin:
-        return f"{alias}.tenant_id = {q.p(operator.tenant_id)}"
     return "1 = 0"  # nobody
 
 
@@ -222,7 +228,7 @@ async def in_scope(operator: User, pks: Iterable[int]) -> set[int]:
     wanted = set(pks)
     if not wanted:
         return set()
-    if operator.view_id is None and operator.tenant_admin:
+    if sees_whole_tenant(operator):
         query = User.filter(tenant_id=operator.tenant_id, id__in=wanted)
     else:
         query = scope(operator).filter(id__in=wanted)

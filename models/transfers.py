@@ -15,7 +15,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from models.tenancy import User, scope
+from models.tenancy import User, scope, sees_whole_tenant
 
 
 class TransferKind(str, enum.Enum):
@@ -223,7 +223,7 @@ class TransferLock(Model):
 def _hide_outside_scope(operator: User, query: QuerySet, parts: QuerySet, owner: str) -> QuerySet:
     """`query` less the objects one of whose `parts` (items, upload rows) names a user
     outside the operator's scope: what they cannot see stays unknown to them."""
-    if operator.view_id is None and operator.tenant_admin:
+    if sees_whole_tenant(operator):
         return query  # the whole tenant is in scope
     in_scope = Subquery(scope(operator).values("id"))
     hidden = parts.filter(Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)).values(owner)
