@@ -58,7 +58,7 @@ class BulkUpload(Model):
     error_count = fields.IntField(default=0)
     # File-level errors: [{"code": ..., "message": ...}]
     errors = fields.JSONField(default=list)
-    # True: "From User ID, To User ID" (the To cell is the source); False: "Source User ID, Target User ID".
+    # True: "From User ID, To User ID"; False: "Source User ID, Target User ID" (models/csvfile.py).
     people_form = fields.BooleanField(default=True)
 
     class Meta:
@@ -71,8 +71,9 @@ class BulkUploadRow(Model):
     id = fields.IntField(primary_key=True)
     upload: fields.ForeignKeyRelation[BulkUpload] = fields.ForeignKeyField("models.BulkUpload", related_name="rows")
     row_number = fields.IntField()
-    from_cell = fields.CharField(max_length=255, null=True)
-    to_cell = fields.CharField(max_length=255, null=True)
+    # The cells naming the source and the target, as written; the parser decided which is which.
+    source_cell = fields.CharField(max_length=255, null=True)
+    target_cell = fields.CharField(max_length=255, null=True)
     source: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.User", related_name="upload_rows_as_source", null=True
     )
