@@ -1,4 +1,4 @@
-"""Undo: whether a transfer can be reverted, what its revert would do, and reverting a pair.
+"""Reverting pairs: whether a transfer can be reverted, what reverting each pair would do, and doing it.
 
 A revert is a transfer of kind REVERT whose items are the succeeded pairs of
 the original, each played back from the journal (models/journal.py) in one

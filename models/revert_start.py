@@ -1,4 +1,4 @@
-"""Reverting a transfer: the plan an operator sees, the start, and the retry of a revert.
+"""Starting a revert: the plan an operator sees, the start, and the retry of a revert.
 
 The revert runs like any transfer (lanes, leases, events, cancel, retry); its
 items are the original's succeeded pairs with the roles swapped: the data goes

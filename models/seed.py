@@ -1,4 +1,4 @@
-"""Demo and synthetic data (SPEC.md section 9; issue 3's load generator).
+"""Demo and synthetic data (SPEC.md section 9): the demo tenant, and tenants of any size for benchmarks.
 
 Deterministic: the same seed gives the same people and records, so the
 README's examples and the tests can name users by ID.

@@ -2,7 +2,7 @@
 
 Scope is the one idea every query shares: an operator sees the users of the
 teams of their assigned view, or the whole tenant when they are a tenant admin
-without a view. Everything else about tenancy is plain data.
+without a view (`sees_whole_tenant`). Everything else about tenancy is plain data.
 """
 
 from __future__ import annotations
