@@ -14,7 +14,7 @@ its mutants here.
 
 mutmut (tests/mutation.py) measures the suite over the domain modules; this list
 keeps what it cannot express: mutants of SQL written in strings (mutmut only
-pads a string), of lines outside the modules it mutates (lifecycle, db, the
+pads a string), of lines outside the modules it mutates (running, starting, transfer_events, db, the
 WebSocket, the event batches), mutants that drop one condition of several or
 reorder statements, and the concurrency mutants, which only PostgreSQL with a
 forced interleaving shows (mutmut runs the suite on SQLite).
