@@ -9,7 +9,7 @@ limit may kill a healthy pair that is making progress."
 Seeds a synthetic tenant of two users (`udt seed --synthetic`, no records),
 gives the source --records owned_record rows over every shared data type
 (`INSERT ... SELECT generate_series`) and the target --target-records, then
-VACUUM ANALYZE. Starts a single transfer (models.lifecycle) and one `udt
+VACUUM ANALYZE. Starts a single transfer (models.running) and one `udt
 worker` at the default lease (UDT_LEASE_SECONDS 10): times start -> SUCCEEDED
 while watching the lane's lease being renewed, and checks that the pair ran
 once (one attempt, the lane's generation unchanged while it ran, no takeover
@@ -68,7 +68,7 @@ async def _vacuum(what: str = "ANALYZE") -> float:
 
 async def main(args: argparse.Namespace) -> None:
     from graph.process.cli import apply_migrations
-    from models import lifecycle, seed, settings
+    from models import seed, settings, starting
     from models.db import close_db, open_db
     from models.tenancy import User
     from models.transfers import Transfer, TransferItem, TransferLane
@@ -110,7 +110,7 @@ async def main(args: argparse.Namespace) -> None:
     with (logs / "worker.log").open("wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "graph.process.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        transfer, problems = await lifecycle.start_single(operator, source.user_id, target.user_id)
+        transfer, problems = await starting.start_single(operator, source.user_id, target.user_id)
         assert not problems, problems
         started = time.perf_counter()
         await enqueue(transfer)

@@ -70,7 +70,7 @@ def parsed(data: bytes) -> list[list[str]]:
 
 async def memory(sizes: list[int]) -> None:
     """The peak allocated while the file streams in process: the same whatever the number of users."""
-    from models.reports import people_csv
+    from models.csv_exports import people_csv
     from models.tenancy import User
 
     for users in sizes:

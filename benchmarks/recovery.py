@@ -106,7 +106,7 @@ async def one_round(
     name: str, operator, pairs: list[tuple[int, int]], spare: tuple[int, int], procs: Processes,  # type: ignore[no-untyped-def]
     doomed_script: Path, doomed_env: dict[str, str], hang_after: int, rng: random.Random,
 ) -> Round:
-    from models import bulk, lifecycle, settings
+    from models import bulk, settings, starting
     from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
     from tests.processes import enqueue
 
@@ -179,7 +179,7 @@ async def one_round(
     attempts = await TransferItem.filter(id__in=in_flight).values_list("attempts", flat=True)
     assert set(attempts) == {2}, attempts  # the dead worker's attempt, then the survivor's: none applied twice
 
-    single, problems = await lifecycle.start_single(operator, *spare)
+    single, problems = await starting.start_single(operator, *spare)
     assert not problems, problems
     await enqueue(single)
     plain = await _wait(lambda: finished(single), 60, "the single transfer")

@@ -1,6 +1,6 @@
 """The job functions: work a lane of a transfer; find lanes that lost their job.
 
-Thin on purpose: the rules live in models.lifecycle, ownership in models.leases.
+Thin on purpose: the rules live in models.running, ownership in models.leases.
 A lane's job applies its pairs one by one while a background task renews its
 lease, so no clock ever cuts a healthy pair short. After a slice of
 `settings.SLICE_SECONDS` the job hands the lane to a successor at the tail of
@@ -22,8 +22,8 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 
-from jobs import events, report
-from models import leases, lifecycle, settings
+from jobs import event_stream, pair_outcomes
+from models import leases, running, settings
 from models.db import is_unavailable, wait_for_database
 from models.leases import LaneRef
 from models.transfers import Transfer
@@ -120,7 +120,7 @@ async def run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation:
     resumed_at_once = 0
     while True:
         try:
-            with structlog.contextvars.bound_contextvars(**await report.about(transfer_id)):
+            with structlog.contextvars.bound_contextvars(**await pair_outcomes.about(transfer_id)):
                 return await _run_lane(ctx, transfer_id, lane, generation)
         except Exception as exc:
             if not is_unavailable(exc):
@@ -137,7 +137,7 @@ async def _run_lane(ctx: dict[str, Any], transfer_id: int, lane: int, generation
     if not await leases.hold(ref):
         return 0  # a stale job: the lane belongs to a newer generation, or is done
     redis: ArqRedis = ctx["redis"]
-    await events.announce(redis, await lifecycle.begin(transfer_id))
+    await event_stream.announce(redis, await running.begin(transfer_id))
     async with _renewing(ref) as lost:
         applied, hand_over = await _work(ref, redis, lost, ctx.get("draining", lambda: False))
     if hand_over and (successor := await leases.hand_over(ref)) is not None:
@@ -165,9 +165,9 @@ async def _work(
                 deadline = time.monotonic() + settings.SLICE_SECONDS
             with structlog.contextvars.bound_contextvars(item_id=item_id):
                 started = time.monotonic()
-                done = await lifecycle.process_item(item_id)
-                await events.announce(redis, done)
-                await report.pair_done(done, time.monotonic() - started)
+                done = await running.process_item(item_id)
+                await event_stream.announce(redis, done)
+                await pair_outcomes.pair_done(done, time.monotonic() - started)
             applied += bool(done)
     await leases.finish(ref)
     return applied, False

@@ -1,19 +1,12 @@
 """tortoise-orm's asyncpg client, with transactions that never outlive their connection.
 
-The one place where tortoise's internals are touched; the version it was written for
-is checked at import.
-
-tortoise 1.1 (`TransactionContextPooled`) names a transaction's client in the task's
-context variable before its BEGIN, and takes the name back only after returning the
-connection to the pool. When the database goes away, either step can raise: BEGIN on
-a pooled connection that has just died, or the pool's reset of a connection that died
-under the transaction (asyncpg re-raises what its reset met). The variable then keeps
-naming the client of a connection asyncpg has already released, and every later
-`in_transaction()` of that task (a retry above all) nests a savepoint in it: "cannot
-call Connection.transaction(): connection has been released back to the pool", as
-long as the task lives. Here a transaction's client is named only once its BEGIN
-succeeded and the name is always taken back first; a connection whose BEGIN, COMMIT
-or ROLLBACK failed is closed, never handed out again.
+Why: tortoise's own pooled transaction names its client in the task's context before
+BEGIN and takes the name back only after returning the connection; when the database
+goes away in between, every later transaction of that task nests in a released
+connection ("connection has been released back to the pool"). Here the client is
+named only once BEGIN succeeded, the name is taken back first, and a connection whose
+BEGIN, COMMIT or ROLLBACK failed is closed. The one place where tortoise's internals
+are touched; the version read is checked at import.
 
 tortoise finds this module by the `engine` of the connection's settings
 (models/settings.py); its name holds "asyncpg", which tortoise's migrations read.

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from tortoise.transactions import in_transaction
 
-from models import engine, idempotency, settings, undo
-from models.csvfile import FILE_ROW_CODES, shown, source_and_target
-from models.lifecycle import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
+from models import engine, idempotency, revert_start, settings
+from models.csvfile import FILE_ROW_CODES, shown
+from models.starting import ALREADY_RETRIED, BULK_IN_PROGRESS, UPLOAD_ALREADY_USED, create_transfer
 from models.rules import PairCheck, Problem, check_pairs, data_types_problem, stored_choice
 from models.tenancy import User
 from models.transfers import (
@@ -42,7 +42,7 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
         parsed.rows = []  # a file that cannot run is not checked row by row (it may hold 100,000 pairs)
     checks = await check_pairs(
         operator,
-        [(*source_and_target(r.from_cell, r.to_cell, parsed.people_form), r.row_number) for r in parsed.rows],
+        [(r.source_cell, r.target_cell, r.row_number) for r in parsed.rows],
     )
     for row, check in zip(parsed.rows, checks, strict=True):
         _with_file_problems(check, row.problems)
@@ -63,8 +63,8 @@ async def create_upload(operator: User, filename: str, data: bytes) -> BulkUploa
                 BulkUploadRow(
                     upload=upload,
                     row_number=row.row_number,
-                    from_cell=row.from_cell and row.from_cell[:255],
-                    to_cell=row.to_cell and row.to_cell[:255],
+                    source_cell=row.source_cell and row.source_cell[:255],
+                    target_cell=row.target_cell and row.target_cell[:255],
                     source_id=check.source.id if check.source else None,
                     target_id=check.target.id if check.target else None,
                     errors=_as_json(check.problems),
@@ -91,7 +91,7 @@ async def _recheck(operator: User, upload: BulkUpload, types: Sequence[DataType]
     rows = await BulkUploadRow.filter(upload_id=upload.id).order_by("row_number")
     checks = await check_pairs(
         operator,
-        [(*source_and_target(r.from_cell, r.to_cell, upload.people_form), r.row_number) for r in rows],
+        [(r.source_cell, r.target_cell, r.row_number) for r in rows],
         types=types,
     )
     changed = []
@@ -156,7 +156,7 @@ async def retry(
     if not failed:
         return None, [Problem("NOTHING_TO_RETRY", "The transfer has no failed pairs to retry.")]
     if transfer.kind is TransferKind.REVERT:
-        return await undo.retry(operator, transfer, failed, request)
+        return await revert_start.retry(operator, transfer, failed, request)
     checks = await check_pairs(
         operator,
         [(i.source.user_id, i.target.user_id, i.row_number) for i in failed],

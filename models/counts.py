@@ -3,7 +3,7 @@
 The users page asks this once per page (through a dataloader). One grouped
 SELECT per storage table and owner column, joined by UNION ALL, makes it one
 round trip whatever the number of tables; its SQL is written here rather than
-built by the ORM, which cost more than the database did.
+built by the ORM, whose work per query outweighed the database's.
 """
 
 from __future__ import annotations

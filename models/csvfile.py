@@ -80,8 +80,8 @@ def shown(cell: str) -> str:
 @dataclass(frozen=True)
 class UploadRow:
     row_number: int  # 1-based line the row starts on; the header is line 1
-    from_cell: str | None  # the first two cells, as written (a NUL shown as U+FFFD)
-    to_cell: str | None
+    source_cell: str | None  # the cell naming the user whose data moves, as written (a NUL shown as U+FFFD)
+    target_cell: str | None  # the cell naming the user who receives it
     problems: tuple[Problem, ...] = ()  # the file's own: a cell holding a NUL
 
 
@@ -105,6 +105,11 @@ def source_and_target(first: T, second: T, people_form: bool) -> tuple[T, T]:
     target. The "Source User ID, Target User ID" form means what it says.
     """
     return (second, first) if people_form else (first, second)
+
+
+def as_written(source: T, target: T, people_form: bool) -> tuple[T, T]:
+    """A row's first and second cells (From and To, or Source and Target), given its source and target."""
+    return source_and_target(source, target, people_form)  # the rule swaps or keeps: its own inverse
 
 
 def parse_upload(data: bytes, *, max_bytes: int, max_pairs: int) -> ParsedUpload:
@@ -186,9 +191,10 @@ def _row(last_line: int, record: list[str], first: str | None, second: str | Non
     """A kept row; it starts on its last line less the line breaks inside its quoted cells."""
     joined = ",".join(record)
     line = last_line - (joined.count("\n") + joined.count("\r") - joined.count("\r\n"))
+    source, target = source_and_target(first, second, people)
     if not (nul and NUL in joined):
-        return UploadRow(line, first, second)
-    return UploadRow(line, first and shown(first), second and shown(second), _nul_problems(record, people))
+        return UploadRow(line, source, target)
+    return UploadRow(line, source and shown(source), target and shown(target), _nul_problems(record, people))
 
 
 def _nul_problems(record: list[str], people: bool) -> tuple[Problem, ...]:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from models.clock import now
 from models.rules import Problem
 from models.sql import Statement
 from models.tenancy import User
@@ -95,7 +96,7 @@ async def prior(operator: User, key: str | None, mutation: str, **input: object)
 
 
 def _cutoff() -> datetime:
-    return datetime.now(timezone.utc) - LIFETIME
+    return now() - LIFETIME
 
 
 async def replay(operator: User, req: Request) -> Answer | None:

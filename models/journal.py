@@ -5,7 +5,7 @@ transaction, set-based: per data type and owner column, one `JournalMove`
 row listing the IDs of the records the pair reassigned; per storage table, one
 `JournalRemoved` row holding, as they were, the rows an OVERWRITE deleted, from
 where a revert puts them back. A few rows per pair whatever its size, so the
-journal costs little beside the move itself (README, *Undo*). A transfer's
+journal costs little beside the move itself (benchmarks/RESULTS.md). A transfer's
 journal is purged when its undo window (`settings.REVERT_DAYS`) ends.
 """
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import settings
+from models.clock import now
 from models.db import reachable_for
 from models.transfers import ACTIVE_STATUSES, ItemStatus, TransferItem, TransferLane
 
@@ -36,9 +37,6 @@ class LaneRef:
     lane: int
     generation: int
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def lane_count(bulk: bool, pairs: int) -> int:

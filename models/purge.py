@@ -1,28 +1,23 @@
 """Purging what has outlived its use: the journals of transfers whose undo window has
 ended, and idempotency keys past their 24 hours.
 
-Every worker runs `purge` every `settings.PURGE_SECONDS` (jobs/worker.py). One
-tenant's journals may hold millions of rows, so they go in short transactions
-of at most `BATCH_ROWS` rows per journal table, set-based (a DELETE per table,
-never a statement per record). The transaction that takes a transfer's last
-rows also marks it `journaled = false`. While a large journal is going, its
-transfer is already past its window: no plan or revert reads it.
-
-Several workers purging at once is harmless: on PostgreSQL each step locks the
-transfers it purges (`FOR UPDATE SKIP LOCKED`), so two workers take different
-ones and never wait for each other; on SQLite the first statement of each step
-is a write, so the steps of two processes run one after the other.
+Every worker runs `purge` every `settings.PURGE_SECONDS` (jobs/worker.py), in short
+set-based transactions of at most `BATCH_ROWS` rows per journal table, since a journal
+may be large; the one that takes a transfer's last rows marks it `journaled = false`.
+Workers purging at once take different transfers (PostgreSQL: `FOR UPDATE SKIP LOCKED`;
+SQLite: each step starts with a write, so they run in turn).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from models import idempotency, settings
+from models.clock import now
 from models.journal import JOURNAL_TABLES
 from models.sql import Statement
 from models.transfers import ACTIVE_STATUSES
@@ -51,9 +46,6 @@ class Purged:
     def __bool__(self) -> bool:
         return bool(self.transfers or self.keys or any(self.rows.values()))
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def purge() -> Purged:

@@ -16,7 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from models import engine
 from models.db import MAX_INT
 from models.problems import Problem, Role
-from models.tenancy import User, scope
+from models.tenancy import User, scope, sees_whole_tenant
 from models.transfers import TransferLock
 from models.userdata import BY_KEY, DATA_TYPES, DataType
 
@@ -130,7 +130,7 @@ async def check_pairs(
         users = {u.user_id: u for u in found}
         pks = [u.id for u in found]
         if pks:
-            if operator.view_id is None and operator.tenant_admin:
+            if sees_whole_tenant(operator):
                 visible = set(pks)  # the whole tenant, where `found` already is: no query
             else:
                 visible = set(

@@ -1,4 +1,4 @@
-"""Demo and synthetic data (SPEC.md section 9; issue 3's load generator).
+"""Demo and synthetic data (SPEC.md section 9): the demo tenant, and tenants of any size for benchmarks.
 
 Deterministic: the same seed gives the same people and records, so the
 README's examples and the tests can name users by ID.
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from models import clock
 from models.tenancy import Team, TeamMember, Tenant, User, View, ViewTeam
 from models.userdata import DATA_TYPES, OWNED, AgentSchedule, Evaluation, OwnedRecord
 
@@ -140,11 +141,9 @@ async def _insert_many(
     now: bool = False, batch: int = 5000,
 ) -> None:
     """Multi-row INSERTs in batches: far faster than model instances for millions of rows."""
-    from datetime import datetime, timezone
-
     extra = dict(defaults or {})
     if now:
-        extra["created_at"] = datetime.now(timezone.utc)
+        extra["created_at"] = clock.now()
     names = list(columns) + list(extra)
     pg = db.capabilities.dialect == "postgres"
     buffer: list = []

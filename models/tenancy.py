@@ -2,7 +2,7 @@
 
 Scope is the one idea every query shares: an operator sees the users of the
 teams of their assigned view, or the whole tenant when they are a tenant admin
-without a view. Everything else about tenancy is plain data.
+without a view (`sees_whole_tenant`). Everything else about tenancy is plain data.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from tortoise import connections, fields
 from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from models.clock import now
 from models.sql import Statement, columns, prefixed
 
 
@@ -109,9 +110,6 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 class ApiToken(Model):
     id = fields.IntField(primary_key=True)
@@ -142,7 +140,7 @@ class ApiToken(Model):
         `lifetime` None: the token never expires.
         """
         token = "udt_" + secrets.token_urlsafe(32)
-        expires_at = _now() + lifetime if lifetime is not None else None
+        expires_at = now() + lifetime if lifetime is not None else None
         await cls.create(user=user, token_hash=cls.hash(token), expires_at=expires_at)
         return token
 
@@ -159,12 +157,12 @@ class ApiToken(Model):
         if not cls.well_formed(token):
             return None
         q = Statement(connections.get("default"))
-        now = cls._meta.fields_map["expires_at"].to_db_value(_now(), None)
+        at = cls._meta.fields_map["expires_at"].to_db_value(now(), None)
         rows = await q.dicts(
             f"SELECT {columns(cls, 'k')}, {columns(User, 'u')}, {columns(Tenant, 't')} FROM api_token k "
             "JOIN app_user u ON u.id = k.user_id JOIN tenant t ON t.id = u.tenant_id "
             f"WHERE k.token_hash = {q.p(cls.hash(token))} AND k.revoked_at IS NULL "
-            f"AND (k.expires_at IS NULL OR k.expires_at > {q.p(now)})"
+            f"AND (k.expires_at IS NULL OR k.expires_at > {q.p(at)})"
         )
         if not rows:
             return None
@@ -176,15 +174,15 @@ class ApiToken(Model):
 
     async def _touch(self) -> None:
         """Note the use, at most once a minute: the condition makes concurrent requests write once."""
-        now = _now()
-        stale = now - LAST_USED_PRECISION
+        at = now()
+        stale = at - LAST_USED_PRECISION
         if self.last_used_at is None or self.last_used_at < stale:
-            await ApiToken.filter(Q(last_used_at=None) | Q(last_used_at__lt=stale), id=self.id).update(last_used_at=now)
+            await ApiToken.filter(Q(last_used_at=None) | Q(last_used_at__lt=stale), id=self.id).update(last_used_at=at)
 
     @classmethod
     async def revoke(cls, token_id: int) -> bool:
         """Revoke a token; False when there is no such token or it was revoked already."""
-        return bool(await cls.filter(id=token_id, revoked_at=None).update(revoked_at=_now()))
+        return bool(await cls.filter(id=token_id, revoked_at=None).update(revoked_at=now()))
 
 
 def users_in_view(view_id: int) -> QuerySet[User]:
@@ -193,25 +191,31 @@ def users_in_view(view_id: int) -> QuerySet[User]:
     return User.filter(id__in=Subquery(members))
 
 
+def sees_whole_tenant(operator: User) -> bool:
+    """The scope rule: a tenant admin without a view sees the whole tenant; an operator with a
+    view sees the members of its teams (an admin too); anyone else, nobody."""
+    return operator.view_id is None and operator.tenant_admin
+
+
 def scope(operator: User) -> QuerySet[User]:
     """The users `operator` may see and transfer."""
+    if sees_whole_tenant(operator):
+        return User.filter(tenant_id=operator.tenant_id)
     if operator.view_id is not None:
         return users_in_view(operator.view_id).filter(tenant_id=operator.tenant_id)
-    if operator.tenant_admin:
-        return User.filter(tenant_id=operator.tenant_id)
     return User.filter(id=-1)  # no view and not an admin: nobody
 
 
 def scope_condition(operator: User, q: Statement, alias: str) -> str:
     """`scope(operator)` as SQL, a condition on the `app_user` row `alias`, for statements
     written out (the people file). The same rule: tests/test_scope.py holds them equal."""
+    if sees_whole_tenant(operator):
+        return f"{alias}.tenant_id = {q.p(operator.tenant_id)}"
     if operator.view_id is not None:  # parameters in the order they are written (SQLite's `?`)
         return (
             f"{alias}.tenant_id = {q.p(operator.tenant_id)} AND {alias}.id IN (SELECT m.user_id FROM team_member m "
             f"JOIN view_team v ON v.team_id = m.team_id WHERE v.view_id = {q.p(operator.view_id)})"
         )
-    if operator.tenant_admin:
-        return f"{alias}.tenant_id = {q.p(operator.tenant_id)}"
     return "1 = 0"  # nobody
 
 
@@ -224,7 +228,7 @@ async def in_scope(operator: User, pks: Iterable[int]) -> set[int]:
     wanted = set(pks)
     if not wanted:
         return set()
-    if operator.view_id is None and operator.tenant_admin:
+    if sees_whole_tenant(operator):
         query = User.filter(tenant_id=operator.tenant_id, id__in=wanted)
     else:
         query = scope(operator).filter(id__in=wanted)

@@ -15,7 +15,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from models.tenancy import User, scope
+from models.tenancy import User, scope, sees_whole_tenant
 
 
 class TransferKind(str, enum.Enum):
@@ -58,7 +58,7 @@ class BulkUpload(Model):
     error_count = fields.IntField(default=0)
     # File-level errors: [{"code": ..., "message": ...}]
     errors = fields.JSONField(default=list)
-    # True: "From User ID, To User ID" (the To cell is the source); False: "Source User ID, Target User ID".
+    # True: "From User ID, To User ID"; False: "Source User ID, Target User ID" (models/csvfile.py).
     people_form = fields.BooleanField(default=True)
 
     class Meta:
@@ -71,8 +71,9 @@ class BulkUploadRow(Model):
     id = fields.IntField(primary_key=True)
     upload: fields.ForeignKeyRelation[BulkUpload] = fields.ForeignKeyField("models.BulkUpload", related_name="rows")
     row_number = fields.IntField()
-    from_cell = fields.CharField(max_length=255, null=True)
-    to_cell = fields.CharField(max_length=255, null=True)
+    # The cells naming the source and the target, as written; the parser decided which is which.
+    source_cell = fields.CharField(max_length=255, null=True)
+    target_cell = fields.CharField(max_length=255, null=True)
     source: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.User", related_name="upload_rows_as_source", null=True
     )
@@ -223,7 +224,7 @@ class TransferLock(Model):
 def _hide_outside_scope(operator: User, query: QuerySet, parts: QuerySet, owner: str) -> QuerySet:
     """`query` less the objects one of whose `parts` (items, upload rows) names a user
     outside the operator's scope: what they cannot see stays unknown to them."""
-    if operator.view_id is None and operator.tenant_admin:
+    if sees_whole_tenant(operator):
         return query  # the whole tenant is in scope
     in_scope = Subquery(scope(operator).values("id"))
     hidden = parts.filter(Q(source_id__not_in=in_scope) | Q(target_id__not_in=in_scope)).values(owner)

@@ -1,11 +1,10 @@
 """Reading an uploaded file in a child process, one file at a time.
 
-Reading a 20 MB CSV file is seconds of CPU, and much of it is single C calls
-that hold the GIL: the csv module reads a whole record in one call, and a line
-of ten million commas is one record. On a thread of the API it would still
-stall the event loop, so the file goes to a child process of its own: the loop
-only writes the file to the child's stdin and reads back the result. One at a
-time, so that uploads never take both of a small machine's cores.
+Parsing a large file is CPU in C calls that hold the GIL (the csv module reads a
+whole record in one call), so even a thread would stall the API's event loop: the
+loop only writes the file to the child and reads back the result. One at a time,
+so uploads never take every core of a small machine (benchmarks/RESULTS.md,
+*Upload validation*).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 # Smallest and most valuable first: a partial run still measures what matters most.
 MODULES = [
     "models/rules.py", "models/idempotency.py", "models/csvfile.py", "graph/execution/limits.py",
-    "graph/core/context.py", "models/journal.py", "models/undo.py", "models/purge.py",
-    "models/revert.py", "models/leases.py", "models/engine.py", "models/tenancy.py",
+    "graph/core/context.py", "models/journal.py", "models/revert_start.py", "models/purge.py",
+    "models/revert_pairs.py", "models/leases.py", "models/engine.py", "models/tenancy.py",
     "graph/api/users.py", "jobs/transfer.py",
 ]
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")

@@ -123,12 +123,12 @@ class Api:
 async def run_pairs(transfer_id: int) -> None:
     """Apply a queued transfer's pairs here and now, as a worker would (without publishing
     its events), for tests that change the world between the start and the pairs."""
-    from models import lifecycle
+    from models import running
     from models.transfers import TransferItem
 
-    await lifecycle.begin(transfer_id)
+    await running.begin(transfer_id)
     for item_id in await TransferItem.filter(transfer_id=transfer_id).order_by("position").values_list("id", flat=True):
-        await lifecycle.process_item(item_id)
+        await running.process_item(item_id)
 
 
 async def audit(api: Api, token: str, url: str) -> list[list[str]]:

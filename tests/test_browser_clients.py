@@ -11,7 +11,7 @@ from gql import GraphQLRequest
 
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import lifecycle
+from models import starting
 from tests.support import Api, World
 
 ORIGIN = "https://app.example.com"
@@ -87,7 +87,7 @@ async def _subscribe(api: Api, token: str, gid: str, after: str | None = None, o
 async def _watch_a_live_transfer(api: Api, world: World, pool) -> tuple[str, list[dict]]:
     """Subscribe (as the admin, through gql over graphql-transport-ws) to a queued transfer, then let the worker run it."""
     await world.stock(10)
-    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)
     assert problems == []
     gid = to_global_id("Transfer", transfer.id)
 

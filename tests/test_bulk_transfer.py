@@ -11,7 +11,7 @@ import pytest
 
 from graph.api.transfer_events import event_cursor
 from graph.core.relay import pk_of, to_global_id
-from models import bulk, lifecycle, seed
+from models import bulk, running, seed
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload, ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from models.userdata import DATA_TYPES, OwnedRecord
@@ -148,7 +148,7 @@ async def test_a_second_bulk_transfer_waits_for_the_first(api: Api, world: World
     # its users are busy for single transfers too
     single = (await api(START, world.admin, s=10, t=25, confirm=True))["startTransfer"]
     assert [e["code"] for e in single["userErrors"]] == ["USER_BUSY"]
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
     assert (await api("{ activeBulkTransfer { id } }", world.admin))["activeBulkTransfer"] is None
 
 
@@ -222,7 +222,7 @@ async def test_a_transfer_still_queued_or_running_cannot_be_retried(api: Api, wo
     assert refused["transfer"] is None
     assert [e["code"] for e in refused["userErrors"]] == ["TRANSFER_NOT_FINISHED"]
     assert await Transfer.filter(tenant_id=world.tenant.id).count() == 1
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
 
 
 async def test_an_upload_that_does_not_exist_or_is_another_tenants_is_not_found(api: Api, world: World) -> None:
@@ -240,9 +240,9 @@ async def test_a_transfer_where_no_pair_succeeds_failed(world: World) -> None:
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
     await User.filter(id__in=[world.pk(20), world.pk(21)]).update(tenant_admin=True)
     for item_id in await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True):
-        await lifecycle.process_item(item_id)
+        await running.process_item(item_id)
     done = await Transfer.get(id=transfer.id)
-    assert done.status is TransferStatus.FAILED and done.message == lifecycle.FAILURE_MESSAGE
+    assert done.status is TransferStatus.FAILED and done.message == running.FAILURE_MESSAGE
 
 
 async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api: Api, world: World) -> None:
@@ -250,8 +250,8 @@ async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api
         await world.give(s, "CCR", 1)
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n12,22\n"))
     first = await TransferItem.filter(transfer_id=transfer.id).order_by("position").first()
-    await lifecycle.begin(transfer.id)
-    await lifecycle.process_item(first.id)
+    await running.begin(transfer.id)
+    await running.process_item(first.id)
     gid = to_global_id("Transfer", transfer.id)
     result = (await api(CANCEL, world.admin, id=gid))["cancelTransfer"]
     assert result["userErrors"] == [] and result["transfer"]["status"] == "CANCELLED"
@@ -260,7 +260,7 @@ async def test_cancel_stops_after_the_pair_in_flight_and_keeps_applied_pairs(api
     assert statuses == [ItemStatus.SUCCEEDED, ItemStatus.CANCELLED, ItemStatus.CANCELLED]
     assert await world.owned(20) == {"CCR": 1} and await world.owned(11) == {"CCR": 1}
     for item_id in await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True):
-        assert await lifecycle.process_item(item_id) == []  # a late worker applies nothing
+        assert await running.process_item(item_id) == []  # a late worker applies nothing
     again = (await api(CANCEL, world.admin, id=gid))["cancelTransfer"]
     assert [e["code"] for e in again["userErrors"]] == ["TRANSFER_FINISHED"]
     # the users are free again
@@ -274,7 +274,7 @@ async def test_counters_stay_exact_when_workers_apply_pairs_concurrently(world: 
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "a.csv", content.encode()))
     items = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
     await User.filter(id=world.pk(25)).update(tenant_admin=True)  # one pair will fail
-    results = await asyncio.gather(*(lifecycle.process_item(i) for i in items * 3))  # every pair offered three times
+    results = await asyncio.gather(*(running.process_item(i) for i in items * 3))  # every pair offered three times
     done = await Transfer.get(id=transfer.id)
     assert (done.processed_pairs, done.succeeded_pairs, done.failed_pairs) == (10, 9, 1)
     assert done.status is TransferStatus.PARTIALLY_FAILED
@@ -309,13 +309,13 @@ async def test_a_cancel_while_a_pair_is_in_flight_neither_deadlocks_nor_rolls_th
     upload = await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n12,22\n")
     transfer, _ = await bulk.start(world.users[1], upload)
     first = await TransferItem.filter(transfer_id=transfer.id).order_by("position").first()
-    await lifecycle.begin(transfer.id)
+    await running.begin(transfer.id)
     holder = await asyncpg.connect(database.replace("postgres://", "postgresql://", 1))
     try:
         holding = holder.transaction()
         await holding.start()
         await holder.execute("SELECT id FROM owned_record WHERE owner_id = $1 FOR UPDATE", world.pk(10))
-        pair = asyncio.create_task(lifecycle.process_item(first.id))
+        pair = asyncio.create_task(running.process_item(first.id))
         await _until_waiting(holder, 1)
         cancelled = asyncio.create_task(api(CANCEL, world.admin, id=to_global_id("Transfer", transfer.id)))
         await _until_waiting(holder, 2)

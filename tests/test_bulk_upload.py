@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import lifecycle, settings
+from models import running, settings, starting
 from models.tenancy import User
 from models.transfers import Transfer
 from models.userdata import OwnedRecord
@@ -256,13 +256,13 @@ async def test_the_preview_shows_what_each_pair_would_move_and_delete(api: Api, 
 
 async def test_a_user_in_a_queued_transfer_is_busy_in_the_preview_as_source_or_target(api: Api, world: World) -> None:
     await world.stock(10, 11, 12, 14)
-    queued, _ = await lifecycle.start_single(world.users[1], 10, 11)  # no worker job: it stays QUEUED
+    queued, _ = await starting.start_single(world.users[1], 10, 11)  # no worker job: it stays QUEUED
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n12,10\n11,13\n14,15\n"))["upload"]
     rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
     assert [(e["code"], e["field"]) for e in rows[2]] == [("USER_BUSY", ["toUserId"])]
     assert [(e["code"], e["field"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"])]
     assert rows[4] == [] and upload["errorCount"] == 2
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
 
 
 async def test_a_row_whose_source_owns_nothing_is_an_error_at_its_line_naming_the_source(api: Api, world: World) -> None:

@@ -197,13 +197,13 @@ async def test_dev_runs_everything_on_embedded_defaults_and_sigterm_stops_it_and
 
 
 async def test_transfers_list_shows_transfers_newest_first_filtered_by_tenant_and_status(world: World, database: str) -> None:
-    from models import lifecycle
+    from models import running, starting
     from tests.support import run_pairs
 
     await world.stock(10, 11)
-    done, _ = await lifecycle.start_single(world.users[1], 10, 20)
+    done, _ = await starting.start_single(world.users[1], 10, 20)
     await run_pairs(done.id)
-    queued, _ = await lifecycle.start_single(world.users[1], 11, 21)
+    queued, _ = await starting.start_single(world.users[1], 11, 21)
     code, out = await udt("transfers", "list", "--tenant", world.tenant.slug, database=database)
     assert code == 0
     header, *rows = out.strip().splitlines()
@@ -214,7 +214,7 @@ async def test_transfers_list_shows_transfers_newest_first_filtered_by_tenant_an
     ]
     code, out = await udt("transfers", "list", "--tenant", world.tenant.slug, "--status", "succeeded", database=database)
     assert code == 0 and [r.split()[0] for r in out.strip().splitlines()[1:]] == [str(done.id)]
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
 
 
 async def test_transfers_show_gives_status_counters_message_and_each_failed_pair_with_its_code(world: World, database: str) -> None:
@@ -242,10 +242,10 @@ async def test_transfers_show_gives_status_counters_message_and_each_failed_pair
 
 
 async def test_transfers_show_names_the_data_types_a_transfer_was_limited_to(world: World, database: str) -> None:
-    from models import lifecycle
+    from models import starting
 
     await world.give(10, "CCR")
-    transfer, problems = await lifecycle.start_single(world.users[1], 10, 20, data_types=["EVALUATION", "CCR"])
+    transfer, problems = await starting.start_single(world.users[1], 10, 20, data_types=["EVALUATION", "CCR"])
     assert problems == []
     code, out = await udt("transfers", "show", str(transfer.id), database=database)
     assert code == 0, out

@@ -38,7 +38,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from jobs import transfer as transfer_jobs
-from models import leases, lifecycle
+from models import leases, starting
 from models.db import is_unavailable
 from models.transfers import Transfer, TransferItem, TransferStatus
 from models.userdata import DATA_TYPES
@@ -326,7 +326,7 @@ async def test_a_lane_whose_connection_is_cut_between_pairs_carries_on_in_the_sa
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-outage:{world.tenant.id}")  # no worker takes it
     await world.give(20, "CCR", 2)
-    transfer, _ = await lifecycle.start_single(world.users[1], 20, 21)
+    transfer, _ = await starting.start_single(world.users[1], 20, 21)
     (lane,) = await leases.of_transfer(transfer.id)
     db = connections.get("default")
     # The job's statement that starts the transfer ends its own connection, once (a

@@ -6,7 +6,7 @@ import pytest
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models import engine, lifecycle
+from models import engine, running, starting, transfer_events
 from models.rules import check_pairs
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind, TransferStatus
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
@@ -14,15 +14,15 @@ from tests.support import START, Api, World
 
 
 async def _start(world: World, source: int, target: int) -> Transfer:
-    transfer, problems = await lifecycle.start_single(world.users[1], source, target)
+    transfer, problems = await starting.start_single(world.users[1], source, target)
     assert problems == []
     return transfer
 
 
-async def _run(transfer: Transfer) -> list[lifecycle.Event]:
-    events = await lifecycle.begin(transfer.id)
+async def _run(transfer: Transfer) -> list[transfer_events.Event]:
+    events = await running.begin(transfer.id)
     for item_id in await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True):
-        events += await lifecycle.process_item(item_id)
+        events += await running.process_item(item_id)
     return events
 
 
@@ -128,8 +128,8 @@ async def test_applying_a_pair_again_after_a_crash_changes_nothing(world: World)
     await world.give(10, "CCR", 3)
     transfer = await _start(world, 10, 11)
     (item_id,) = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
-    first = await lifecycle.process_item(item_id)
-    again = await lifecycle.process_item(item_id)
+    first = await running.process_item(item_id)
+    again = await running.process_item(item_id)
     assert [e.type for e in first] == ["ITEM_SUCCEEDED", "SUCCEEDED"]
     assert again == []
     refreshed = await Transfer.get(id=transfer.id)
@@ -148,7 +148,7 @@ async def test_a_pair_is_checked_again_just_before_it_is_applied(world: World) -
     assert (await world.owned(10))["CCR"] == 3  # nothing moved
     refreshed = await Transfer.get(id=transfer.id)
     assert refreshed.status is TransferStatus.FAILED
-    assert refreshed.message == lifecycle.FAILURE_MESSAGE
+    assert refreshed.message == running.FAILURE_MESSAGE
 
 
 async def test_a_failing_pair_rolls_back_whole_and_is_recorded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,7 +218,7 @@ async def test_two_starts_racing_for_the_same_user_give_one_transfer(world: Worl
 
     await world.stock(10)
     results = await asyncio.gather(
-        *(lifecycle.start_single(world.users[1], 10, target) for target in range(11, 21))
+        *(starting.start_single(world.users[1], 10, target) for target in range(11, 21))
     )
     started = [t for t, _ in results if t is not None]
     refused = [p for t, p in results if t is None]

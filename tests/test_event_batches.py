@@ -17,8 +17,8 @@ from graph.core.relay import to_global_id
 from graph.execution.shared_events import EventBatch, SharedEventExecutor
 from graph.live.encoding import EncodedBatch, EncodedData, encoded_message
 from graph.live.websocket import Messages
-from jobs import events
-from models import lifecycle
+from jobs import event_stream
+from models import running
 from models.transfers import Transfer
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 from tests.test_event_fanout import EVERYTHING, WITH_TRANSFER, _bulk
@@ -41,16 +41,16 @@ def batches(monkeypatch) -> list[tuple[int, int]]:
 
 async def _commit_all(transfer: Transfer) -> list:
     """Every pair committed, nothing published yet: each commit's events, in commit order."""
-    found = [await lifecycle.begin(transfer.id)]
+    found = [await running.begin(transfer.id)]
     items = await transfer.items.all().order_by("position").values_list("id", flat=True)
-    return found + [await lifecycle.process_item(item_id) for item_id in items]
+    return found + [await running.process_item(item_id) for item_id in items]
 
 
 async def _publish(redis_url: str, commits: list) -> None:
     """The events of these commits in one call, so in one MULTI/EXEC: they reach the API together."""
     redis = Redis.from_url(redis_url)
     try:
-        await events.publish(redis, [e for each in commits for e in each])
+        await event_stream.publish(redis, [e for each in commits for e in each])
     finally:
         await redis.aclose()
 

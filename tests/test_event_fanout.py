@@ -13,10 +13,10 @@ from graph.api.transfer_events import event_cursor, watch
 from graph.core.relay import to_global_id
 from graph.live import fanout
 from graph.live.fanout import Fanout
-from jobs import events
+from jobs import event_stream
 from jobs import transfer as transfer_jobs
-from models import bulk, lifecycle
-from models.lifecycle import Event
+from models import bulk, running
+from models.transfer_events import Event
 from models.transfers import Transfer
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 
@@ -38,9 +38,9 @@ async def _bulk(world: World) -> Transfer:
 
 async def _run_publishing(redis, transfer: Transfer) -> None:
     """Apply every pair here and now, publishing each commit's events as a worker does."""
-    await events.publish(redis, await lifecycle.begin(transfer.id))
+    await event_stream.publish(redis, await running.begin(transfer.id))
     for item_id in await transfer.items.all().order_by("position").values_list("id", flat=True):
-        await events.publish(redis, await lifecycle.process_item(item_id))
+        await event_stream.publish(redis, await running.process_item(item_id))
 
 
 async def _rest(stream) -> list[str]:  # type: ignore[no-untyped-def]
@@ -125,14 +125,14 @@ async def test_a_subscriber_that_joins_late_gets_the_snapshot_then_the_rest(worl
     early = watch(shared, await Transfer.get(id=transfer.id), None)
     try:
         assert (await anext(early)).type.value == "SNAPSHOT"
-        await events.publish(redis, await lifecycle.begin(transfer.id))
-        await events.publish(redis, await lifecycle.process_item(first_item))
+        await event_stream.publish(redis, await running.begin(transfer.id))
+        await event_stream.publish(redis, await running.process_item(first_item))
         assert [(await anext(early)).type.value for _ in range(2)] == ["STARTED", "ITEM_SUCCEEDED"]
         late = watch(shared, await Transfer.get(id=transfer.id), None)
         snapshot = await anext(late)
         assert (snapshot.type.value, snapshot.processed_pairs, snapshot.cursor) == ("SNAPSHOT", 1, event_cursor(transfer.id, 2, snapshot=True))
         for item_id in others:
-            await events.publish(redis, await lifecycle.process_item(item_id))
+            await event_stream.publish(redis, await running.process_item(item_id))
         assert await _rest(late) == await _rest(early) == ["ITEM_SUCCEEDED", "ITEM_SUCCEEDED", "SUCCEEDED"]
     finally:
         await redis.aclose()

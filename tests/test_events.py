@@ -7,7 +7,7 @@ import asyncio
 from graph.api.transfer_events import event_cursor
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, lifecycle
+from models import bulk, running, starting, transfer_events
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
@@ -16,7 +16,7 @@ from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
 async def _queued(world: World, source: int, target: int) -> Transfer:
     if not await world.owned(source):
         await world.stock(source)
-    transfer, problems = await lifecycle.start_single(world.users[1], source, target)
+    transfer, problems = await starting.start_single(world.users[1], source, target)
     assert problems == []
     return transfer
 
@@ -89,7 +89,7 @@ async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the
     from redis.asyncio import Redis
 
     from graph.api import transfer_events as subscription
-    from jobs import events
+    from jobs import event_stream
 
     monkeypatch.setattr(subscription, "RECHECK_MS", 500)  # notice the silence sooner than in production
     transfer = await _queued(world, 10, 11)
@@ -98,14 +98,14 @@ async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the
 
     async def lose_the_last_publish(event: dict) -> None:
         if event["type"] == "SNAPSHOT":
-            await events.publish(redis, await lifecycle.begin(transfer.id))  # STARTED goes out live
+            await event_stream.publish(redis, await running.begin(transfer.id))  # STARTED goes out live
         if event["type"] == "STARTED":  # the subscriber is past its first read of the record
-            lost = await lifecycle.process_item(item_id)  # committed; its publish never happens
+            lost = await running.process_item(item_id)  # committed; its publish never happens
             assert [e.type for e in lost] == ["ITEM_SUCCEEDED", "SUCCEEDED"]
 
     try:
         received = await api.events(world.admin, to_global_id("Transfer", transfer.id), on_event=lose_the_last_publish)
-        assert await redis.xlen(events.stream_key(transfer.id)) == 1  # only STARTED was ever published
+        assert await redis.xlen(event_stream.stream_key(transfer.id)) == 1  # only STARTED was ever published
     finally:
         await redis.aclose()
     assert [(e["type"], e["processedPairs"]) for e in received] == [
@@ -117,19 +117,19 @@ async def test_a_live_subscriber_gets_the_events_whose_publish_was_lost_from_the
 async def test_events_published_out_of_commit_order_arrive_in_order_and_none_is_lost(api: Api, world: World, redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    from jobs import events
+    from jobs import event_stream
     from models import bulk
 
     await world.stock(10, 11)
     transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", b"Source User ID,Target User ID\n10,20\n11,21\n"))
     redis = Redis.from_url(redis_url)
-    await events.publish(redis, await lifecycle.begin(transfer.id))
+    await event_stream.publish(redis, await running.begin(transfer.id))
     first, second = await transfer.items.all().order_by("position").values_list("id", flat=True)
 
     async def lose_the_first_publish(event: dict) -> None:
         if event["type"] == "SNAPSHOT":
-            lost = await lifecycle.process_item(first)  # committed; its publish never happens
-            await events.publish(redis, await lifecycle.process_item(second))
+            lost = await running.process_item(first)  # committed; its publish never happens
+            await event_stream.publish(redis, await running.process_item(second))
             assert lost
 
     try:
@@ -180,8 +180,8 @@ async def test_a_cursor_of_another_transfer_from_the_future_or_not_in_its_exact_
         with pytest.raises(TransportQueryError) as caught:
             await api.events(world.admin, to_global_id("Transfer", second.id), after=bad)
         assert caught.value.errors[0]["extensions"]["code"] == "INVALID_CURSOR"
-    await lifecycle.cancel(first)
-    await lifecycle.cancel(second)
+    await running.cancel(first)
+    await running.cancel(second)
 
 
 async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unreachable(world: World, monkeypatch) -> None:
@@ -195,10 +195,10 @@ async def test_a_subscriber_keeps_receiving_from_the_record_while_redis_is_unrea
     unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
     stream = subscription.watch(Fanout(unreachable), transfer, None)
     assert (await anext(stream)).type.value == "SNAPSHOT"
-    await lifecycle.begin(transfer.id)
+    await running.begin(transfer.id)
     assert (await anext(stream)).type.value == "STARTED"  # the subscriber is past its first read of the record
     (item_id,) = await transfer.items.all().values_list("id", flat=True)
-    await lifecycle.process_item(item_id)
+    await running.process_item(item_id)
     async with asyncio.timeout(30):
         received = [e.type.value async for e in stream]
     await unreachable.aclose()
@@ -211,7 +211,7 @@ async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
     from redis.asyncio import Redis
 
     from graph.core.relay import pk_of
-    from jobs import events
+    from jobs import event_stream
     from models import settings
 
     monkeypatch.setattr(settings, "EVENTS_TTL_SECONDS", 4321)  # UDT_EVENTS_TTL_SECONDS
@@ -220,7 +220,7 @@ async def test_a_finished_transfers_event_stream_expires_after_the_events_ttl(
     gid = started["startTransfer"]["transfer"]["id"]
     assert (await api.wait_finished(world.admin, gid))["status"] == "SUCCEEDED"
     redis = Redis.from_url(redis_url)
-    key = events.stream_key(pk_of(gid, "Transfer"))
+    key = event_stream.stream_key(pk_of(gid, "Transfer"))
     try:
         async with asyncio.timeout(30):
             while (ttl := await redis.ttl(key)) < 0:  # the terminal event is published just after its commit
@@ -237,12 +237,12 @@ async def test_the_record_holds_each_event_exactly_as_the_worker_publishes_it(wo
     upload = await bulk.create_upload(world.users[1], "a.csv", b"Source User ID,Target User ID\n10,20\n11,21\n")
     transfer, _ = await bulk.start(world.users[1], upload)
     await User.filter(id=world.pk(21)).update(tenant_admin=True)  # the second pair fails its re-check
-    published = await lifecycle.begin(transfer.id)
+    published = await running.begin(transfer.id)
     for item_id in await TransferItem.filter(transfer_id=transfer.id).order_by("position").values_list("id", flat=True):
-        published += await lifecycle.process_item(item_id)
+        published += await running.process_item(item_id)
     assert [e.type for e in published] == ["STARTED", "ITEM_SUCCEEDED", "ITEM_FAILED", "PARTIALLY_FAILED"]
     assert published[1].records is not None  # the worker's own figures, never recorded
-    assert [e.to_json() for e in await lifecycle.recorded(transfer.id, 0)] == [e.to_json() for e in published]
+    assert [e.to_json() for e in await transfer_events.recorded(transfer.id, 0)] == [e.to_json() for e in published]
     assert [e.seq for e in published] == [1, 2, 3, 4]
     failed = published[2]
     assert (failed.source_user_id, failed.target_user_id, failed.error_code) == (11, 21, "TENANT_ADMIN")

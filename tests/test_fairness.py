@@ -13,7 +13,7 @@ from pathlib import Path
 
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, leases, lifecycle, settings
+from models import bulk, leases, running, settings, starting
 from models.transfers import Transfer, TransferLane
 from tests.processes import Workers, enqueue, finished, until, worker_env
 from tests.support import Api, World, make_world
@@ -47,7 +47,7 @@ async def test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs(
         # transactions would otherwise hold the test's writes up.
         first = await _bulk(world, [(s, s + 15) for s in range(10, 25)])  # 15 pairs
         await other.give(10, "CCR", 1)
-        single, problems = await lifecycle.start_single(other.users[1], 10, 11)
+        single, problems = await starting.start_single(other.users[1], 10, 11)
         assert problems == []
         second = await _bulk(other, [(s, s + 5) for s in range(12, 17)])
         await workers.start(SLOW_PAIR_SECONDS="0.3")
@@ -97,17 +97,17 @@ async def test_a_lane_keeps_its_worker_slot_while_nobody_waits(
 
 async def test_a_new_transfers_lanes_go_ahead_of_lanes_waiting_for_their_turn(world: World, pool, monkeypatch) -> None:
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-order:{world.tenant.id}")  # no worker takes it
-    running = await _bulk(world, [(10, 20), (11, 21)])
-    (successor, *_) = await leases.of_transfer(running.id)
+    bulk_transfer = await _bulk(world, [(10, 20), (11, 21)])
+    (successor, *_) = await leases.of_transfer(bulk_transfer.id)
     await transfer_jobs.enqueue_lanes(pool, [successor])  # a lane that handed over after its slice
     await world.give(12, "CCR", 1)
-    single, _ = await lifecycle.start_single(world.users[1], 12, 13)
+    single, _ = await starting.start_single(world.users[1], 12, 13)
     await transfer_jobs.enqueue(pool, single)
     queued = [job.decode() for job in await pool.zrange(settings.QUEUE_NAME, 0, -1)]
     (first_lane,) = await leases.of_transfer(single.id)
     assert queued == [transfer_jobs.job_id(first_lane), transfer_jobs.job_id(successor)]
-    await lifecycle.cancel(single)
-    await lifecycle.cancel(running)
+    await running.cancel(single)
+    await running.cancel(bulk_transfer)
 
 
 async def test_a_worker_runs_below_the_apis_priority_so_a_bulk_takes_only_the_cpu_the_api_leaves(

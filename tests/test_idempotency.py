@@ -9,10 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import pytest
-
 from graph.core.relay import to_global_id
-from models import bulk, lifecycle
+from models import bulk, running, starting
 from models.idempotency import IdempotencyKey
 from models.transfers import Transfer
 from tests.support import Api, GraphQLErrors, World, make_world, run_pairs
@@ -66,12 +64,12 @@ async def test_a_start_resent_after_its_response_was_lost_gets_the_same_transfer
 
 async def test_a_resent_start_gets_its_transfer_while_it_is_still_queued_not_user_busy(api: Api, world: World) -> None:
     await world.stock(10)
-    queued, problems = await lifecycle.start_single(world.users[1], 10, 11, "k1")  # no worker job: stays QUEUED
+    queued, problems = await starting.start_single(world.users[1], 10, 11, "k1")  # no worker job: stays QUEUED
     assert problems == []
     again = await start(api, world.admin, 10, 11, key="k1")
     assert again == {"transfer": {"id": to_global_id("Transfer", queued.id), "status": "QUEUED"}, "userErrors": []}
     assert await transfers_of(world) == 1
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
 
 
 async def test_the_same_key_with_another_input_is_refused_as_reused_and_starts_nothing(api: Api, world: World) -> None:
@@ -126,17 +124,17 @@ async def test_a_key_is_forgotten_after_24_hours(api: Api, world: World) -> None
 async def test_a_key_lives_24_hours_whatever_the_servers_time_zone(world: World, zone: str) -> None:
     await world.stock(10, 12, 14)
     admin = world.users[1]
-    kept, _ = await lifecycle.start_single(admin, 10, 11, idempotency_key="zoned-kept")
-    gone, _ = await lifecycle.start_single(admin, 12, 13, idempotency_key="zoned-gone")
+    kept, _ = await starting.start_single(admin, 10, 11, idempotency_key="zoned-kept")
+    gone, _ = await starting.start_single(admin, 12, 13, idempotency_key="zoned-gone")
     for key, age in (("zoned-kept", timedelta(hours=23)), ("zoned-gone", timedelta(hours=24, minutes=1))):
         await IdempotencyKey.filter(operator_id=admin.id, key=key).update(created_at=datetime.now(timezone.utc) - age)
     was = os.environ.get("TZ")
     os.environ["TZ"] = zone
     time.tzset()
     try:
-        again, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="zoned-kept")
+        again, problems = await starting.start_single(admin, 10, 11, idempotency_key="zoned-kept")
         assert problems == [] and again.id == kept.id
-        other, problems = await lifecycle.start_single(admin, 14, 15, idempotency_key="zoned-gone")
+        other, problems = await starting.start_single(admin, 14, 15, idempotency_key="zoned-gone")
         assert problems == [] and other.id != gone.id  # forgotten: another request may use the key
     finally:
         if was is None:
@@ -145,7 +143,7 @@ async def test_a_key_lives_24_hours_whatever_the_servers_time_zone(world: World,
             os.environ["TZ"] = was
         time.tzset()
     for t in (kept, gone, other):
-        await lifecycle.cancel(t)
+        await running.cancel(t)
 
 
 async def test_a_key_that_is_empty_too_long_or_not_printable_is_refused(api: Api, world: World) -> None:
@@ -265,15 +263,15 @@ async def test_a_key_taken_by_another_request_between_the_check_and_the_start_is
         answer = await prior(*args, **kwargs)
         if not first:
             monkeypatch.setattr(idempotency, "prior", prior)
-            started, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="shared")
+            started, problems = await starting.start_single(admin, 10, 11, idempotency_key="shared")
             assert problems == [] and started is not None
             first.append(started)
         return answer
 
     monkeypatch.setattr(idempotency, "prior", another_request_commits_meanwhile)
-    second, problems = await lifecycle.start_single(admin, 12, 13, idempotency_key="shared")
+    second, problems = await starting.start_single(admin, 12, 13, idempotency_key="shared")
     assert second is None and [p.code for p in problems] == ["IDEMPOTENCY_KEY_REUSED"]
-    resent, problems = await lifecycle.start_single(admin, 10, 11, idempotency_key="shared")
+    resent, problems = await starting.start_single(admin, 10, 11, idempotency_key="shared")
     assert problems == [] and resent is not None and resent.id == first[0].id
     assert await transfers_of(world) == 1
-    await lifecycle.cancel(first[0])
+    await running.cancel(first[0])

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from graph.core.relay import to_global_id
-from models import lifecycle
+from models import starting
 from tests.support import EVENTS, LEGACY_WS, SUBSCRIPTION_TIMEOUT, Api, World, next_message, run_pairs
 
 
@@ -108,7 +108,7 @@ async def test_a_refused_token_is_a_connection_error_then_closed_4403_not_as_a_s
 
 async def test_a_start_under_the_id_of_a_running_operation_closes_4409(api: Api, world: World) -> None:
     await world.stock(10)
-    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)  # queued, never run: its events go on
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)  # queued, never run: its events go on
     assert problems == []
     variables = {"id": to_global_id("Transfer", transfer.id)}
     watch = json.dumps({"type": "start", "id": "w", "payload": {"query": EVENTS, "variables": variables}})

@@ -19,7 +19,7 @@ from graph.core.relay import to_global_id
 from graph.server.app import create_app
 from jobs import transfer as transfer_jobs
 from jobs.connection import arq_pool
-from models import bulk, lifecycle, settings
+from models import bulk, running, settings, starting
 from models.transfers import ACTIVE_STATUSES, ItemStatus, Transfer, TransferItem
 from tests.processes import Workers, enqueue, finished, until, worker_env
 from tests.support import TRANSFER, Api, World, free_port, serving
@@ -124,7 +124,7 @@ async def test_requests_are_labelled_by_the_root_field_never_by_the_clients_oper
 
 async def test_an_open_subscription_is_counted_until_it_ends(api: Api, world: World) -> None:
     await world.stock(10)
-    transfer, _ = await lifecycle.start_single(world.users[1], 10, 20)  # queued, never enqueued: it stays open
+    transfer, _ = await starting.start_single(world.users[1], 10, 20)  # queued, never enqueued: it stays open
     gid = to_global_id("Transfer", transfer.id)
     before = value(await scrape(api.base), "udt_subscriptions_open")
     seen: list[float] = []
@@ -160,7 +160,7 @@ async def test_queue_depth_and_the_oldest_pending_pair_are_read_when_scraped(
     assert value(during, "udt_queue_jobs") == 2  # one job per lane
     assert grew(before, during, "udt_pairs_pending") == 3
     assert value(during, "udt_oldest_pending_pair_age_seconds") >= 1.0
-    await lifecycle.cancel(transfer)
+    await running.cancel(transfer)
     assert grew(before, await scrape(api.base), "udt_pairs_pending") == 0
 
 
@@ -238,7 +238,7 @@ async def test_udt_serve_moves_metrics_to_their_port_and_a_worker_whose_port_is_
         env = worker_env(database, redis_url, queue, UDT_METRICS_PORT=str(busy), UDT_METRICS_HOST="127.0.0.1")
         workers = Workers(env, tmp_path / "pairs")
         await world.stock(10)
-        transfer, _ = await lifecycle.start_single(world.users[1], 10, 20)
+        transfer, _ = await starting.start_single(world.users[1], 10, 20)
         try:
             await workers.start()
             await enqueue(transfer)

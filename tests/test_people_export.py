@@ -61,7 +61,7 @@ async def test_the_people_file_needs_a_token_and_the_permission(api: Api, world:
 
 
 async def test_the_people_file_streams_page_by_page(api: Api, world: World) -> None:
-    from models.reports import PAGE, people_csv
+    from models.csv_exports import PAGE, people_csv
     from models.tenancy import User
 
     await User.bulk_create(

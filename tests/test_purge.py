@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph.core.relay import pk_of
-from models import bulk, lifecycle, purge, settings, undo
+from models import bulk, clock, purge, revert_start, running, settings, starting
 from models.idempotency import IdempotencyKey
 from models.journal import JOURNAL_TABLES, JournalMove
 from models.transfers import Transfer, TransferItem
@@ -40,7 +40,7 @@ async def expire(transfer_pk: int) -> None:
 
 async def applied(world: World, source: int, target: int) -> Transfer:
     """A finished single transfer, applied here (no worker involved)."""
-    started, problems = await lifecycle.start_single(world.users[1], source, target)
+    started, problems = await starting.start_single(world.users[1], source, target)
     assert problems == [] and started is not None
     await run_pairs(started.id)
     return await Transfer.get(id=started.id)
@@ -87,7 +87,7 @@ async def test_a_transfer_whose_revert_is_queued_keeps_its_journal_until_the_rev
     before = await holdings(world, 10, 11)
     original = await applied(world, 10, 11)
     rows = await journal_rows(original.id)
-    reverting, problems = await undo.start(world.users[1], original)  # queued: no worker takes it here
+    reverting, problems = await revert_start.start(world.users[1], original)  # queued: no worker takes it here
     assert problems == [] and reverting is not None
     await expire(original.id)
 
@@ -106,7 +106,7 @@ async def test_a_transfer_whose_revert_is_retried_keeps_its_journal_while_the_re
     await world.give(10, "CCR", 2)
     original = await applied(world, 10, 11)
     await world.give(10, "AGENT_SCHEDULE")  # a new schedule since: the revert conflicts
-    reverting, _ = await undo.start(world.users[1], original)
+    reverting, _ = await revert_start.start(world.users[1], original)
     assert reverting is not None
     await run_pairs(reverting.id)
     assert (await Transfer.get(id=reverting.id)).status.value == "FAILED"
@@ -186,10 +186,10 @@ async def test_expired_keys_go_in_batches_every_one_counted_and_a_purge_with_not
     await purge.purge()  # what earlier tests left
     await world.stock(*range(10, 15))
     for source in range(10, 15):
-        started, problems = await lifecycle.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
+        started, problems = await starting.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
         assert problems == [] and started is not None
-        await lifecycle.cancel(started)
-    await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=purge.now() - timedelta(hours=25))
+        await running.cancel(started)
+    await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=clock.now() - timedelta(hours=25))
     assert await idempotency.forget_expired(batch=2) == 5  # batches of 2, 2 and 1
     assert await IdempotencyKey.filter(operator_id=world.pk(1)).count() == 0
     assert not await purge.purge()
@@ -230,8 +230,8 @@ async def test_a_journal_is_kept_until_its_window_has_ended_plus_the_grace_perio
     kept, gone = await applied(world, 10, 11), await applied(world, 12, 13)
     window = timedelta(days=settings.REVERT_DAYS)
     minute = timedelta(minutes=1)
-    await Transfer.filter(id=kept.id).update(finished_at=purge.now() - window - purge.GRACE + minute)
-    await Transfer.filter(id=gone.id).update(finished_at=purge.now() - window - purge.GRACE - minute)
+    await Transfer.filter(id=kept.id).update(finished_at=clock.now() - window - purge.GRACE + minute)
+    await Transfer.filter(id=gone.id).update(finished_at=clock.now() - window - purge.GRACE - minute)
     await purge.purge()
     assert await journal_rows(kept.id) == 1 and await journaled(kept.id)
     assert await journal_rows(gone.id) == 0 and not await journaled(gone.id)

@@ -10,7 +10,7 @@ from arq.constants import job_key_prefix
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from jobs.transfer import reconcile
-from models import leases, lifecycle
+from models import clock, leases, running, starting
 from models.transfers import Transfer, TransferLane, TransferStatus
 from tests.support import Api, World
 
@@ -28,7 +28,7 @@ async def _age(transfer: Transfer, minutes: int = 5) -> None:
 
 async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api: Api, world: World, pool) -> None:
     await world.give(10, "CCR", 2)
-    lost, _ = await lifecycle.start_single(world.users[1], 10, 11)  # committed, never enqueued
+    lost, _ = await starting.start_single(world.users[1], 10, 11)  # committed, never enqueued
     await _age(lost)
     assert await reconcile(pool) >= 1  # other tests' unfinished transfers may be offered too
     done = await api.wait_finished(world.admin, to_global_id("Transfer", lost.id))
@@ -38,11 +38,11 @@ async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api:
 
 async def test_a_young_transfer_is_left_to_the_enqueue_after_its_start(world: World, pool) -> None:
     await world.stock(12)
-    young, _ = await lifecycle.start_single(world.users[1], 12, 13)
+    young, _ = await starting.start_single(world.users[1], 12, 13)
     (lane,) = await leases.of_transfer(young.id)
     await reconcile(pool)
     assert not await pool.exists(job_key_prefix + transfer_jobs.job_id(lane))
-    await lifecycle.cancel(young)
+    await running.cancel(young)
 
 
 async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, pool, monkeypatch) -> None:
@@ -50,13 +50,13 @@ async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, poo
 
     await world.stock(14)
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
-    queued, _ = await lifecycle.start_single(world.users[1], 14, 15)
+    queued, _ = await starting.start_single(world.users[1], 14, 15)
     await transfer_jobs.enqueue(pool, queued)
     await _age(queued)
     await reconcile(pool)
     (lane,) = await leases.of_transfer(queued.id)
     assert await _queued_jobs(pool, queued) == [transfer_jobs.job_id(lane)]
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
 
 
 async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_and_given_to_a_new_job(world: World, pool, monkeypatch) -> None:
@@ -64,13 +64,13 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
     await world.give(16, "CCR", 1)
-    stuck, _ = await lifecycle.start_single(world.users[1], 16, 17)
+    stuck, _ = await starting.start_single(world.users[1], 16, 17)
     (old,) = await leases.of_transfer(stuck.id)
     await transfer_jobs.enqueue(pool, stuck)
     assert await leases.hold(old)  # a worker took the lane ...
     await reconcile(pool)
     assert await leases.of_transfer(stuck.id) == [old]  # a live lease is left alone
-    await TransferLane.filter(transfer_id=stuck.id).update(lease_until=leases.now() - timedelta(seconds=1))  # ... and died
+    await TransferLane.filter(transfer_id=stuck.id).update(lease_until=clock.now() - timedelta(seconds=1))  # ... and died
     assert await reconcile(pool) >= 1
     (new,) = await leases.of_transfer(stuck.id)
     assert new.generation == old.generation + 1
@@ -91,10 +91,10 @@ async def test_a_lease_that_ran_out_while_the_database_was_away_is_left_to_its_h
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
     await world.give(18, "CCR", 1)
-    waiting, _ = await lifecycle.start_single(world.users[1], 18, 19)
+    waiting, _ = await starting.start_single(world.users[1], 18, 19)
     (held,) = await leases.of_transfer(waiting.id)
     assert await leases.hold(held)
-    await TransferLane.filter(transfer_id=waiting.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    await TransferLane.filter(transfer_id=waiting.id).update(lease_until=clock.now() - timedelta(seconds=1))
     monkeypatch.setattr(db, "_last_unreachable", time.monotonic())  # this worker just saw the database come back
     await reconcile(pool)
     assert await leases.of_transfer(waiting.id) == [held]
@@ -102,7 +102,7 @@ async def test_a_lease_that_ran_out_while_the_database_was_away_is_left_to_its_h
     await reconcile(pool)
     (taken,) = await leases.of_transfer(waiting.id)
     assert taken.generation == held.generation + 1
-    await lifecycle.cancel(waiting)
+    await running.cancel(waiting)
 
 
 async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_through_every_reconcile(
@@ -118,7 +118,7 @@ async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_thro
     backlog = []
     for source in (18, 20, 22, 24):
         await world.stock(source)
-        queued, _ = await lifecycle.start_single(world.users[1], source, source + 1)
+        queued, _ = await starting.start_single(world.users[1], source, source + 1)
         await transfer_jobs.enqueue(pool, queued)
         await _age(queued)
         backlog.append(queued)
@@ -138,7 +138,7 @@ async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_thro
     assert after[:3] == before[:3]  # the same jobs, with the same places
     assert [job.decode() for job, _ in after[3:]] == [jobs[3].removesuffix(":1") + ":2"]
     for t in backlog:
-        await lifecycle.cancel(t)
+        await running.cancel(t)
 
 
 async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_taken_over(
@@ -152,11 +152,11 @@ async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-renewed:{world.tenant.id}")  # no worker takes it
     await world.stock(26)
-    slow, _ = await lifecycle.start_single(world.users[1], 26, 27)
+    slow, _ = await starting.start_single(world.users[1], 26, 27)
     (lane,) = await leases.of_transfer(slow.id)
     await transfer_jobs.enqueue(pool, slow)
     assert await leases.hold(lane)
-    await TransferLane.filter(transfer_id=slow.id).update(lease_until=leases.now() - timedelta(seconds=1))
+    await TransferLane.filter(transfer_id=slow.id).update(lease_until=clock.now() - timedelta(seconds=1))
     transaction = leases.in_transaction
 
     @asynccontextmanager
@@ -170,4 +170,4 @@ async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_
     assert await leases.of_transfer(slow.id) == [lane]
     assert await _queued_jobs(pool, slow) == [transfer_jobs.job_id(lane)]
     assert await TransferItem.filter(transfer_id=slow.id).values_list("attempts", flat=True) == [0]
-    await lifecycle.cancel(slow)
+    await running.cancel(slow)

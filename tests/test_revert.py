@@ -8,7 +8,7 @@ import pytest
 
 from graph.core.relay import pk_of, to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, lifecycle, settings, undo
+from models import bulk, revert_start, running, settings, starting
 from models.journal import JournalMove, JournalRemoved
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
@@ -307,7 +307,7 @@ async def test_the_window_ends_after_the_revert_days(api: Api, world: World, mon
 async def revert_queued(world: World, transfer_id: str) -> Transfer:
     """A revert started in the domain and not enqueued: it stays QUEUED for the test."""
     original = await Transfer.get(id=pk_of(transfer_id, "Transfer"))
-    queued, problems = await undo.start(world.users[1], original)
+    queued, problems = await revert_start.start(world.users[1], original)
     assert problems == [] and queued is not None
     return queued
 
@@ -373,12 +373,12 @@ async def test_a_revert_waits_for_users_busy_elsewhere_and_keeps_its_users_busy(
     await world.give(10, "CCR", 2)
     await world.give(12, "CCR", 2)
     transfer_id = await transfer(api, world, 10, 11)
-    other, _ = await lifecycle.start_single(world.users[1], 12, 10)  # queued: 10 is busy
+    other, _ = await starting.start_single(world.users[1], 12, 10)  # queued: 10 is busy
     plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
     assert [e["code"] for e in plan["errors"]] == ["USER_BUSY"]
     refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
     assert [e["code"] for e in refused["userErrors"]] == ["USER_BUSY"]
-    await lifecycle.cancel(other)  # type: ignore[arg-type]
+    await running.cancel(other)  # type: ignore[arg-type]
 
     await revert_queued(world, transfer_id)  # now the revert's users are busy
     single = (await api(START, world.admin, s=11, t=13, confirm=True))["startTransfer"]
@@ -392,7 +392,7 @@ async def test_a_bulk_revert_takes_the_tenants_one_bulk_slot(api: Api, world: Wo
     other, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "b.csv", b"Source User ID,Target User ID\n12,13\n"))
     refused = (await api(REVERT, world.admin, id=started["transfer"]["id"], confirm=True))["revertTransfer"]
     assert [e["code"] for e in refused["userErrors"]] == ["BULK_TRANSFER_IN_PROGRESS"]
-    await lifecycle.cancel(other)  # type: ignore[arg-type]
+    await running.cancel(other)  # type: ignore[arg-type]
 
     queued = await revert_queued(world, started["transfer"]["id"])
     active = (await api("{ activeBulkTransfer { id kind } }", world.admin))["activeBulkTransfer"]

@@ -20,7 +20,7 @@ from graph.api.schema import schema
 from graph.api.users import show_user_or_mask
 from graph.core.context import Context
 from graph.core.relay import pk_of, to_global_id
-from models import reports
+from models import csv_exports
 from models.tenancy import TeamMember
 from models.transfers import Transfer
 from tests.support import START, Api, GraphQLErrors, World
@@ -234,7 +234,7 @@ async def test_the_audit_log_names_only_users_the_operator_may_see(api: Api, wor
     # Had the pair left the view while the file was being written, its users would go unnamed.
     await TeamMember.filter(user_id=world.pk(10)).update(team_id=(await TeamMember.get(user_id=world.pk(30))).team_id)
     transfer = await Transfer.get(id=pk_of(gid, "Transfer"))
-    text = "".join([chunk async for chunk in reports.audit_csv(world.users[2], transfer, every_pair=True)])
+    text = "".join([chunk async for chunk in csv_exports.audit_csv(world.users[2], transfer, every_pair=True)])
     assert "Agent10" not in text and "Agent11 Number11" in text
     async with httpx.AsyncClient() as client:
         gone = await client.get(f"{api.base}/transfers/{gid}/audit.csv", headers={"Authorization": f"Bearer {world.lead}"})

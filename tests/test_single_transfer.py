@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import lifecycle
+from models import running, starting
 from models.transfers import Transfer
 from graph.core.relay import to_global_id
 from tests.support import START, TRANSFER, Api, World, run_pairs
@@ -105,13 +105,13 @@ async def test_inactive_users_may_take_part(api: Api, world: World) -> None:
 async def test_a_user_in_a_queued_transfer_is_busy(api: Api, world: World) -> None:
     await world.stock(10, 11, 12, 13)
     # Started without a worker job: it stays QUEUED while the test runs.
-    queued, _ = await lifecycle.start_single(world.users[1], 10, 11)
+    queued, _ = await starting.start_single(world.users[1], 10, 11)
     assert codes(await start(api, world.admin, 12, 10)) == ["USER_BUSY"]
     plan = (await api(PLAN, world.admin, s=11, t=13))["transferPlan"]
     assert codes(plan) == ["USER_BUSY"]
     plan = (await api(PLAN, world.admin, s=13, t=10))["transferPlan"]  # busy as the target
     assert codes(plan) == ["USER_BUSY"] and plan["errors"][0]["field"] == ["targetUserId"]
-    await lifecycle.cancel(queued)
+    await running.cancel(queued)
     assert (await start(api, world.admin, 12, 10))["userErrors"] == []
 
 
@@ -146,7 +146,7 @@ async def test_a_transfer_is_found_by_its_node_id(api: Api, world: World) -> Non
 
 async def test_a_pair_fails_with_forbidden_when_its_operator_lost_the_permission(api: Api, world: World) -> None:
     await world.give(10, "CCR", 2)
-    queued, problems = await lifecycle.start_single(world.users[2], 10, 11)  # the lead may transfer today
+    queued, problems = await starting.start_single(world.users[2], 10, 11)  # the lead may transfer today
     assert problems == []
     world.users[2].can_transfer = False  # and no longer may, before the pair is applied
     await world.users[2].save()
@@ -236,7 +236,7 @@ async def test_a_source_emptied_between_start_and_its_pair_fails_it_with_nothing
     await world.give(10, "PROJECT", 2)
     await world.give(11, "PROJECT", 3)
     await world.give(11, "AGENT_SCHEDULE")
-    queued, problems = await lifecycle.start_single(world.users[1], 10, 11)  # no worker job: it waits
+    queued, problems = await starting.start_single(world.users[1], 10, 11)  # no worker job: it waits
     assert problems == []
     await OwnedRecord.filter(owner_id=world.pk(10)).delete()  # someone empties the source meanwhile
     await run_pairs(queued.id)

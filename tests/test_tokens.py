@@ -18,7 +18,7 @@ from gql.transport.exceptions import TransportQueryError
 from graph.api import transfer_events as subscription
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import lifecycle
+from models import running, starting
 from models.tenancy import DEFAULT_TOKEN_LIFETIME, ApiToken, TeamMember, User
 from tests.support import EVENTS, LEGACY_WS, TRANSPORT_WS, Api, GraphQLErrors, World
 
@@ -96,7 +96,7 @@ async def _watch_until_refused(
     """Subscribe to a queued transfer that will not run, end access after the SNAPSHOT, and
     return the event types received and the error that ended the subscription."""
     await world.stock(10)
-    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)  # queued, never enqueued
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)  # queued, never enqueued
     assert problems == []
     received: list[str] = []
     try:
@@ -108,7 +108,7 @@ async def _watch_until_refused(
                         received.append(result["transferEvents"]["type"])
                         await end_access()
     finally:
-        await lifecycle.cancel(transfer)
+        await running.cancel(transfer)
     return received, caught.value.errors[0]
 
 
@@ -180,7 +180,7 @@ async def test_a_subscription_with_a_live_token_runs_to_its_end_through_the_acce
     api: Api, world: World, quick_checks: None, pool
 ) -> None:
     await world.stock(10)
-    transfer, _ = await lifecycle.start_single(world.users[1], 10, 11)
+    transfer, _ = await starting.start_single(world.users[1], 10, 11)
     received: list[str] = []
     async with api.ws(world.lead) as session:
         request = GraphQLRequest(EVENTS, variable_values={"id": to_global_id("Transfer", transfer.id)})
@@ -194,8 +194,8 @@ async def test_a_subscription_with_a_live_token_runs_to_its_end_through_the_acce
 
 async def test_a_revoked_token_starts_no_new_subscription_on_a_connection_opened_before(api: Api, world: World) -> None:
     await world.stock(10)
-    transfer, _ = await lifecycle.start_single(world.users[1], 10, 11)
-    await lifecycle.cancel(transfer)
+    transfer, _ = await starting.start_single(world.users[1], 10, 11)
+    await running.cancel(transfer)
     request = GraphQLRequest(EVENTS, variable_values={"id": to_global_id("Transfer", transfer.id)})
     async with api.ws(world.admin) as session:
         assert [r["transferEvents"]["type"] async for r in session.subscribe(request)] == ["SNAPSHOT", "CANCELLED"]

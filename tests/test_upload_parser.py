@@ -11,7 +11,7 @@ import csv
 import io
 import random
 
-from models.csvfile import NUL, PAIRS_FORM, PEOPLE_FORM, parse_upload, shown
+from models.csvfile import NUL, PAIRS_FORM, PEOPLE_FORM, as_written, parse_upload, shown
 
 TOKENS = ["1", "22", " ", "\t", ",", ",", ",", '"', '""', "\n", "\n", "\r", "\r\n", NUL, "a", "\u2028", "\x0b", "\u00e9"]
 HEADERS = ["From User ID,To User ID", " source user id , TARGET USER ID ,x", '"From User ID","To User ID"', "x,y", ""]
@@ -48,7 +48,7 @@ def parsed(text: str) -> tuple:
         (error,) = found.errors
         counts = (found.row_count, found.pair_count) if error.code == "TOO_MANY_PAIRS" else ()
         return (error.code, *counts)
-    rows = [(r.row_number, r.from_cell, r.to_cell, bool(r.problems)) for r in found.rows]
+    rows = [(r.row_number, *as_written(r.source_cell, r.target_cell, found.people_form), bool(r.problems)) for r in found.rows]
     return (found.row_count, found.pair_count, rows)
 
 

@@ -18,7 +18,7 @@ from tortoise import connections
 
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, lifecycle, settings
+from models import bulk, clock, running, settings, starting
 from models.leases import LaneRef
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferLane
 from models.userdata import AgentSchedule, Evaluation, OwnedRecord
@@ -64,7 +64,7 @@ async def _assert_every_pair_applied_once(world: World, transfer: Transfer, reco
     assert await _records() == records_before - 3 * len(PAIRS)  # only the targets' overwritten PROJECTs
     # A late duplicate of any pair (a stale job, a second worker) changes nothing.
     for item_id, _ in items:
-        assert await lifecycle.process_item(item_id) == []
+        assert await running.process_item(item_id) == []
     assert await _records() == records_before - 3 * len(PAIRS)
     assert (await Transfer.get(id=transfer.id)).processed_pairs == len(PAIRS)
 
@@ -222,7 +222,7 @@ async def test_pairs_whose_database_connection_is_cut_roll_back_and_are_applied_
 @pytest.mark.concurrent  # on SQLite a renewal waits for the pair's transaction, as every statement does
 async def test_a_pair_that_outlasts_its_lease_many_times_is_never_taken_over(world: World, workers: Workers) -> None:
     await world.give(10, "CCR", 3)
-    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)
     assert problems == []
     await workers.start(SLOW_PAIR_SECONDS="6", UDT_LEASE_SECONDS="2", UDT_RECONCILE_SECONDS="0.2")
     await enqueue(transfer)
@@ -246,17 +246,17 @@ async def test_a_lane_job_renews_its_lease_so_that_it_never_runs_below_a_third_o
     lease = 3.0
     monkeypatch.setattr(settings, "LEASE_SECONDS", lease)
     await world.give(10, "CCR", 2)
-    transfer, problems = await lifecycle.start_single(world.users[1], 10, 11)  # committed, never enqueued
+    transfer, problems = await starting.start_single(world.users[1], 10, 11)  # committed, never enqueued
     assert problems == []
     (lane,) = await leases.of_transfer(transfer.id)
     released = asyncio.Event()
-    apply = lifecycle.process_item
+    apply = running.process_item
 
     async def a_long_pair(item_id: int) -> list:
         await released.wait()  # outside any transaction: renewals are not held up on SQLite
         return await apply(item_id)
 
-    monkeypatch.setattr(lifecycle, "process_item", a_long_pair)
+    monkeypatch.setattr(running, "process_item", a_long_pair)
     pool = await connection.arq_pool()
     try:
         job = asyncio.create_task(transfer_jobs.run_lane({"redis": pool}, lane.transfer_id, lane.lane, lane.generation))
@@ -265,7 +265,7 @@ async def test_a_lane_job_renews_its_lease_so_that_it_never_runs_below_a_third_o
         deadline = asyncio.get_running_loop().time() + 2 * lease
         while asyncio.get_running_loop().time() < deadline:
             (until_,) = await TransferLane.filter(transfer_id=transfer.id).values_list("lease_until", flat=True)
-            ahead.append((until_ - leases.now()).total_seconds())
+            ahead.append((until_ - clock.now()).total_seconds())
             await asyncio.sleep(lease / 30)
         released.set()
         assert await job == 1

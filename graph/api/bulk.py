@@ -25,6 +25,7 @@ from graph.core.errors import TRANSFERS, ClientError, UserError, user_errors
 from graph.core.relay import AFTER, FIRST, Node, connection_of, pk_of, to_global_id
 from graph.execution import telemetry
 from models import bulk, engine, settings
+from models.csvfile import as_written, source_and_target
 from models.rules import Problem, data_types_problem
 from models.tenancy import User as UserModel
 from models.transfers import TransferLock, visible_transfers, visible_uploads
@@ -33,10 +34,9 @@ from models.transfers import BulkUploadRow as RowModel
 
 
 def _row_fields(people_form: bool) -> dict[str, list[str]]:
-    """Which cell a row error is about: in the people file the To cell names the source."""
-    if people_form:
-        return {"source": ["toUserId"], "target": ["fromUserId"]}
-    return {"source": ["fromUserId"], "target": ["toUserId"]}
+    """Which cell a row error is about: the one that names the source, or the target, in this form."""
+    source, target = source_and_target("fromUserId", "toUserId", people_form)
+    return {"source": [source], "target": [target]}
 
 
 def _problems(stored: list[dict]) -> list[Problem]:
@@ -58,12 +58,13 @@ class BulkUploadRow:
 
     @classmethod
     def of(cls, r: RowModel, people_form: bool) -> BulkUploadRow:
+        from_cell, to_cell = as_written(r.source_cell, r.target_cell, people_form)
         return cls(
             source_pk=r.source_id,
             target_pk=r.target_id,
             row_number=r.row_number,
-            from_user_id=r.from_cell,
-            to_user_id=r.to_cell,
+            from_user_id=from_cell,
+            to_user_id=to_cell,
             errors=user_errors(_problems(r.errors), _row_fields(people_form)),
         )
 

@@ -17,7 +17,7 @@ from graph.api.transfers import (
 )
 from graph.api.users import DataType, User, show_user_or_mask
 from graph.core.errors import TRANSFERS, ClientError, UserError
-from models import revert, undo
+from models import revert_pairs, revert_start
 from models.rules import Problem
 
 NOT_FOUND = "No such transfer."
@@ -64,12 +64,12 @@ class RevertPlan:
     errors: list[UserError] = strawberry.field(description="Empty: the revert may start.")
 
     @classmethod
-    def of(cls, found: undo.Plan) -> RevertPlan:
+    def of(cls, found: revert_start.Plan) -> RevertPlan:
         return cls(
             transfer=Transfer.of(found.transfer),
             impact=[
                 RevertImpact(data_type=DataType.of(dt), returns=r, restores=s, skipped=k)
-                for dt, r, s, k in revert.impact_totals(found.reverting)
+                for dt, r, s, k in revert_pairs.impact_totals(found.reverting)
             ],
             conflicts=[
                 RevertConflict(
@@ -120,7 +120,7 @@ class RevertQueries:
         found = await find_transfer(op, transfer_id)
         if found is None:
             raise ClientError("TRANSFER_NOT_FOUND", NOT_FOUND)
-        return RevertPlan.of(await undo.plan(op, found))
+        return RevertPlan.of(await revert_start.plan(op, found))
 
 
 @strawberry.type
@@ -142,12 +142,12 @@ class RevertMutations:
             return StartTransferPayload(transfer=None, user_errors=[missing])
 
         async def unconfirmed() -> list[Problem]:
-            return (await undo.plan(op, found)).errors
+            return (await revert_start.plan(op, found)).errors
 
         return await start_and_queue(
             info,
             input.confirm,
             unconfirmed,
-            lambda: undo.start(op, found, input.idempotency_key),
+            lambda: revert_start.start(op, found, input.idempotency_key),
             lambda problems: _errors(problems, ["input", "transferId"]),
         )

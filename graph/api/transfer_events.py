@@ -31,8 +31,8 @@ from graph.live.fanout import Fanout, Published
 from graph.live.websocket import sends_many
 from graphql import GraphQLError
 from jobs import metrics
-from models import lifecycle
-from models.lifecycle import Event
+from models import transfer_events
+from models.transfer_events import Event
 from models.transfers import Transfer as TransferRow
 from models.transfers import TransferStatus as Status
 
@@ -171,12 +171,12 @@ async def _snapshot(transfer: TransferRow, at: int) -> Event:
         return replace(Event.of(transfer, "SNAPSHOT", message=transfer.message), seq=at)
     if at == 0:
         return Event(transfer.id, 0, "SNAPSHOT", Status.QUEUED.value, transfer.total_pairs, 0, 0, 0, transfer.created_at)
-    (then,) = await lifecycle.recorded(transfer.id, at - 1, until=at)
+    (then,) = await transfer_events.recorded(transfer.id, at - 1, until=at)
     return replace(then, type="SNAPSHOT", source_user_id=None, target_user_id=None, error_code=None)
 
 
 async def _recorded(transfer_id: int, after: int) -> list[Published]:
-    return [Published(e) for e in await lifecycle.recorded(transfer_id, after)]
+    return [Published(e) for e in await transfer_events.recorded(transfer_id, after)]
 
 
 def _shared_run(pending: list[Published]) -> int:

@@ -12,8 +12,8 @@ from graph.api.users import DataType, DataTypeCount, User, data_type_counts, sho
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import TRANSFERS, UserError, user_errors
 from graph.core.relay import AFTER, FIRST, Node, connection_of, pk_of, to_global_id
-from jobs import events, queueing, report
-from models import engine, lifecycle, revert, transfers
+from jobs import event_stream, pair_outcomes, queueing
+from models import engine, revert_pairs, running, starting, transfers
 from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
 
@@ -202,13 +202,13 @@ class Transfer(Node):
     )
     async def revertible_until(self, info: strawberry.Info) -> datetime | None:
         reverted = await info.context.loaders.revert_of.load(self.pk) is not None
-        return revert.revertible_until(self.model, reverted)
+        return revert_pairs.revertible_until(self.model, reverted)
 
     @strawberry.field(description="Kind REVERT: the transfer it undoes (null when outside your view).")
     async def revert_of(self, info: strawberry.Info) -> Transfer | None:
         if self.model.kind is not transfers.TransferKind.REVERT:
             return None
-        original = self.model.revert_of_id or (await revert.original(self.model)).id  # a retry: through the chain
+        original = self.model.revert_of_id or (await revert_pairs.original(self.model)).id  # a retry: through the chain
         return Transfer.maybe(await info.context.loaders.transfer.load(original))
 
     @strawberry.field(description="The REVERT transfer that undid this one, if any (null when outside your view).")
@@ -382,7 +382,7 @@ class TransferMutations:
             info,
             input.confirm,
             unconfirmed,
-            lambda: lifecycle.start_single(
+            lambda: starting.start_single(
                 op, input.source_user_id, input.target_user_id, input.idempotency_key, input.data_types
             ),
             lambda problems: user_errors(problems, SINGLE_FIELDS),
@@ -401,9 +401,9 @@ class TransferMutations:
         if found is None:
             missing = UserError(code="TRANSFER_NOT_FOUND", message="No such transfer.", field=["id"])
             return CancelTransferPayload(transfer=None, user_errors=[missing])
-        done, problems = await lifecycle.cancel(found)
-        await events.announce(info.context.pool, done)
+        done, problems = await running.cancel(found)
+        await event_stream.announce(info.context.pool, done)
         for event in done:
-            await report.finished(event)
+            await pair_outcomes.finished(event)
         await found.refresh_from_db()
         return CancelTransferPayload(transfer=Transfer.of(found), user_errors=user_errors(problems))

@@ -285,10 +285,10 @@ def _search(text: str) -> Q:
 
 
 async def visible_views(operator: tenancy.User) -> list[tenancy.View]:
+    if tenancy.sees_whole_tenant(operator):
+        return await tenancy.View.filter(tenant_id=operator.tenant_id).order_by("name")
     if operator.view_id is not None:
         return await tenancy.View.filter(id=operator.view_id)
-    if operator.tenant_admin:
-        return await tenancy.View.filter(tenant_id=operator.tenant_id).order_by("name")
     return []
 
 

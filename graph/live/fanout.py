@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from jobs import events
-from models import lifecycle, settings
-from models.lifecycle import Event
+from jobs import event_stream
+from models import settings, transfer_events
+from models.transfer_events import Event
 from models.transfers import Transfer
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Follower:
         while True:
             arrived = tail.arrived
             if last + 1 < tail.low:  # behind what is kept
-                return [Published(e) for e in await lifecycle.recorded(self._transfer_id, last, until=tail.low - 1)]
+                return [Published(e) for e in await transfer_events.recorded(self._transfer_id, last, until=tail.low - 1)]
             if last < tail.high:
                 return tail.events[last + 1 - tail.low :]
             if loop.time() >= deadline:  # only now: a busy process may wake us after the deadline, events waiting
@@ -172,17 +172,17 @@ class Fanout:
         """Reads what the stream brings next, and fills a gap from the record once it is old enough."""
         loop = asyncio.get_running_loop()
         block_ms = max(1, int((GAP_SECONDS - (loop.time() - tail.gap_since)) * 1000)) if tail.ahead else BLOCK_MS
-        found = await asyncio.wait_for(events.read(self.redis, transfer_id, position, block_ms), block_ms / 1000 + 2)
+        found = await asyncio.wait_for(event_stream.read(self.redis, transfer_id, position, block_ms), block_ms / 1000 + 2)
         if found:
             position = found[-1][0]
             tail.add(e for _, e in found)
         if tail.ahead and loop.time() - tail.gap_since >= GAP_SECONDS:
-            tail.add(await lifecycle.recorded(transfer_id, tail.high, until=min(tail.ahead) - 1))
+            tail.add(await transfer_events.recorded(transfer_id, tail.high, until=min(tail.ahead) - 1))
             tail.gap_since = loop.time() if tail.ahead else 0.0  # whatever is still missing, try again later
         return position
 
     async def _end(self, transfer_id: int) -> str:
         try:
-            return await asyncio.wait_for(events.position(self.redis, transfer_id), BLOCK_MS / 1000)
+            return await asyncio.wait_for(event_stream.position(self.redis, transfer_id), BLOCK_MS / 1000)
         except (RedisError, OSError, asyncio.TimeoutError):
-            return events.START  # all of it, once Redis answers: what is older is left out by its number
+            return event_stream.START  # all of it, once Redis answers: what is older is left out by its number

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from graph.api.transfers import find_transfer
 from graph.core.context import operator_from_connection
 from graph.server import refusals
-from models import reports
+from models import csv_exports
 from models.tenancy import User
 
 
@@ -41,7 +41,7 @@ async def people(request: Request) -> Response:
     operator = await _operator(request)
     if isinstance(operator, Response):
         return operator
-    return _csv(reports.people_csv(operator), "people.csv")
+    return _csv(csv_exports.people_csv(operator), "people.csv")
 
 
 async def audit_log(request: Request) -> Response:
@@ -53,7 +53,7 @@ async def audit_log(request: Request) -> Response:
         return refusals.error_response(404, "There is no transfer with this ID that you can see.", "NOT_FOUND")
     every_pair = request.query_params.get("all") in ("1", "true", "yes")
     name = f"transfer-{transfer.id}-{'all' if every_pair else 'failed'}.csv"
-    return _csv(reports.audit_csv(operator, transfer, every_pair=every_pair), name)
+    return _csv(csv_exports.audit_csv(operator, transfer, every_pair=every_pair), name)
 
 
 routes = [

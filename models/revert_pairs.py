@@ -1,4 +1,4 @@
-"""Undo: whether a transfer can be reverted, what its revert would do, and reverting a pair.
+"""Reverting pairs: whether a transfer can be reverted, what reverting each pair would do, and doing it.
 
 A revert is a transfer of kind REVERT whose items are the succeeded pairs of
 the original, each played back from the journal (models/journal.py) in one
@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from models import engine, settings
+from models.clock import now
 from models.rules import Problem, describe
 from models.sql import Statement, literal
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
@@ -31,9 +32,6 @@ JOURNAL_GONE = Problem(
     "REVERT_EXPIRED", "The undo window of the original transfer has ended: this pair can no longer be reverted."
 )
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def window_end(transfer: Transfer) -> datetime | None:

@@ -1,4 +1,4 @@
-"""A transfer's life: start, run each pair exactly once, finish, cancel.
+"""Running a transfer: begin it, apply each pair exactly once, finish, cancel.
 
 Every step is one database transaction. Each returns the events it caused;
 the caller publishes them after the commit, so nobody sees a state that could
@@ -9,252 +9,29 @@ nothing that a fresh SNAPSHOT does not repair.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine, idempotency, leases, revert, settings
+from models import engine, revert_pairs, settings
+from models.clock import now
 from models.db import is_transient, is_unavailable, wait_for_database
+from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
 from models.sql import Statement, columns, prefixed
-from models.rules import (
-    PairCheck,
-    Problem,
-    check_pairs,
-    data_types_problem,
-    describe,
-    nothing_to_transfer,
-    stored_choice,
-)
 from models.tenancy import User
-from models.transfers import (
-    ACTIVE_STATUSES,
-    EventRecord,
-    ItemStatus,
-    Transfer,
-    TransferItem,
-    TransferKind,
-    TransferLock,
-    TransferStatus,
-)
+from models.transfer_events import Event, emit, record, recording
+from models.transfers import ACTIVE_STATUSES, ItemStatus, Transfer, TransferItem, TransferKind, TransferLock, TransferStatus
 from models.userdata import DATA_TYPES
 
 log = logging.getLogger(__name__)
-_FINISHED = frozenset(s.value for s in TransferStatus if s.finished)  # as strings: an Event carries them so
 
 SUCCESS_MESSAGE = "Data Transfer Successful"
 FAILURE_MESSAGE = "Errors occurred during data transfer. The user IDs listed below were not transferred."
-UPLOAD_ALREADY_USED = Problem(
-    "UPLOAD_ALREADY_USED", "This upload has already started a transfer; upload the file again to run it again."
-)
-ALREADY_RETRIED = Problem(
-    "ALREADY_RETRIED", "The failed pairs of this transfer were already retried; retry that transfer instead."
-)
-BULK_IN_PROGRESS = Problem("BULK_TRANSFER_IN_PROGRESS", "Another bulk transfer of this tenant is queued or running.")
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One transfer event. `seq` numbers a transfer's events in commit order."""
-
-    transfer_id: int
-    seq: int
-    type: str
-    status: str
-    total_pairs: int
-    processed_pairs: int
-    succeeded_pairs: int
-    failed_pairs: int
-    at: datetime
-    source_user_id: int | None = None
-    target_user_id: int | None = None
-    error_code: str | None = None
-    message: str | None = None
-    # ITEM_SUCCEEDED, to the worker that applied the pair (its metrics): records moved and
-    # deleted per data type. Not published: the item holds them for everyone else.
-    records: tuple[dict[str, int], dict[str, int]] | None = field(default=None, compare=False, repr=False)
-
-    @classmethod
-    def of(cls, transfer: Transfer, type_: str, at: datetime | None = None, **extra: object) -> Event:
-        return cls(
-            transfer_id=transfer.id,
-            seq=transfer.last_event,
-            type=type_,
-            status=TransferStatus(transfer.status).value,
-            total_pairs=transfer.total_pairs,
-            processed_pairs=transfer.processed_pairs,
-            succeeded_pairs=transfer.succeeded_pairs,
-            failed_pairs=transfer.failed_pairs,
-            at=at or now(),
-            **extra,  # type: ignore[arg-type]
-        )
-
-    @property
-    def terminal(self) -> bool:
-        return self.type == self.status and self.status in _FINISHED
-
-    def to_json(self) -> dict:
-        data = {**asdict(self), "at": self.at.isoformat()}
-        del data["records"]
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> Event:
-        return cls(**{**data, "at": datetime.fromisoformat(data["at"])})
-
-
-async def _emit(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: object) -> Event:
-    """Number the next event of `transfer` and record it, inside the caller's transaction."""
-    await Transfer.filter(id=transfer.id).using_db(db).update(last_event=F("last_event") + 1)
-    await transfer.refresh_from_db(using_db=db)
-    return await _record(transfer, type_, db, **extra)
-
-
-async def _record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: Any) -> Event:
-    event = Event.of(transfer, type_, **extra)
-    q = Statement(db)
-    data = EventRecord._meta.fields_map["data"].to_db_value(event.to_json(), None)
-    await q.run(
-        f"INSERT INTO transfer_event (transfer_id, seq, data) VALUES ({q.p(transfer.id)}, {q.p(event.seq)}, {q.p(data)})"
-    )
-    return event
-
-
-# --- start ---------------------------------------------------------------
-
-
-async def create_transfer(
-    operator: User,
-    kind: TransferKind,
-    pairs: Sequence[PairCheck],
-    request: idempotency.Request | None = None,
-    *,
-    bulk: bool | None = None,
-    reverts: Sequence[int] | None = None,
-    **fields: object,
-) -> tuple[Transfer | None, list[Problem]]:
-    """Insert the transfer, its idempotency key, its items and its lock rows in one transaction.
-
-    `bulk` (default: a BULK kind) takes the tenant's one bulk slot and several lanes;
-    `reverts` names, per pair, the original pair a REVERT item plays back.
-
-    The unique constraints decide races: a request whose key another request with
-    the key has just used gets that request's transfer; a user already in a queued
-    or running transfer, or a second bulk transfer of the tenant, fails the insert,
-    and nothing is created.
-    """
-    # Always taken in the same order (bulk first, then users by key), so two
-    # racing starts collide on a unique constraint instead of deadlocking.
-    locks = sorted({TransferLock.user_key(u.id) for c in pairs for u in (c.source, c.target) if u is not None})
-    bulk = kind is TransferKind.BULK if bulk is None else bulk
-    if bulk:
-        locks.insert(0, TransferLock.BULK_KEY)
-    lanes = leases.lane_count(bulk, len(pairs))
-    try:
-        async with in_transaction() as db:
-            transfer = await Transfer.create(
-                tenant_id=operator.tenant_id,
-                kind=kind,
-                requested_by=operator,
-                total_pairs=len(pairs),
-                # A revert is not journaled: it cannot itself be reverted.
-                journaled=settings.REVERT_DAYS > 0 and kind is not TransferKind.REVERT,
-                using_db=db,
-                **fields,
-            )
-            if request is not None:  # first: racing requests with one key meet here, before the locks
-                await idempotency.remember(operator, request, transfer, db)
-            await leases.create(transfer.id, lanes, db)
-            await TransferItem.bulk_create(
-                [
-                    TransferItem(
-                        transfer=transfer,
-                        position=i,
-                        lane=i % lanes,
-                        row_number=c.row_number,
-                        source_id=c.source.id,  # type: ignore[union-attr]
-                        target_id=c.target.id,  # type: ignore[union-attr]
-                        reverts_id=reverts[i] if reverts else None,
-                    )
-                    for i, c in enumerate(pairs)
-                ],
-                batch_size=500,
-                using_db=db,
-            )
-            await TransferLock.bulk_create(
-                [TransferLock(tenant_id=operator.tenant_id, key=k, transfer=transfer) for k in locks],
-                batch_size=1000,
-                using_db=db,
-            )
-    except IntegrityError:
-        if request is not None and (answered := await idempotency.replay(operator, request)) is not None:
-            return answered  # the same request, sent twice at once: both get the one transfer
-        return None, await _lost_race(operator, locks, fields)
-    return transfer, []
-
-
-async def _lost_race(operator: User, keys: list[str], fields: dict[str, object]) -> list[Problem]:
-    """Say which unique constraint decided against this start."""
-    for name, problem in (("upload", UPLOAD_ALREADY_USED), ("retry_of", ALREADY_RETRIED), ("revert_of", revert.ALREADY_REVERTED)):
-        if fields.get(name) is not None and await Transfer.exists(**{name: fields[name]}):
-            return [problem]
-    taken = set(
-        await TransferLock.filter(tenant_id=operator.tenant_id, key__in=keys).values_list("key", flat=True)
-    )
-    if TransferLock.BULK_KEY in taken:
-        return [BULK_IN_PROGRESS]
-    problems = [
-        Problem("USER_BUSY", f"User {describe(user)} is in a transfer that is queued or running.")
-        for user in await User.filter(id__in=_lock_pks(taken))
-    ]
-    # The other transfer may have finished in between: still, this start lost the race.
-    return problems or [Problem("USER_BUSY", "A user of this transfer is in a transfer that is queued or running.")]
-
-
-def _lock_pks(keys: set[str]) -> list[int]:
-    return [int(k.split(":", 1)[1]) for k in keys if k.startswith("user:")]
-
-
-async def start_single(
-    operator: User,
-    source_user_id: int,
-    target_user_id: int,
-    idempotency_key: str | None = None,
-    data_types: Sequence[str] | None = None,
-) -> tuple[Transfer | None, list[Problem]]:
-    """Queue one pair, moving `data_types` (keys of DataType; None: every type)."""
-    if invalid := data_types_problem(data_types):
-        return None, [invalid]
-    keys = stored_choice(data_types)
-    request, answered = await idempotency.prior(
-        operator,
-        idempotency_key,
-        "startTransfer",
-        sourceUserId=source_user_id,
-        targetUserId=target_user_id,
-        **idempotency.choice(keys),
-    )
-    if answered is not None:
-        return answered
-    (check,) = await check_pairs(operator, [(source_user_id, target_user_id, None)], types=engine.chosen(keys))
-    if not check.ok:
-        return None, check.problems
-    return await create_transfer(operator, TransferKind.SINGLE, [check], request, data_types=keys)
-
-
-# --- run -----------------------------------------------------------------
 
 
 async def begin(transfer_id: int) -> list[Event]:
@@ -265,7 +42,7 @@ async def begin(transfer_id: int) -> list[Event]:
         )
         if not changed:
             return []
-        return [await _record(await Transfer.get(id=transfer_id).using_db(db), "STARTED", db)]
+        return [await record(await Transfer.get(id=transfer_id).using_db(db), "STARTED", db)]
 
 
 async def process_item(item_id: int) -> list[Event]:
@@ -286,7 +63,7 @@ async def process_item(item_id: int) -> list[Event]:
         try:
             async with in_transaction() as db:
                 return await _process(item_id, db, failures)
-        except revert.RevertConflict as exc:
+        except revert_pairs.RevertConflict as exc:
             failure = exc.problem  # the database refused to put the pair back: it stays as it is
             break
         except Exception as exc:  # noqa: BLE001 - the pair rolled back whole
@@ -418,14 +195,10 @@ async def _process(item_id: int, db: BaseDBAsyncClient, failures: int, forced: P
 _OUTCOME = ("status", "error_code", "error_message", "moved", "overwritten", "restored", "skipped")
 
 
-# An event's fields that the transfer's row gives, once its counters have counted the event.
-_COUNTED = {"seq": "last_event", **{name: name for name in ("status", "total_pairs", "processed_pairs", "succeeded_pairs", "failed_pairs")}}
-
-
 async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient, kind: str, **event: Any) -> tuple[Transfer, Event]:
     """Record the pair's outcome, add it to the transfer's counters, and record its event
     (`kind`, and `event`: the fields that the pair decides); returns the transfer now and the event.
-    One statement on PostgreSQL (a round trip less per pair), three on SQLite."""
+    One statement on PostgreSQL, three on SQLite."""
     q = Statement(db)
     fields = TransferItem._meta.fields_map
     sets = ", ".join(f"{name} = {q.p(fields[name].to_db_value(getattr(item, name), item))}" for name in _OUTCOME)
@@ -436,32 +209,29 @@ async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient, kind: str
     )
     at = now()
     if q.postgres:
-        own = {"transfer_id": item.transfer_id, "type": kind, **event, "at": at.isoformat()}
-        counted = ", ".join(f"'{name}', {column}" for name, column in _COUNTED.items())
         (row,) = await q.dicts(
             f"WITH saved AS ({save}), counted AS ({count.format(transfer=q.p(item.transfer_id))}), "
-            "recorded AS (INSERT INTO transfer_event (transfer_id, seq, data) "
-            f"SELECT id, last_event, CAST({q.p(json.dumps(own))} AS jsonb) || jsonb_build_object({counted}) FROM counted) "
-            "SELECT * FROM counted"
+            f"recorded AS ({recording(q, item.transfer_id, kind, at, 'counted', **event)}) SELECT * FROM counted"
         )
-        transfer = Transfer._init_from_db(**row)
-        return transfer, Event.of(transfer, kind, at=at, **event)
-    await q.run(save)
-    q = Statement(db)
-    (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
+    else:
+        await q.run(save)
+        q = Statement(db)
+        (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
+        q = Statement(db)
+        await q.run(recording(q, item.transfer_id, kind, at, "transfer", **event) + f" WHERE id = {q.p(item.transfer_id)}")
     transfer = Transfer._init_from_db(**row)
-    return transfer, await _record(transfer, kind, db, at=at, **event)
+    return transfer, Event.of(transfer, kind, at=at, **event)
 
 
 async def _revert(item: TransferItem, db: BaseDBAsyncClient) -> list[Problem]:
     """Play the original pair back from the journal, unless that now conflicts with the data."""
     original = await TransferItem.get(id=item.reverts_id).using_db(db).select_related("source", "target", "transfer")
     if not original.transfer.journaled:  # purged: nothing left to play back (the purge waits for active reverts)
-        return [revert.JOURNAL_GONE]
-    (effect,) = await revert.effects([original], db)
+        return [revert_pairs.JOURNAL_GONE]
+    (effect,) = await revert_pairs.effects([original], db)
     if effect.conflicts:
         return effect.conflicts
-    await revert.apply_revert(effect, db)
+    await revert_pairs.apply_revert(effect, db)
     item.status = ItemStatus.SUCCEEDED
     item.moved, item.restored, item.skipped = effect.returns, effect.restores, effect.skipped
     return []
@@ -489,7 +259,7 @@ async def _recheck(pair: _Pair, db: BaseDBAsyncClient) -> PairCheck:
 
 def _item_message(item: TransferItem) -> str:
     if item.reverts_id is not None:
-        return revert.revert_message(item)
+        return revert_pairs.revert_message(item)
     moved = sum(item.moved.values())
     overwritten = sum(item.overwritten.values())
     return (
@@ -516,7 +286,7 @@ async def _finish(transfer: Transfer, db: BaseDBAsyncClient) -> Event:
     transfer.status, transfer.message, transfer.finished_at = status, message, now()
     await transfer.save(using_db=db, update_fields=["status", "message", "finished_at"])
     await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
-    return await _emit(transfer, status.value, db, message=message)
+    return await emit(transfer, status.value, db, message=message)
 
 
 async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
@@ -542,7 +312,7 @@ async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
         )
         await fresh.save(using_db=db, update_fields=["message"])
         await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
-        event = await _emit(fresh, "CANCELLED", db, message=fresh.message)
+        event = await emit(fresh, "CANCELLED", db, message=fresh.message)
     return [event], []
 
 
@@ -557,10 +327,3 @@ async def cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
         status = TransferStatus((await Transfer.get(id=transfer.id)).status).value
         return [], [Problem("TRANSFER_FINISHED", f"The transfer has already finished ({status}); it cannot be cancelled.")]
 
-
-async def recorded(transfer_id: int, after: int, until: int | None = None) -> list[Event]:
-    """The transfer's events numbered after `after` (up to `until`), in order: the record."""
-    query = EventRecord.filter(transfer_id=transfer_id, seq__gt=after)
-    if until is not None:
-        query = query.filter(seq__lte=until)
-    return [Event.from_json(row) for row in await query.order_by("seq").values_list("data", flat=True)]

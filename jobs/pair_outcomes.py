@@ -1,6 +1,6 @@
-"""What the service tells operators about a transfer's pairs and its end: a log line and the metrics per event.
+"""What operators are told of each pair's outcome and a transfer's end: a log line and the metrics per event.
 
-Observes what the domain returns (the events of `lifecycle.process_item`, the
+Observes what the domain returns (the events of `running.process_item`, the
 item's counts), so models/ knows nothing of logs or Prometheus.
 """
 
@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from jobs import metrics
-from models.lifecycle import Event
+from models.transfer_events import Event
 from models.transfers import Transfer
 
 log = logging.getLogger(__name__)

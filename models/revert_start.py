@@ -1,4 +1,4 @@
-"""Reverting a transfer: the plan an operator sees, the start, and the retry of a revert.
+"""Starting a revert: the plan an operator sees, the start, and the retry of a revert.
 
 The revert runs like any transfer (lanes, leases, events, cancel, retry); its
 items are the original's succeeded pairs with the roles swapped: the data goes
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models import idempotency, revert
-from models.lifecycle import BULK_IN_PROGRESS, create_transfer
-from models.revert import PairEffect
+from models import idempotency, revert_pairs
+from models.starting import BULK_IN_PROGRESS, create_transfer
+from models.revert_pairs import PairEffect
 from models.rules import PairCheck, Problem, check_pairs
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem, TransferKind, TransferLock
@@ -30,10 +30,10 @@ class Plan:
 
 async def plan(operator: User, transfer: Transfer) -> Plan:
     """What reverting `transfer` would do now, per pair, and what stops it. Changes nothing."""
-    refused = revert.refusal(transfer, await Transfer.exists(revert_of=transfer))
+    refused = revert_pairs.refusal(transfer, await Transfer.exists(revert_of=transfer))
     if refused:
         return Plan(transfer, [], [refused])
-    pairs = await revert.effects(await revert.succeeded_pairs(transfer))
+    pairs = await revert_pairs.effects(await revert_pairs.succeeded_pairs(transfer))
     checks = await _swapped_checks(operator, [p.item for p in pairs])
     errors: list[Problem] = []
     for effect, check in zip(pairs, checks, strict=True):
@@ -91,8 +91,8 @@ async def retry(
     operator: User, transfer: Transfer, failed: list[TransferItem], request: idempotency.Request | None
 ) -> tuple[Transfer | None, list[Problem]]:
     """A new REVERT with the failed pairs of a revert, while the original's window lasts."""
-    original = await revert.original(transfer)
-    refused = revert.refusal(original, reverted=False)  # it is: by `transfer`
+    original = await revert_pairs.original(transfer)
+    refused = revert_pairs.refusal(original, reverted=False)  # it is: by `transfer`
     if refused:
         return None, [refused]
     checks = await check_pairs(

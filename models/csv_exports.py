@@ -1,7 +1,7 @@
 """The CSV files the service writes: the people file and transfer audit logs.
 
 Each is an async generator of CSV text, a page of rows at a time, so a
-100,000-user tenant streams in constant memory.
+tenant of any size streams in constant memory.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ async def _people_page(operator: User, after: int) -> list[tuple]:
     """The next page of the operator's scope after User ID `after`: its rows of the file, cell by cell.
 
     One statement that writes the cells, team names included: through the ORM, turning each
-    value into Python and the teams into lists took half of the file's time.
+    value into Python and the teams into lists was most of the file's time (benchmarks/RESULTS.md).
     """
     q = Statement(connections.get("default"))
     names = "SELECT t.name FROM team_member m JOIN team t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name"

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from jobs import metrics
 from models import settings
-from models.lifecycle import Event
+from models.transfer_events import Event
 
 log = logging.getLogger(__name__)
 START = "0-0"
