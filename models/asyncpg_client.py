@@ -5,8 +5,15 @@ BEGIN and takes the name back only after returning the connection; when the data
 goes away in between, every later transaction of that task nests in a released
 connection ("connection has been released back to the pool"). Here the client is
 named only once BEGIN succeeded, the name is taken back first, and a connection whose
-BEGIN, COMMIT or ROLLBACK failed is closed. The one place where tortoise's internals
-are touched; the version read is checked at import.
+BEGIN, COMMIT or ROLLBACK failed is closed.
+
+A fence, as models/fences/tortoise.py is for tortoise's other internals, and checked
+against the same version (its CHECKED, enforced at import): tortoise's
+`AsyncpgDBClient._in_transaction`, `_pool_init_lock`, `_connection`, `_parent._pool`,
+`TransactionWrapper._finalized`, `TransactionContextPooled`'s `ensure_connection`,
+`connection_name` and `token`. Of asyncpg only the pool's public API is used (acquire,
+release, terminate). It is a module of its own because tortoise imports the client by
+module path.
 
 tortoise finds this module by the `engine` of the connection's settings
 (models/settings.py); its name holds "asyncpg", which tortoise's migrations read.
@@ -15,7 +22,6 @@ tortoise finds this module by the `engine` of the connection's settings
 from __future__ import annotations
 
 import logging
-from importlib.metadata import version
 from typing import Any
 
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
@@ -23,24 +29,9 @@ from tortoise.backends.base.client import TransactionContext, TransactionContext
 from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
+import models.fences.tortoise  # noqa: F401 - checks, at import, the version these internals were read against
+
 log = logging.getLogger(__name__)
-
-# The tortoise-orm whose internals this module was read against (TransactionContextPooled,
-# TransactionWrapper); read them again before widening it (pyproject.toml pins it too).
-# Of asyncpg only the pool's public API is used (acquire, release, terminate).
-CHECKED_TORTOISE = "1.1."
-
-
-def _check_version() -> None:
-    found = version("tortoise-orm")
-    if not found.startswith(CHECKED_TORTOISE):
-        raise ImportError(
-            f"models/asyncpg_client.py was written for tortoise-orm {CHECKED_TORTOISE}x, not {found}: "
-            "read its transaction handling again, then update CHECKED_TORTOISE."
-        )
-
-
-_check_version()
 
 
 class Client(AsyncpgDBClient):

@@ -18,6 +18,7 @@ from asyncpg.exceptions import InternalClientError as PgClientInternalError
 from tortoise import Tortoise, connections
 
 from models import settings
+from models.fences.tortoise import init_with_global_fallback
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ async def open_db(database_url: str | None = None) -> bool:
     """Initialise the ORM unless it already is; True when this call did it (and should close it)."""
     if Tortoise.is_inited():
         return False
-    await Tortoise.init(config=settings.tortoise_config(database_url), _enable_global_fallback=True)
+    await init_with_global_fallback(settings.tortoise_config(database_url))
     return True
 
 

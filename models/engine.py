@@ -18,6 +18,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models.counts import owned_counts
+from models.fences.tortoise import column_names, model_field, table_name
 from models.sql import Statement, is_postgres, literal
 from models.tenancy import User
 from models.userdata import DATA_TYPES, DataType, Policy, Storage, by_storage
@@ -159,7 +160,7 @@ _REMOVED_COLUMNS = "item_id, table_name, rows"
 
 
 def row_columns(storage: Storage) -> list[str]:
-    return [storage.model._meta.fields_map[f].source_field or f for f in storage.model._meta.db_fields]
+    return [model_field(storage.model, f).source_field or f for f in column_names(storage.model)]
 
 
 async def _apply_postgres(m: _Move, db: BaseDBAsyncClient, moves: dict[str, int], deletes: dict[str, int]) -> None:
@@ -242,5 +243,5 @@ async def owners(
         probes += [
             f"EXISTS (SELECT 1 FROM {storage.table} r WHERE r.{column} = u.id{kinds})" for column in storage.owner_columns
         ]
-    found = await q.rows(f"SELECT u.id FROM {User._meta.db_table} u WHERE {among} AND ({' OR '.join(probes)})")
+    found = await q.rows(f"SELECT u.id FROM {table_name(User)} u WHERE {among} AND ({' OR '.join(probes)})")
     return {pk for (pk,) in found}

@@ -21,6 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from models.clock import now
+from models.fences.tortoise import connection
 from models.rules import Problem
 from models.sql import Statement
 from models.tenancy import User
@@ -119,7 +120,7 @@ async def forget_expired(batch: int) -> int:
     transaction; returns how many. Locked rows are another worker's to delete: skipped."""
     deleted = 0
     while True:
-        q = Statement(IdempotencyKey._meta.db)
+        q = Statement(connection(IdempotencyKey))
         lock = " FOR UPDATE SKIP LOCKED" if q.postgres else ""
         n = await q.run(
             f"DELETE FROM idempotency_key WHERE id IN (SELECT id FROM idempotency_key "

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from models import idempotency, settings
 from models.clock import now
+from models.fences.tortoise import pk_column, table_name
 from models.journal import JOURNAL_TABLES
 from models.sql import Statement
 from models.transfers import ACTIVE_STATUSES
@@ -50,7 +51,7 @@ class Purged:
 
 async def purge() -> Purged:
     """Delete every journal whose window has ended and every idempotency key past its life."""
-    purged = Purged(rows={model._meta.db_table: 0 for model in JOURNAL_TABLES})
+    purged = Purged(rows={table_name(model): 0 for model in JOURNAL_TABLES})
     cutoff = now() - timedelta(days=settings.REVERT_DAYS) - GRACE
     while await _journal_step(cutoff, purged):
         pass
@@ -67,7 +68,7 @@ async def _journal_step(cutoff: datetime, purged: Purged) -> bool:
         deleted = 0
         for model in JOURNAL_TABLES:
             q = Statement(db)
-            table, pk = model._meta.db_table, model._meta.db_pk_column
+            table, pk = table_name(model), pk_column(model)
             n = await q.run(
                 f"DELETE FROM {table} WHERE {pk} IN (SELECT x.{pk} FROM {table} x "
                 f"JOIN transfer_item it ON it.id = x.item_id WHERE it.transfer_id IN ({_expired(q, cutoff)}) "
@@ -77,7 +78,7 @@ async def _journal_step(cutoff: datetime, purged: Purged) -> bool:
             deleted += n
         q = Statement(db)
         emptied = " AND ".join(
-            f"NOT EXISTS (SELECT 1 FROM transfer_item it JOIN {m._meta.db_table} x ON x.item_id = it.id "
+            f"NOT EXISTS (SELECT 1 FROM transfer_item it JOIN {table_name(m)} x ON x.item_id = it.id "
             f"WHERE it.transfer_id = transfer.id)"
             for m in JOURNAL_TABLES
         )

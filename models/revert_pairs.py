@@ -21,6 +21,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import engine, settings
 from models.clock import now
+from models.fences.tortoise import connection
 from models.rules import Problem, describe
 from models.sql import Statement, literal
 from models.transfers import ItemStatus, Transfer, TransferItem, TransferKind
@@ -103,7 +104,7 @@ async def effects(items: Sequence[TransferItem], db: BaseDBAsyncClient | None = 
     """
     found = {item.id: PairEffect(item) for item in items}
     types = sorted({dt for item in items for dt in _types_of(item)}, key=lambda dt: dt.key)
-    conn = db or TransferItem._meta.db
+    conn = db or connection(TransferItem)
     for storage, here in by_storage(types).items():
         keys = [dt.key for dt in here]
         for item_id, key, n in await _still_held(conn, storage, keys, list(found)):

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from models import engine, revert_pairs, settings
 from models.clock import now
 from models.db import is_transient, is_unavailable, wait_for_database
+from models.fences.tortoise import from_row, model_field
 from models.rules import PairCheck, Problem, check_pairs, describe, nothing_to_transfer
 from models.sql import Statement, columns, prefixed
 from models.tenancy import User
@@ -128,10 +129,10 @@ async def _claim(item_id: int, db: BaseDBAsyncClient, failures: int) -> _Pair | 
     if not found:
         return None
     (row,) = found
-    operator = User._init_from_db(**prefixed(row, "o")) if row["o__id"] is not None else None
+    operator = from_row(User, prefixed(row, "o")) if row["o__id"] is not None else None
     return _Pair(
-        TransferItem._init_from_db(**prefixed(row, "i")),
-        Transfer._init_from_db(**prefixed(row, "t")),
+        from_row(TransferItem, prefixed(row, "i")),
+        from_row(Transfer, prefixed(row, "t")),
         operator,
         row["source_user_id"],
         row["target_user_id"],
@@ -200,7 +201,7 @@ async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient, kind: str
     (`kind`, and `event`: the fields that the pair decides); returns the transfer now and the event.
     One statement on PostgreSQL, three on SQLite."""
     q = Statement(db)
-    fields = TransferItem._meta.fields_map
+    fields = {name: model_field(TransferItem, name) for name in _OUTCOME}
     sets = ", ".join(f"{name} = {q.p(fields[name].to_db_value(getattr(item, name), item))}" for name in _OUTCOME)
     save = f"UPDATE transfer_item SET {sets} WHERE id = {q.p(item.id)}"
     count = (
@@ -219,7 +220,7 @@ async def _settle(item: TransferItem, ok: bool, db: BaseDBAsyncClient, kind: str
         (row,) = await q.dicts(count.format(transfer=q.p(item.transfer_id)))
         q = Statement(db)
         await q.run(recording(q, item.transfer_id, kind, at, "transfer", **event) + f" WHERE id = {q.p(item.transfer_id)}")
-    transfer = Transfer._init_from_db(**row)
+    transfer = from_row(Transfer, row)
     return transfer, Event.of(transfer, kind, at=at, **event)
 
 

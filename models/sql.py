@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from models.fences.tortoise import column_names
+
 
 def is_postgres(db: BaseDBAsyncClient) -> bool:
     return db.capabilities.dialect == "postgres"
@@ -88,7 +90,7 @@ class Statement:
 
 def columns(model: type[Model], alias: str) -> str:
     """Every column of `model`'s table under `alias`, named `<alias>__<column>` (see `prefixed`)."""
-    return ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in model._meta.db_fields)
+    return ", ".join(f'{alias}."{c}" AS "{alias}__{c}"' for c in column_names(model))
 
 
 def prefixed(row: dict, alias: str) -> dict:

@@ -20,6 +20,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from models.clock import now
+from models.fences.tortoise import from_row, model_field
 from models.sql import Statement, columns, prefixed
 
 
@@ -157,7 +158,7 @@ class ApiToken(Model):
         if not cls.well_formed(token):
             return None
         q = Statement(connections.get("default"))
-        at = cls._meta.fields_map["expires_at"].to_db_value(now(), None)
+        at = model_field(cls, "expires_at").to_db_value(now(), None)
         rows = await q.dicts(
             f"SELECT {columns(cls, 'k')}, {columns(User, 'u')}, {columns(Tenant, 't')} FROM api_token k "
             "JOIN app_user u ON u.id = k.user_id JOIN tenant t ON t.id = u.tenant_id "
@@ -166,9 +167,9 @@ class ApiToken(Model):
         )
         if not rows:
             return None
-        found = cls._init_from_db(**prefixed(rows[0], "k"))
-        user = User._init_from_db(**prefixed(rows[0], "u"))
-        user.tenant = Tenant._init_from_db(**prefixed(rows[0], "t"))
+        found = from_row(cls, prefixed(rows[0], "k"))
+        user = from_row(User, prefixed(rows[0], "u"))
+        user.tenant = from_row(Tenant, prefixed(rows[0], "t"))
         await found._touch()
         return user
 

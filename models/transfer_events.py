@@ -15,6 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
 from models.clock import now
+from models.fences.tortoise import model_field
 from models.sql import Statement
 from models.transfers import EventRecord, Transfer, TransferStatus
 
@@ -82,7 +83,7 @@ async def emit(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: o
 async def record(transfer: Transfer, type_: str, db: BaseDBAsyncClient, **extra: Any) -> Event:
     event = Event.of(transfer, type_, **extra)
     q = Statement(db)
-    data = EventRecord._meta.fields_map["data"].to_db_value(event.to_json(), None)
+    data = model_field(EventRecord, "data").to_db_value(event.to_json(), None)
     await q.run(
         f"INSERT INTO transfer_event (transfer_id, seq, data) VALUES ({q.p(transfer.id)}, {q.p(event.seq)}, {q.p(data)})"
     )

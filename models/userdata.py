@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from tortoise import fields
 from tortoise.models import Model
 
+from models.fences.tortoise import table_name
+
 
 class Product(str, enum.Enum):
     QM = "QM"
@@ -82,7 +84,7 @@ class Storage:
 
     @property
     def table(self) -> str:
-        return self.model._meta.db_table
+        return table_name(self.model)
 
 
 OWNED = Storage(OwnedRecord, ("owner_id",), type_column="data_type")

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.runner import SchemaExtensionsRunner
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types.execution import PreExecutionError
-from strawberry.types.graphql import OperationType
-from strawberry.utils.await_maybe import await_maybe
 
 from graph.api.bulk import BulkMutations, BulkQueries, BulkUpload, find_upload
 from graph.api.reverts import RevertMutations, RevertQueries
@@ -27,6 +23,7 @@ from graph.execution.limits import QueryLimits
 from graph.execution.shared_events import SharedEventExecutor
 from graph.execution.telemetry import RequestMetrics
 from graph.execution.text_arguments import StorableText
+from graph.fences.strawberry import InvalidOperationTypeError, OperationType, PreExecutionError, SchemaExtensionsRunner
 
 
 @strawberry.type(description="Reads. Every field but viewer and dataTypes needs the transfer permission.")
@@ -82,7 +79,8 @@ class _LeanStreams(SchemaExtensionsRunner):
     async def get_extensions_results(self, ctx: Any) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for extension in self._with_results:
-            data.update(await await_maybe(extension.get_results()))
+            results = extension.get_results()
+            data.update(await results if inspect.isawaitable(results) else results)
         data.update(ctx.extensions_results)
         return data
 

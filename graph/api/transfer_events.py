@@ -27,6 +27,7 @@ from graph.api.transfers import Transfer, TransferStatus, find_transfer
 from graph.core.errors import TRANSFERS, CanTransfer, IsAuthenticated
 from graph.core.relay import decode_cursor, encode_cursor, to_global_id
 from graph.execution.shared_events import EventBatch, shareable
+from graph.fences.strawberry import raw_fragments
 from graph.live.fanout import Fanout, Published
 from graph.live.websocket import sends_many
 from graphql import GraphQLError
@@ -259,5 +260,5 @@ class EventSubscriptions:
             return transfer
 
         transfer = await check_access()
-        batches = sends_many(info.context.request.scope) and shareable(info.operation, info._raw_info.fragments)
+        batches = sends_many(info.context.request.scope) and shareable(info.operation, raw_fragments(info))
         return watch(info.context.fanout, transfer, after, check_access, batches)  # not wrapped: each event passes one layer less

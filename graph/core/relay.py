@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 import strawberry
-from strawberry.types.nodes import Selection, SelectedField
 
 from graph.core.errors import ClientError
+from graph.fences.strawberry import SelectedField, Selection
 from models import settings
 from models.db import MAX_INT
 

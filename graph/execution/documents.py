@@ -20,10 +20,10 @@ from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from graph.core.errors import ClientError
+from graph.fences.strawberry import graphql_schema, provided_operation_name, validate_document
 
 CACHED_DOCUMENTS = 256
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -56,12 +56,6 @@ def check_operation_name(document: DocumentNode, name: str | None) -> None:
         raise ClientError("OPERATION_NAME_REQUIRED", "operationName names no operation of the document.")
 
 
-def _requested_name(context: ExecutionContext) -> str | None:
-    """The operationName the request gave: strawberry's `operation_name` falls back to the
-    first operation's name, which is what must not happen here (strawberry 0.341)."""
-    return context._provided_operation_name  # type: ignore[attr-defined]
-
-
 class DocumentCache(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -71,11 +65,11 @@ class DocumentCache(SchemaExtension):
         yield
         if context.graphql_document is not None:
             # Raised: the operation ends with this error (graph/api/schema.py answers it on WebSockets too).
-            check_operation_name(context.graphql_document, _requested_name(context))
+            check_operation_name(context.graphql_document, provided_operation_name(context))
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         # Errors set already (QueryLimits refused the document): they stand, as with strawberry's own validation.
         if context.pre_execution_errors is None and context.graphql_document is not None and context.validation_rules:
-            context.pre_execution_errors = list(_validate(context.schema._schema, context.graphql_document, context.validation_rules))
+            context.pre_execution_errors = list(_validate(graphql_schema(context.schema), context.graphql_document, context.validation_rules))
         yield

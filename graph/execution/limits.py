@@ -38,6 +38,7 @@ from strawberry.extensions import SchemaExtension
 
 from graph.core.errors import ClientError
 from graph.core.relay import page_size
+from graph.fences.strawberry import graphql_schema
 
 MAX_QUERY_CHARS = 20_000
 # graphql-core's OverlappingFieldsCanBeMerged is quadratic in same-named fields: at 1,000
@@ -244,7 +245,7 @@ class QueryLimits(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is not None:
             try:
-                check_document(context.graphql_document, context.schema._schema, context.variables)
+                check_document(context.graphql_document, graphql_schema(context.schema), context.variables)
             except GraphQLError as error:
                 # strawberry skips its validation when an extension has set errors
                 context.pre_execution_errors = [error]

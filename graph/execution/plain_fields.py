@@ -34,9 +34,9 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
-from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from graph.fences.graphql_core import FieldDetailsList, GroupedFieldSet
+from graph.fences.strawberry import CoreExecutionContext, field_definition, reads_attribute
 
 T = TypeVar("T")
 _MISS: Any = object()  # "not plain after all: graphql-core completes it"
@@ -53,8 +53,8 @@ _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 def _attribute(field: GraphQLField) -> str | None:
     """The Python attribute a basic field reads, or None when the field is not basic."""
-    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if definition is None or field.args or not getattr(field.resolve, "_is_default", False):
+    definition = field_definition(field)
+    if definition is None or field.args or not reads_attribute(field):
         return None
     return definition.python_name
 
@@ -143,7 +143,7 @@ def _once_each(complete: Completer) -> Completer:
     return completed_once
 
 
-class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class PlainDataExecutionContext(CoreExecutionContext):
     """strawberry's execution context, with basic fields completed in place."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -262,5 +262,5 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if plan is None:
                 return None
             plans.append(plan)
-        definition = type_.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        definition = field_definition(type_)
         return _once_each(_object(plans)) if getattr(definition, "origin", None) in _SHARED else _object(plans)

@@ -18,6 +18,7 @@ from graphql import FieldNode, OperationDefinitionNode, OperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from graph.fences.strawberry import graphql_schema
 from jobs import metrics
 from models.transfers import BulkUpload
 
@@ -40,7 +41,7 @@ def operation_label(context: ExecutionContext) -> str:
     operation = _operation(context)
     if operation is None:
         return "other"
-    schema = context.schema._schema
+    schema = graphql_schema(context.schema)
     root = {OperationType.QUERY: schema.query_type, OperationType.MUTATION: schema.mutation_type,
             OperationType.SUBSCRIPTION: schema.subscription_type}.get(operation.operation)
     known = INTROSPECTION | set(root.fields if root else ())

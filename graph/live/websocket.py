@@ -22,9 +22,9 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from graph.fences.uvicorn import WebSocketsSansIOProtocol
 from graph.server.heads import HttpProtocol
 
 

@@ -24,9 +24,14 @@ from contextlib import suppress
 from typing import Any
 
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from graph.fences.strawberry import (
+    BaseGraphQLTransportWSHandler,
+    BaseGraphQLWSHandler,
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 
 _OPTIONAL_OBJECT = (dict, type(None))
 _LEGACY_TYPES = ("connection_init", "connection_terminate", "start", "stop")

@@ -17,8 +17,8 @@ import contextlib
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
-from strawberry.http.parse_content_type import parse_content_type
 
+from graph.fences.strawberry import parse_content_type
 from graph.server import multipart
 from models import settings
 

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from cross_web import HTTPException as ViewRefusal
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from graph.core.errors import UNAVAILABLE_MESSAGE, CanTransfer, IsAuthenticated, current_request_id
+from graph.fences.strawberry import HTTPException as ViewRefusal
 from models.db import is_unavailable
 
 log = logging.getLogger(__name__)

@@ -7,18 +7,17 @@ import logging
 from typing import Any
 
 import orjson
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
+from strawberry import UNSET
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.parse_content_type import parse_content_type
-from strawberry.types.unset import UNSET, UnsetType
 
 from graph.api.schema import schema
 from graph.core.context import Context, operator_from_connection
 from graph.core.errors import current_request_id
+from graph.fences.strawberry import AsyncHTTPRequestAdapter, HTTPException, UnsetType, parse_content_type
 from graph.live.encoding import encoded_message
 from graph.live.ws_protocols import LegacyWSHandler, TransportWSHandler
 from graph.server import multipart, refusals
