@@ -20,7 +20,6 @@ from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionContext
 
 from graph.core.errors import ClientError
 from graph.fences.strawberry import graphql_schema, provided_operation_name, validate_document
