@@ -30,13 +30,22 @@ SKIP_ON_SQLITE = {
 }
 
 
+def _starts_workers(item: pytest.Item) -> bool:
+    """A test of a module that starts `udt worker` processes: a worker takes up every lost lane
+    of the database (its reconciler), other tests' too."""
+    return "worker_env" in vars(getattr(item, "module", None) or object)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under mutmut, the tests in the suite's own order (file by file, top to bottom), whatever
-    order mutmut names them in: the tests share one database per session, so a test's leftovers
-    (a transfer never started) meet only the tests that meet them in a whole run.
+    """Under mutmut (which names the tests quickest first), the tests of modules that start
+    workers go first, in the suite's order, as in a whole run: the tests share one database per
+    session, and a transfer another test left queued (its lanes lost to a worker) would be
+    taken up by their workers as if it were theirs.
     Skip, and say why, what SQLite cannot show, rather than let it pass without racing."""
     if "MUTANT_UNDER_TEST" in os.environ:
-        items.sort(key=lambda item: (str(item.path), item.reportinfo()[1] or 0))
+        order = {id(item): n for n, item in enumerate(items)}
+        items.sort(key=lambda item: (0, str(item.path), item.reportinfo()[1] or 0, order[id(item)])
+                   if _starts_workers(item) else (1, "", 0, order[id(item)]))
     if ON_POSTGRES:
         return
     for item in items:
