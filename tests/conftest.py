@@ -30,22 +30,8 @@ SKIP_ON_SQLITE = {
 }
 
 
-def _starts_workers(item: pytest.Item) -> bool:
-    """A test of a module that starts `udt worker` processes: a worker takes up every lost lane
-    of the database (its reconciler), other tests' too."""
-    return "worker_env" in vars(getattr(item, "module", None) or object)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under mutmut (which names the tests quickest first), the tests of modules that start
-    workers go first, in the suite's order, as in a whole run: the tests share one database per
-    session, and a transfer another test left queued (its lanes lost to a worker) would be
-    taken up by their workers as if it were theirs.
-    Skip, and say why, what SQLite cannot show, rather than let it pass without racing."""
-    if "MUTANT_UNDER_TEST" in os.environ:
-        order = {id(item): n for n, item in enumerate(items)}
-        items.sort(key=lambda item: (0, str(item.path), item.reportinfo()[1] or 0, order[id(item)])
-                   if _starts_workers(item) else (1, "", 0, order[id(item)]))
+    """Skip, and say why, what SQLite cannot show, rather than let it pass without racing."""
     if ON_POSTGRES:
         return
     for item in items:
@@ -113,6 +99,20 @@ async def redis_url() -> AsyncIterator[str]:
         settings.REDIS_URL = ""
         await server.kill()
         shutil.rmtree(server.directory, ignore_errors=True)
+
+
+if "MUTANT_UNDER_TEST" in os.environ:  # under mutmut: tests/mutation.py
+
+    @pytest.fixture(autouse=True)
+    async def _no_lane_left_open_by_another_test(request: pytest.FixtureRequest, database: str) -> None:
+        """mutmut runs the tests in an order of its own (quickest first, or any), where a test
+        that starts `udt worker` processes can follow one that left a transfer queued: their
+        reconciler takes up every lost lane of the database, and would work that transfer too.
+        Such a test begins with every lane closed, as it happens to in the suite's own order."""
+        if "worker_env" in vars(request.module):
+            from models.transfers import TransferLane
+
+            await TransferLane.filter(finished=False).update(finished=True)
 
 
 @pytest.fixture(scope="session")

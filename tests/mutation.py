@@ -204,11 +204,14 @@ def _environment(data_dir: Path) -> dict[str, str]:
 
 
 def _stop_strays(data_dir: Path) -> None:
-    """Processes a killed test run left behind (none should: see tests/processes.py)."""
+    """What a stopped or killed test run left behind: processes of this run's group (a test's
+    worker finishing its pair), or of its data directory (none should: see tests/processes.py)."""
     for proc in Path("/proc").iterdir():
         with contextlib.suppress(OSError, ValueError):
-            if proc.name.isdigit() and str(data_dir) in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                os.kill(int(proc.name), signal.SIGKILL)
+            pid = int(proc.name)
+            if pid != os.getpid() and (os.getpgid(pid) == os.getpgrp()
+                                       or str(data_dir) in (proc / "cmdline").read_bytes().decode(errors="replace")):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _pending(names: list[str]) -> int:
