@@ -300,8 +300,9 @@ async def test_a_user_in_a_queued_transfer_is_busy_in_the_preview_as_source_or_t
     queued, _ = await lifecycle.start_single(world.users[1], 10, 11)  # no worker job: it stays QUEUED
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n12,10\n11,13\n14,15\n"))["upload"]
     rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
-    assert [(e["code"], e["field"]) for e in rows[2]] == [("USER_BUSY", ["toUserId"])]
-    assert [(e["code"], e["field"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"])]
+    busy = "user Agent{0} Number{0} ({0}) is in a transfer that is queued or running."
+    assert [(e["code"], e["field"], e["message"]) for e in rows[2]] == [("USER_BUSY", ["toUserId"], "Target " + busy.format(10))]
+    assert [(e["code"], e["field"], e["message"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"], "Source " + busy.format(11))]
     assert rows[4] == [] and upload["errorCount"] == 2
     await lifecycle.cancel(queued)
 
