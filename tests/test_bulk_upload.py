@@ -270,6 +270,10 @@ async def test_a_user_id_too_large_for_any_user_is_not_found_at_its_line(api: Ap
     assert [e["code"] for e in rows[2]] == ["USER_NOT_FOUND"]
     assert [e["code"] for e in rows[3]] == ["INVALID_USER_ID"]
     assert rows[3][0]["field"] == ["fromUserId"] and "empty" in rows[3][0]["message"]
+    # Nothing else in the file to look up: still found by nobody, rather than an error.
+    alone = (await api.upload(world.admin, "From User ID,To User ID\n99999999999999999999,99999999999999999998\n"))
+    (row,) = [e["node"]["errors"] for e in alone["upload"]["rows"]["edges"]]
+    assert [e["code"] for e in row] == ["USER_NOT_FOUND", "USER_NOT_FOUND"]
 
 
 async def test_messages_about_pairs_name_the_users(api: Api, world: World) -> None:
