@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models import lifecycle, settings
+from models.db import MAX_INT
 from models.tenancy import User
 from models.transfers import Transfer
 from models.userdata import OwnedRecord
@@ -274,6 +275,12 @@ async def test_a_user_id_too_large_for_any_user_is_not_found_at_its_line(api: Ap
     alone = (await api.upload(world.admin, "From User ID,To User ID\n99999999999999999999,99999999999999999998\n"))
     (row,) = [e["node"]["errors"] for e in alone["upload"]["rows"]["edges"]]
     assert [e["code"] for e in row] == ["USER_NOT_FOUND", "USER_NOT_FOUND"]
+    # The largest ID a user can have is an ID like any other.
+    world.users[MAX_INT] = await User.create(tenant=world.tenant, user_id=MAX_INT, first_name="Last", last_name="One",
+                                             username="last", email="last@example.com")
+    await world.give(MAX_INT, "CCR")
+    largest = (await api.upload(world.admin, f"Source User ID,Target User ID\n{MAX_INT},19\n"))["upload"]
+    assert largest["errorCount"] == 0 and largest["pairCount"] == 1
 
 
 async def test_messages_about_pairs_name_the_users(api: Api, world: World) -> None:
