@@ -144,6 +144,7 @@ EVERY_ROW_ERROR = (
     ", 19\n"  # 15: INVALID_USER_ID, an empty cell
     "31,1\n"  # 16: 1 is an ID (the admin's, outside the lead's view; so are 31 and 32)
     "32,0\n"  # 17: 0 is not: INVALID_USER_ID
+    "33,998\n"  # 18: a source not found, and the target still checked
 )
 
 
@@ -167,8 +168,9 @@ async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -
         15: ["INVALID_USER_ID"],
         16: ["USER_OUTSIDE_VIEW", "USER_OUTSIDE_VIEW"],
         17: ["INVALID_USER_ID", "USER_OUTSIDE_VIEW"],
+        18: ["USER_NOT_FOUND", "USER_OUTSIDE_VIEW"],
     }
-    assert upload["errorCount"] == 15 and upload["pairCount"] == 16
+    assert upload["errorCount"] == 16 and upload["pairCount"] == 17
 
 
 async def test_every_row_error_says_in_words_what_is_wrong_and_with_whom(api: Api, world: World) -> None:
@@ -201,6 +203,8 @@ async def test_every_row_error_says_in_words_what_is_wrong_and_with_whom(api: Ap
         (16, "USER_OUTSIDE_VIEW", target, "Target user 31 is outside your view."),
         (17, "INVALID_USER_ID", source, "Source user ID ('0') is not a positive integer."),
         (17, "USER_OUTSIDE_VIEW", target, "Target user 32 is outside your view."),
+        (18, "USER_NOT_FOUND", source, "Source user 998 does not exist."),
+        (18, "USER_OUTSIDE_VIEW", target, "Target user 33 is outside your view."),
     ]
 
 
