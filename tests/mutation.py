@@ -1,39 +1,62 @@
 """How well the suite guards the domain code, measured by mutmut rather than by hand.
 
 Not part of the suite, and not in CI: it is long (every mutant runs the tests mutmut
-saw calling its function). It runs mutmut the same way every time, one module after
-another, and writes what each gave to tests/mutation-summary.md:
+saw calling its function). It runs mutmut the same way every time and writes what it
+gave, per module, to tests/mutation-summary.md:
 
     .venv/bin/pip install -e '.[test,mutation]'
-    .venv/bin/python -m tests.mutation [models/rules.py ...]   # default: every module below
-    .venv/bin/python -m tests.mutation --unchecked [...]       # resume: only mutants not yet run
-    .venv/bin/python -m tests.mutation --survivors [...]       # again, only last run's survivors
+    nice -n 19 .venv/bin/python -m tests.mutation [models/rules.py ...]   # default: every module below
+    .venv/bin/python -m tests.mutation --survivors [...]   # judge the survivors again, after new tests
+    .venv/bin/python -m tests.mutation --summary           # only write the summary from the verdicts
+    options: --children N (mutants side by side, default 2), --pid-file PATH (the run's process group)
 
-mutmut copies the tree into mutants/ (git-ignored) and runs pytest there, on SQLite and
-a private Redis (the tests' defaults; DATABASE_URL and REDIS_URL are dropped, so a
-mutant never runs against a shared database). One mutant at a time and at nice 19: the
-tests share one SQLite file and one Redis, and the machine's cores are shared too.
-Which modules are mutated, and the pytest arguments, are in pyproject.toml's
-[tool.mutmut]. A survivor is either killed by a new test or listed, with the reason it
-changes nothing, in tests/equivalent_mutants.md; the summary counts those apart.
-Concurrency mutants mutmut cannot express (it never makes two transactions overlap)
-stay in tests/mutants.py.
+A run resumes: it judges only the mutants that have no verdict yet. Verdicts are kept in
+tests/mutation-cache/ (committed): mutmut's .meta files, one per module, and its map of
+which tests call which function. A run restores them into mutants/ (git-ignored, rebuilt
+from the sources each run), saves them back every two minutes, at its end and when it is
+stopped (SIGTERM, SIGINT): a killed run keeps what it judged. mutmut keeps a verdict while
+its function's code is unchanged (a hash per function): change a function and its
+mutants are judged again. To judge everything again, delete tests/mutation-cache/.
+Changing [tool.mutmut]'s pytest arguments makes mutmut judge everything again too.
+
+mutmut copies the tree into mutants/ and runs pytest there, on SQLite and a private Redis
+per pytest session (the tests' defaults; DATABASE_URL and REDIS_URL are dropped, so a
+mutant never runs against a shared database), two mutants side by side by default. One
+mutmut run covers every chosen module, module by module in the order of MODULES (within
+one, mutmut's order: quickest first). A mutant whose tests ran while the run was paused
+(SIGSTOP, then SIGCONT, to the process group) is not judged by that run (its tests' clocks
+jumped: a wait ran out, a time limit passed) and the next pass runs it again.
+
+A survivor is either killed by a new test or listed, with the reason it changes nothing,
+in tests/equivalent_mutants.md; the summary counts those apart. Concurrency mutants mutmut
+cannot express (it never makes two transactions overlap) stay in tests/mutants.py.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = ROOT / "mutants"
+CACHE = ROOT / "tests" / "mutation-cache"
+STATS = "mutmut-stats.json"
 SUMMARY = ROOT / "tests" / "mutation-summary.md"
 EQUIVALENT = ROOT / "tests" / "equivalent_mutants.md"
-MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # Smallest and most valuable first: a partial run still measures what matters most.
 MODULES = [
@@ -42,7 +65,11 @@ MODULES = [
     "models/revert_pairs.py", "models/leases.py", "models/engine.py", "models/tenancy.py",
     "graph/api/users.py", "jobs/transfer.py",
 ]
-_RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
+SAVE_SECONDS = 120
+IDLE_PASSES = 3
+PAUSE_SECONDS = 20  # a tick of the pause watch this late means the run was stopped meanwhile
+# mutmut's exit codes (mutmut.stats.status_by_exit_code) as the summary counts them
+KILLED, SURVIVED, NO_TESTS, TIMEOUTS = {1, 3, -9, -11}, {0}, {5, 33}, {24, -24, 36, 152, 255}
 _ROW = re.compile(r"^\| `(?P<module>[^`]+)` \|")
 
 
@@ -50,88 +77,307 @@ def _dotted(module: str) -> str:
     return module.removesuffix(".py").replace("/", ".")
 
 
-def _environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    return env
+def _module_of(name: str) -> str | None:
+    return next((m for m in MODULES if name.startswith(_dotted(m) + ".")), None)
 
 
-def run(module: str, only: str | None) -> None:
-    """Run the mutants of `module`: every one (again, even those an earlier run judged), or
-    `only` those an earlier run left in that state ("not checked": resume; "survived": again,
-    after new tests; a killed mutant stays killed, since tests are only added)."""
-    names = [f"{_dotted(module)}.*"]
-    if only is not None:
-        prefix = _dotted(module) + "."
-        names = [name for name, status in results().items() if name.startswith(prefix) and status == only]
-        if not names:
-            return
-    subprocess.run(["nice", "-n", "19", str(MUTMUT), "run", "--max-children", "1", *names],
-                   cwd=ROOT, env=_environment(), check=False)
+# --- the verdicts: mutants/ (mutmut's) and tests/mutation-cache/ (committed) ---------------
+
+def _metas(root: Path) -> dict[str, dict]:
+    """Each module's .meta under `root`, by module path; one being written (unreadable) is left out."""
+    found = {}
+    for module in MODULES:
+        with contextlib.suppress(OSError, ValueError):
+            found[module] = json.loads((root / f"{module}.meta").read_text())
+    return found
 
 
-def results() -> dict[str, str]:
-    """Every mutant mutmut has judged, by name: killed, survived, timeout, ..."""
-    out = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=ROOT, env=_environment(),
-                         capture_output=True, text=True, check=True).stdout
-    return {m["name"]: m["status"] for line in out.splitlines() if (m := _RESULT.match(line))}
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    part.replace(path)
 
+
+def verdicts(field: str = "exit_code_by_key") -> dict[str, int | None]:
+    """Every mutant the cache knows, with mutmut's exit code (None: not judged yet), or `field`."""
+    return {name: value for meta in _metas(CACHE).values() for name, value in meta[field].items()}
+
+
+def restore() -> None:
+    """mutants/ rebuilt from the sources, with the cached verdicts: mutmut mutates each module
+    again and keeps a verdict where its function's hash is unchanged."""
+    shutil.rmtree(MUTANTS, ignore_errors=True)
+    for module, meta in _metas(CACHE).items():
+        _write_json(MUTANTS / f"{module}.meta", meta)
+    with contextlib.suppress(FileNotFoundError):
+        _write_json(MUTANTS / STATS, _expanded(json.loads((CACHE / STATS).read_text())))
+
+
+_saving = threading.Lock()
+
+
+def save(*, between_runs: bool = False) -> None:
+    """mutants/ into the cache. A verdict that is not one (interrupted, or an exit code mutmut does
+    not know: a test process killed from outside) is saved as not judged, and, `between_runs`,
+    put back so in mutants/ too, for the next run to judge."""
+    known = KILLED | SURVIVED | NO_TESTS | TIMEOUTS | {None}
+    with _saving:
+        for module, meta in _metas(MUTANTS).items():
+            meta["exit_code_by_key"] = {k: (v if v in known else None) for k, v in meta["exit_code_by_key"].items()}
+            _write_json(CACHE / f"{module}.meta", meta)
+            if between_runs:
+                _write_json(MUTANTS / f"{module}.meta", meta)
+        with contextlib.suppress(OSError, ValueError):
+            _write_json(CACHE / STATS, _compact(json.loads((MUTANTS / STATS).read_text())))
+
+
+def _compact(stats: dict) -> dict:
+    """mutmut's stats, smaller: each function's tests as numbers into one list of the tests."""
+    tests = sorted(stats["duration_by_test"].keys() | {t for ts in stats["tests_by_mangled_function_name"].values()
+                                                        for t in ts})
+    number = {test: n for n, test in enumerate(tests)}
+    return {**stats, "tests": tests,
+            "duration_by_test": {t: round(d, 3) for t, d in stats["duration_by_test"].items()},
+            "tests_by_mangled_function_name": {f: sorted(number[t] for t in ts)
+                                               for f, ts in stats["tests_by_mangled_function_name"].items()}}
+
+
+def _expanded(stats: dict) -> dict:
+    if "tests" not in stats:
+        return stats
+    tests = stats.pop("tests")
+    return {**stats, "tests_by_mangled_function_name": {f: [tests[n] for n in ns]
+                                                        for f, ns in stats["tests_by_mangled_function_name"].items()}}
+
+
+# --- the summary ----------------------------------------------------------------------------
 
 def equivalent() -> set[str]:
     """Survivors judged equivalent: the first `code` of each list item in tests/equivalent_mutants.md."""
     return set(re.findall(r"^- `([^`]+)`", EQUIVALENT.read_text(), re.M)) if EQUIVALENT.exists() else set()
 
 
-def row(module: str, judged: dict[str, str], same: set[str]) -> str:
-    prefix = _dotted(module) + "."
-    mine = {name: status for name, status in judged.items() if name.startswith(prefix)}
-    counts = Counter(mine.values())
-    listed = sum(1 for name, status in mine.items() if status == "survived" and name in same)
-    guarded = counts["killed"] + counts["timeout"]
-    judged = len(mine) - listed - counts["not checked"]
-    score = f"{100 * guarded / judged:.0f} %" if judged > 0 else "-"
-    return (f"| `{module}` | {len(mine)} | {counts['killed']} | {counts['survived'] - listed} | {listed} "
-            f"| {counts['timeout']} | {counts['no tests']} | {counts['not checked']} | {score} |")
+def row(module: str, judged: dict[str, int | None], same: set[str]) -> str:
+    mine = {name: code for name, code in judged.items() if _module_of(name) == module}
+    count = Counter("killed" if c in KILLED else "survived" if c in SURVIVED else "no tests" if c in NO_TESTS
+                    else "timeout" if c in TIMEOUTS else "not run" for c in mine.values())
+    listed = sum(1 for name, code in mine.items() if code in SURVIVED and name in same)
+    decided = len(mine) - listed - count["not run"]
+    score = f"{100 * (count['killed'] + count['timeout']) / decided:.0f} %" if decided > 0 else "-"
+    return (f"| `{module}` | {len(mine)} | {count['killed']} | {count['survived'] - listed} | {listed} "
+            f"| {count['timeout']} | {count['no tests']} | {count['not run']} | {score} |")
 
 
-def write_summary(ran: list[str]) -> None:
-    """Rows for the modules just run replace their old ones; the others are kept as they were."""
-    judged, same = results(), equivalent()
-    rows, notes = {}, ""
-    if SUMMARY.exists():  # the table's rows, and any "## ..." sections after it (notes kept by hand)
-        table, _, rest = SUMMARY.read_text().partition("\n## ")
-        rows = {m["module"]: line for line in table.splitlines() if (m := _ROW.match(line))}
+def write_summary(last_run: str = "") -> None:
+    """The table from the cache, every module; the "## ..." sections after it (notes kept by
+    hand) are kept, and so is the last run's line when this is not a run."""
+    judged, same, notes = verdicts(), equivalent(), ""
+    if SUMMARY.exists():
+        text = SUMMARY.read_text()
+        table, _, rest = text.partition("\n## ")
         notes = "\n## " + rest if rest else ""
-    for module in ran:
-        rows[module] = row(module, judged, same)
+        if not last_run:
+            last_run = next((line for line in table.splitlines() if line.startswith("Last run:")), "")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     SUMMARY.write_text(
-        "# Mutation testing: the last run of each module\n\n"
-        f"Written by `python -m tests.mutation` (mutmut, SQLite), last at {stamp} ({', '.join(ran)});\n"
-        "each row is what its module's last run left.\n"
+        "# Mutation testing: what every module's mutants gave\n\n"
+        f"Written by `python -m tests.mutation` (mutmut, SQLite) at {stamp}, from the verdicts\n"
+        "kept in tests/mutation-cache/.\n"
         "Killed = a test failed; survived = no test failed and the mutant is not in\n"
         "tests/equivalent_mutants.md; equivalent = survived but listed there with the reason it\n"
         "changes nothing; timeout = the tests ran past mutmut's limit (counted as killed);\n"
-        "no tests = no test calls the function; not run = the run was stopped before it.\n"
+        "no tests = no test calls the function; not run = not judged yet.\n"
         "Score = (killed + timeout) / (mutants - equivalent - not run).\n\n"
-        "| module | mutants | killed | survived | equivalent | timeout | no tests | not run | score |\n"
+        + (f"{last_run}\n\n" if last_run else "")
+        + "| module | mutants | killed | survived | equivalent | timeout | no tests | not run | score |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
-        + "\n".join(rows[m] for m in MODULES if m in rows) + "\n" + notes
+        + "\n".join(row(m, judged, same) for m in MODULES) + "\n" + notes
     )
 
 
-def main(args: list[str]) -> int:
-    only = {"--unchecked": "not checked", "--survivors": "survived"}
-    chosen = [a for a in args if a not in only] or MODULES
+# --- the run ----------------------------------------------------------------------------------
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    return {**env, "UDT_DATA_DIR": str(data_dir)}
+
+
+def _stop_strays(data_dir: Path) -> None:
+    """What a stopped or killed test run left behind: processes of this run's group (a test's
+    worker finishing its pair), or of its data directory (none should: see tests/processes.py)."""
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(proc.name)
+            if pid != os.getpid() and (os.getpgid(pid) == os.getpgrp()
+                                       or str(data_dir) in (proc / "cmdline").read_bytes().decode(errors="replace")):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _pending(names: list[str]) -> int:
+    judged = verdicts()
+    return sum(1 for name, code in judged.items() if code is None and any(
+        name == n or (n.endswith(".*") and name.startswith(n[:-1])) for n in names))
+
+
+def run(names: list[str], *, rejudge: bool, children: int) -> None:
+    """One mutmut run of `names` (module patterns or mutants), in a child process at nice 19."""
+    data_dir = Path(tempfile.mkdtemp(prefix="udt-mutation-"))
+    command = ["nice", "-n", "19", sys.executable, "-m", "tests.mutation", "--mutmut",
+               "--children", str(children), *(["--rejudge"] if rejudge else []), *names]
+    try:
+        subprocess.run(command, cwd=ROOT, env=_environment(data_dir), check=False)
+    finally:
+        _stop_strays(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    chosen = args.modules or MODULES
     unknown = [m for m in chosen if m not in MODULES]
     if unknown:
         raise SystemExit(f"not a measured module (see MODULES and [tool.mutmut] only_mutate): {unknown}")
-    state = next((only[a] for a in args if a in only), None)
-    for module in chosen:
-        run(module, state)
-        write_summary([module])
-        print(SUMMARY.read_text(), flush=True)
-    return 0
+    if args.summary:
+        write_summary()
+        return 0
+    lock = (ROOT / ".mutation.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another run of tests.mutation is going in this tree") from None
+    if os.getpgrp() != os.getpid():
+        os.setpgid(0, 0)  # one process group: paused, resumed or stopped as a whole
+    if args.pid_file:
+        Path(args.pid_file).write_text(f"{os.getpgrp()}\n")
+
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+        signal.signal(signum, signal.SIG_IGN)
+        os.killpg(os.getpgrp(), signum)  # mutmut and its test runs; this process saves, then ends
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+
+    def keep_saving() -> None:
+        while not stopping.wait(SAVE_SECONDS):
+            save()
+            write_summary()
+
+    restore()
+    threading.Thread(target=keep_saving, daemon=True).start()
+    before, durations, started = verdicts(), verdicts("durations_by_key"), time.monotonic()
+    if args.survivors:
+        same = equivalent()
+        names = [n for n, code in before.items() if code in SURVIVED and n not in same and _module_of(n) in chosen]
+    else:
+        names = [f"{_dotted(m)}.*" for m in chosen]
+    rejudge, left, idle = bool(args.survivors), None, 0
+    while names and not stopping.is_set() and idle < IDLE_PASSES:
+        run(names, rejudge=rejudge, children=args.children)
+        save(between_runs=True)
+        now_left = _pending(names)
+        if not now_left:
+            break
+        # Again, for those left unjudged (paused, stopped), unless passes keep judging nothing
+        # (mutmut stops before the mutants when a test fails without one: a flaky test).
+        idle = idle + 1 if now_left == left else 0
+        rejudge, left = False, now_left
+
+    after = verdicts("durations_by_key")
+    judged = sum(1 for n, seconds in after.items() if seconds != durations.get(n))
+    minutes = (time.monotonic() - started) / 60
+    write_summary(f"Last run: {judged} mutants judged in {minutes:.0f} minutes ({judged / max(minutes, 1):.1f} a "
+                  f"minute, {args.children} side by side), ended {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+    print(SUMMARY.read_text(), flush=True)
+    return 1 if stopping.is_set() else 0
+
+
+# --- inside the mutmut process ------------------------------------------------------------------
+
+def mutmut_run(names: list[str], *, rejudge: bool, children: int) -> None:
+    """`mutmut run NAMES`, with three changes to mutmut 3.8.1 (checked below):
+    - a named mutant that already has a verdict is skipped, unless `rejudge` (mutmut runs
+      every mutant it is given by name again);
+    - the modules in the order of MODULES (mutmut's own order, quickest first, within one);
+    - a mutant whose tests ran while the run was paused gets no verdict."""
+    import mutmut
+    import mutmut.__main__ as cli
+
+    sys.modules.pop("tests", None)  # this checkout's, imported by `-m tests.mutation`: pytest imports mutants/tests
+
+    if not mutmut.__version__.startswith("3.8."):
+        raise SystemExit(f"tests/mutation.py adapts mutmut 3.8, not {mutmut.__version__}: check mutmut_run")
+
+    collect, estimate, register = (cli.collect_source_file_mutation_data, cli.estimated_worst_case_time,
+                                   cli._register_mutant_result)
+
+    def unjudged(*, mutant_names):  # noqa: ANN001, ANN202 - mutmut's signature
+        mutants, by_path = collect(mutant_names=mutant_names)
+        return [m for m in mutants if rejudge or m[2] is None], by_path
+
+    def in_module_order(name: str) -> tuple[int, float]:
+        module = _module_of(name)
+        return (MODULES.index(module) if module else len(MODULES), estimate(name))
+
+    watch = PauseWatch()
+
+    def unless_paused(result, data_by_name) -> None:  # noqa: ANN001 - mutmut's types
+        if watch.paused_since(time.time() - result.duration):
+            print(f"\n    paused while {result.mutant_name} ran: it is run again", flush=True)
+            result.exit_code = None
+        register(result, data_by_name)
+
+    cli.collect_source_file_mutation_data = unjudged
+    cli.estimated_worst_case_time = in_module_order
+    cli._register_mutant_result = unless_paused
+    cli.cli.main(["run", "--max-children", str(children), *names], prog_name="mutmut")
+
+
+class PauseWatch:
+    """When this process was stopped (SIGSTOP): from the last tick of a thread that ticks every
+    second to the SIGCONT that resumed it (or to a tick found late, if no SIGCONT came)."""
+
+    def __init__(self) -> None:
+        self.tick = time.time()
+        self.pauses: list[tuple[float, float]] = []
+        signal.signal(signal.SIGCONT, lambda signum, frame: self._resumed())
+        threading.Thread(target=self._ticking, daemon=True).start()
+
+    def _resumed(self) -> None:
+        now = time.time()
+        self.pauses.append((self.tick, now))
+        self.tick = now
+
+    def _ticking(self) -> None:
+        while True:
+            if time.time() - self.tick > PAUSE_SECONDS:
+                self._resumed()
+            self.tick = time.time()
+            time.sleep(1)
+
+    def paused_since(self, start: float) -> bool:
+        if time.time() - self.tick > PAUSE_SECONDS:
+            self._resumed()
+        return any(end >= start for _, end in self.pauses)
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules of MODULES (default: all); with --mutmut, mutant names")
+    parser.add_argument("--survivors", action="store_true", help="judge the survivors again (not those listed)")
+    parser.add_argument("--summary", action="store_true", help="only write tests/mutation-summary.md")
+    parser.add_argument("--children", type=int, default=2, help="mutants side by side")
+    parser.add_argument("--pid-file", help="write the run's process group ID there (to pause it: kill -STOP -- -PGID)")
+    parser.add_argument("--mutmut", action="store_true", help=argparse.SUPPRESS)  # the mutmut process itself
+    parser.add_argument("--rejudge", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    arguments = _arguments(sys.argv[1:])
+    if arguments.mutmut:
+        mutmut_run(arguments.modules, rejudge=arguments.rejudge, children=arguments.children)
+    else:
+        sys.exit(main(arguments))

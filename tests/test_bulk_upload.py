@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models import running, settings, starting
+from models.db import MAX_INT
 from models.tenancy import User
 from models.transfers import Transfer
 from models.userdata import OwnedRecord
@@ -123,27 +124,33 @@ async def test_two_thousand_pairs_are_accepted_and_two_thousand_and_one_are_too_
     assert too_many["upload"]["pairCount"] == 2001
 
 
+# In the people form the To cell names the source; 30 owns nothing, but is outside the
+# lead's view: that is all the lead learns of it.
+EVERY_ROW_ERROR = (
+    "From User ID,To User ID\n"
+    "11,abc\n"  # 2: INVALID_USER_ID
+    "12,999\n"  # 3: USER_NOT_FOUND
+    "13,30\n"  # 4: USER_OUTSIDE_VIEW (for the lead)
+    "14,4\n"  # 5: TENANT_ADMIN
+    "15,15\n"  # 6: SAME_USER
+    "16,20\n"  # 7: SOURCE_USED_TWICE with line 8
+    "17,20\n"  # 8
+    "18,21\n"  # 9: TARGET_USED_TWICE with line 10... and
+    "18,22\n"  # 10
+    "23,24\n"  # 11: 24 is a source here and a target on line 12
+    "24,25\n"  # 12: USER_IN_TWO_ROLES
+    "26,27\n"  # 13: fine
+    "28,29\n"  # 14: NOTHING_TO_TRANSFER: 29 owns no record
+    ", 19\n"  # 15: INVALID_USER_ID, an empty cell
+    "31,1\n"  # 16: 1 is an ID (the admin's, outside the lead's view; so are 31 and 32)
+    "32,0\n"  # 17: 0 is not: INVALID_USER_ID
+    "33,998\n"  # 18: a source not found, and the target still checked
+)
+
+
 async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -> None:
-    # In the people form the To cell names the source; 30 owns nothing, but is outside the
-    # lead's view: that is all the lead learns of it.
-    await world.stock(4, 15, 20, 21, 22, 24, 25, 27)
-    content = (
-        "From User ID,To User ID\n"
-        "11,abc\n"  # 2: INVALID_USER_ID
-        "12,999\n"  # 3: USER_NOT_FOUND
-        "13,30\n"  # 4: USER_OUTSIDE_VIEW (for the lead)
-        "14,4\n"  # 5: TENANT_ADMIN
-        "15,15\n"  # 6: SAME_USER
-        "16,20\n"  # 7: SOURCE_USED_TWICE with line 8
-        "17,20\n"  # 8
-        "18,21\n"  # 9: TARGET_USED_TWICE with line 10... and
-        "18,22\n"  # 10
-        "23,24\n"  # 11: 24 is a source here and a target on line 12
-        "24,25\n"  # 12: USER_IN_TWO_ROLES
-        "26,27\n"  # 13: fine
-        "28,29\n"  # 14: NOTHING_TO_TRANSFER: 29 owns no record
-    )
-    upload = (await api.upload(world.lead, content))["upload"]
+    await world.stock(4, 15, 19, 20, 21, 22, 24, 25, 27)
+    upload = (await api.upload(world.lead, EVERY_ROW_ERROR))["upload"]
     found = errors_by_line(upload)
     assert found == {
         2: ["INVALID_USER_ID"],
@@ -158,8 +165,47 @@ async def test_every_row_error_is_reported_at_its_line(api: Api, world: World) -
         11: ["USER_IN_TWO_ROLES"],
         12: ["USER_IN_TWO_ROLES"],
         14: ["NOTHING_TO_TRANSFER"],
+        15: ["INVALID_USER_ID"],
+        16: ["USER_OUTSIDE_VIEW", "USER_OUTSIDE_VIEW"],
+        17: ["INVALID_USER_ID", "USER_OUTSIDE_VIEW"],
+        18: ["USER_NOT_FOUND", "USER_OUTSIDE_VIEW"],
     }
-    assert upload["errorCount"] == 12 and upload["pairCount"] == 13
+    assert upload["errorCount"] == 16 and upload["pairCount"] == 17
+
+
+async def test_every_row_error_says_in_words_what_is_wrong_and_with_whom(api: Api, world: World) -> None:
+    await world.stock(4, 15, 19, 20, 21, 22, 24, 25, 27)
+    upload = (await api.upload(world.lead, EVERY_ROW_ERROR))["upload"]
+    said = [(e["node"]["rowNumber"], err["code"], err["field"], err["message"])
+            for e in upload["rows"]["edges"] for err in e["node"]["errors"]]
+    source, target = ["toUserId"], ["fromUserId"]
+    twice = "Source user Agent20 Number20 (20) is the source of more than one pair (lines 7, 8)."
+    targets = "Target user Agent18 Number18 (18) is the target of more than one pair (lines 9, 10)."
+    chain = ("User Agent24 Number24 (24) is a source in one pair and a target in another (lines 11, 12); "
+             "chains are not allowed.")
+    assert said == [
+        (2, "INVALID_USER_ID", source, "Source user ID ('abc') is not a positive integer."),
+        (3, "USER_NOT_FOUND", source, "Source user 999 does not exist."),
+        (4, "USER_OUTSIDE_VIEW", source, "Source user 30 is outside your view."),
+        (5, "TENANT_ADMIN", source,
+         "Source user Boss Number4 (4) is a tenant admin; tenant admins cannot be transferred."),
+        (6, "SAME_USER", None, "Source and target are the same user (15)."),
+        (7, "SOURCE_USED_TWICE", source, twice),
+        (8, "SOURCE_USED_TWICE", source, twice),
+        (9, "TARGET_USED_TWICE", target, targets),
+        (10, "TARGET_USED_TWICE", target, targets),
+        (11, "USER_IN_TWO_ROLES", source, chain),
+        (12, "USER_IN_TWO_ROLES", target, chain),
+        (14, "NOTHING_TO_TRANSFER", source, "Source user Agent29 Number29 (29) owns no records of the data "
+         "types being transferred: there is nothing to transfer."),
+        (15, "INVALID_USER_ID", target, "Target user ID (empty) is not a positive integer."),
+        (16, "USER_OUTSIDE_VIEW", source, "Source user 1 is outside your view."),
+        (16, "USER_OUTSIDE_VIEW", target, "Target user 31 is outside your view."),
+        (17, "INVALID_USER_ID", source, "Source user ID ('0') is not a positive integer."),
+        (17, "USER_OUTSIDE_VIEW", target, "Target user 32 is outside your view."),
+        (18, "USER_NOT_FOUND", source, "Source user 998 does not exist."),
+        (18, "USER_OUTSIDE_VIEW", target, "Target user 33 is outside your view."),
+    ]
 
 
 async def test_source_used_twice_is_rejected_with_its_row_number(api: Api, world: World) -> None:
@@ -229,6 +275,16 @@ async def test_a_user_id_too_large_for_any_user_is_not_found_at_its_line(api: Ap
     assert [e["code"] for e in rows[2]] == ["USER_NOT_FOUND"]
     assert [e["code"] for e in rows[3]] == ["INVALID_USER_ID"]
     assert rows[3][0]["field"] == ["fromUserId"] and "empty" in rows[3][0]["message"]
+    # Nothing else in the file to look up: still found by nobody, rather than an error.
+    alone = (await api.upload(world.admin, "From User ID,To User ID\n99999999999999999999,99999999999999999998\n"))
+    (row,) = [e["node"]["errors"] for e in alone["upload"]["rows"]["edges"]]
+    assert [e["code"] for e in row] == ["USER_NOT_FOUND", "USER_NOT_FOUND"]
+    # The largest ID a user can have is an ID like any other.
+    world.users[MAX_INT] = await User.create(tenant=world.tenant, user_id=MAX_INT, first_name="Last", last_name="One",
+                                             username="last", email="last@example.com")
+    await world.give(MAX_INT, "CCR")
+    largest = (await api.upload(world.admin, f"Source User ID,Target User ID\n{MAX_INT},19\n"))["upload"]
+    assert largest["errorCount"] == 0 and largest["pairCount"] == 1
 
 
 async def test_messages_about_pairs_name_the_users(api: Api, world: World) -> None:
@@ -259,8 +315,9 @@ async def test_a_user_in_a_queued_transfer_is_busy_in_the_preview_as_source_or_t
     queued, _ = await starting.start_single(world.users[1], 10, 11)  # no worker job: it stays QUEUED
     upload = (await api.upload(world.admin, "Source User ID,Target User ID\n12,10\n11,13\n14,15\n"))["upload"]
     rows = {e["node"]["rowNumber"]: e["node"]["errors"] for e in upload["rows"]["edges"]}
-    assert [(e["code"], e["field"]) for e in rows[2]] == [("USER_BUSY", ["toUserId"])]
-    assert [(e["code"], e["field"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"])]
+    busy = "user Agent{0} Number{0} ({0}) is in a transfer that is queued or running."
+    assert [(e["code"], e["field"], e["message"]) for e in rows[2]] == [("USER_BUSY", ["toUserId"], "Target " + busy.format(10))]
+    assert [(e["code"], e["field"], e["message"]) for e in rows[3]] == [("USER_BUSY", ["fromUserId"], "Source " + busy.format(11))]
     assert rows[4] == [] and upload["errorCount"] == 2
     await running.cancel(queued)
 

@@ -148,6 +148,20 @@ async def test_unknown_repeated_or_no_keys_are_invalid_and_start_nothing(
     assert await world.owned(10) == {"CCR": 1} and await world.owned(12) == {"CCR": 1}
 
 
+async def test_an_invalid_choice_names_every_unknown_key_and_every_repeated_one_and_an_empty_one_says_so(
+    api: Api, world: World
+) -> None:
+    plan = (await api(PLAN, world.admin, s=10, t=11, types=["CCR", "NOPE", "CCR", "ALSO_NOT", "NOPE"]))["transferPlan"]
+    assert [e["message"] for e in plan["errors"] if e["code"] == "INVALID_DATA_TYPE"] == [
+        "Invalid dataTypes: unknown data type(s) 'NOPE', 'ALSO_NOT'; "
+        "data type(s) named more than once 'CCR', 'NOPE'. Use the keys of DataType."
+    ]
+    empty = (await api(PLAN, world.admin, s=10, t=11, types=[]))["transferPlan"]
+    assert [e["message"] for e in empty["errors"] if e["code"] == "INVALID_DATA_TYPE"] == [
+        "Choose at least one data type, or leave dataTypes out to transfer every type."
+    ]
+
+
 async def test_an_invalid_choice_is_reported_first_then_the_pairs_own_problems(api: Api, world: World) -> None:
     await world.give(10, "CCR")
     plan = (await api(PLAN, world.admin, s=10, t=10, types=["NOPE"]))["transferPlan"]

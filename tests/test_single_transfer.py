@@ -70,6 +70,9 @@ async def test_a_user_id_that_is_not_positive_is_invalid(api: Api, world: World)
     result = await start(api, world.admin, 0, 11)
     assert codes(result) == ["INVALID_USER_ID"]
     assert result["userErrors"][0]["field"] == ["input", "sourceUserId"]
+    # 1 is an ID: the admin's, who is refused as a tenant admin.
+    await world.stock(11)
+    assert codes(await start(api, world.admin, 11, 1)) == ["TENANT_ADMIN"]
 
 
 async def test_an_unknown_user_is_not_found(api: Api, world: World) -> None:
