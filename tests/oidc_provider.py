@@ -69,6 +69,7 @@ class Provider:
         self._released = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
         self.issuer = ""
+        self.claimed_issuer = ""  # what discovery says the issuer is, when not the truth
 
     def add_key(self, kid: str, kind: str = "RSA", **jwk: Any) -> Key:
         """Publish a key; `jwk` adds or replaces members of its JWK (alg, use, ...). None removes one."""
@@ -106,7 +107,7 @@ class Provider:
         self._released.set()
 
     async def _discovery(self, request: Request) -> JSONResponse:
-        return JSONResponse({"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"})
+        return JSONResponse({"issuer": self.claimed_issuer or self.issuer, "jwks_uri": f"{self.issuer}/jwks"})
 
     async def _jwks(self, request: Request) -> JSONResponse:
         self.jwks_fetches += 1
