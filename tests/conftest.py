@@ -168,7 +168,7 @@ class Oidc:
 
 @pytest.fixture
 async def oidc(world: World, redis_url: str) -> AsyncIterator[Oidc]:
-    async with provider_with_keys() as provider, api_trusting(provider) as (api, app):
+    async with provider_with_keys() as provider, api_trusting(provider.issuer) as (api, app):
         found = Oidc(api, provider, app, world)
         await signed_in(api, found.token())
         yield found

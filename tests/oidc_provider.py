@@ -165,13 +165,13 @@ async def provider_with_keys() -> AsyncIterator[Provider]:
 
 
 @contextlib.asynccontextmanager
-async def api_trusting(provider: Provider, **settings_: Any) -> AsyncIterator[tuple[Api, Starlette]]:
+async def api_trusting(issuer: str, **settings_: Any) -> AsyncIterator[tuple[Api, Starlette]]:
     """An API of its own (no worker: the session's app has one) with OpenID Connect on, trusting
-    `provider`; `settings_` override the OIDC settings it is built with."""
+    `issuer`; `settings_` override the OIDC settings it is built with."""
     from graph.server.app import create_app
     from models import settings
 
-    values = {"OIDC_ISSUER": provider.issuer, "OIDC_AUDIENCE": AUDIENCE, **settings_}
+    values = {"OIDC_ISSUER": issuer, "OIDC_AUDIENCE": AUDIENCE, **settings_}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in values.items():
             patch.setattr(settings, name, value)

@@ -89,7 +89,7 @@ async def test_start_up_never_waits_for_a_provider_that_hangs(world: World, redi
         provider.add_key("rsa-1", "RSA")
         provider.hang()
         started = time.monotonic()
-        async with api_trusting(provider) as (api, _):
+        async with api_trusting(provider.issuer) as (api, _):
             assert time.monotonic() - started < 5 * SECOND  # uvicorn's start, not the provider's silence
             assert provider.jwks_fetches == 1
             provider.release()
@@ -100,7 +100,7 @@ async def test_a_discovery_document_naming_another_issuer_is_not_trusted(world: 
     async with Provider() as provider:
         provider.add_key("rsa-1", "RSA")
         provider.claimed_issuer = "https://impostor.example.com"
-        async with api_trusting(provider) as (api, _):
+        async with api_trusting(provider.issuer) as (api, _):
             async with httpx.AsyncClient(base_url=api.base) as client:
                 status, _ = await timed(client, provider.token("admin", world.tenant.slug))
     assert status == 401 and provider.jwks_fetches == 0

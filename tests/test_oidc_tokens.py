@@ -103,7 +103,7 @@ async def test_a_key_published_for_encryption_or_for_another_algorithm_verifies_
         provider.add_key("sig", "RSA")
         provider.add_key("enc", "RSA-2", use="enc")
         provider.add_key("rs-only", "RSA-2", alg="RS256")
-        async with api_trusting(provider) as (api, _):
+        async with api_trusting(provider.issuer) as (api, _):
             await signed_in(api, provider.token("admin", world.tenant.slug, kid="sig"))
             await refused(api, provider.token("admin", world.tenant.slug, kid="enc"))
             await refused(api, provider.token("admin", world.tenant.slug, kid="rs-only", algorithm="PS256"))
