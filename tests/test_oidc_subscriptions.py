@@ -38,7 +38,7 @@ async def test_a_subscription_opened_with_a_jwt_ends_unauthenticated_at_its_exp_
     world = oidc.world
     await world.stock(10)
     transfer, _ = await starting.start_single(world.users[1], 10, 11)  # queued, and left so: no worker runs it
-    exp = int(time.time()) + 4
+    exp = int(time.time()) + 6
     token = oidc.token("admin", exp=exp)
     received: list[str] = []
     try:
