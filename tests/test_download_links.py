@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
+import os
+import re
+import signal
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
+from redis.asyncio import Redis
 
 from graph.auth import links
 from graph.core.relay import pk_of, to_global_id
@@ -21,7 +27,9 @@ from models import bulk, settings
 from models.clock import now
 from models.tenancy import ApiToken, User
 from models.transfers import BulkUpload
-from tests.support import Api, GraphQLErrors, World, run_pairs
+from tests.processes import Service
+from tests.support import Api, GraphQLErrors, World, free_port, run_pairs
+from tests.test_cli import UDT, udt
 
 PEOPLE_LINK = "{ viewer { peopleFileLink { url expiresAt } } }"
 AUDIT_LINK = "query ($id: ID!, $all: Boolean) { transfer(id: $id) { auditLogLink(all: $all) { url expiresAt } } }"
@@ -198,6 +206,25 @@ async def test_a_link_signed_with_a_key_not_listed_answers_403(api: Api, world: 
         assert_refused(await get(api, links.PREFIX + forged))
 
 
+async def test_a_signed_payload_that_is_not_a_link_this_service_makes_opens_nothing(api: Api, world: World) -> None:
+    """Signed with the real key and salt, as if another use of them signed it: only a link's exact shape opens."""
+    expires = int(time.time()) + 300
+    signer = URLSafeSerializer(list(reversed(settings.SECRET_KEYS)), salt=links.SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    for payload in (
+        {"op": world.pk(1), "file": links.PEOPLE, "exp": expires, "transfer": 1},
+        {"op": world.pk(1), "file": links.AUDIT_ALL, "exp": expires},
+        {"op": world.pk(1), "file": "../people", "exp": expires},
+        {"op": True, "file": links.PEOPLE, "exp": expires},
+        {"op": str(world.pk(1)), "file": links.PEOPLE, "exp": expires},
+        {"op": world.pk(1), "file": links.PEOPLE, "exp": float(expires)},
+        {"op": world.pk(1), "file": links.PEOPLE},
+        [world.pk(1), links.PEOPLE, expires],
+        "people",
+    ):
+        assert_refused(await get(api, links.PREFIX + signer.dumps(payload)))
+    assert (await get(api, links.PREFIX + signer.dumps({"op": world.pk(1), "file": links.PEOPLE, "exp": expires}))).status_code == 200
+
+
 async def test_a_link_made_under_an_old_key_opens_while_that_key_is_listed(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     old, new = "old-key-" + "o" * 32, "new-key-" + "n" * 32
     monkeypatch.setattr(settings, "SECRET_KEYS", [old])
@@ -287,3 +314,99 @@ async def test_a_browser_downloads_the_file_from_a_plain_link(api: Api, world: W
             await browser.close()
     bearer = await get(api, "/exports/people.csv", {"Authorization": f"Bearer {world.admin}"})
     assert content == bearer.text
+
+
+async def test_serve_refuses_to_start_without_a_key_saying_how_to_make_one(database: str, redis_url: str) -> None:
+    for key, says in (("", "needs UDT_SECRET_KEY"), (" , ", "needs UDT_SECRET_KEY"), ("short", "at least 32 characters")):
+        code, out = await udt("serve", "--port", str(free_port()), database=database, REDIS_URL=redis_url, UDT_SECRET_KEY=key)
+        assert code != 0 and says in out, out
+        assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in out
+
+
+async def test_a_link_one_api_instance_made_opens_on_another_that_shares_the_key(
+    api: Api, world: World, database: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Two `udt serve` processes of one deployment: newest key first, the older one still listed."""
+    new, old = "n" * 32, settings.SECRET_KEYS[0]
+    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "UDT_METRICS": "off", "UDT_SECRET_KEY": f"{new},{old}"}
+    ports = [free_port(), free_port()]
+    instances = [
+        await Service.start(env, tmp_path / f"api{port}.log", UDT, "serve", "--port", str(port)) for port in ports
+    ]
+    try:
+        first, second = (Api(f"http://127.0.0.1:{port}") for port in ports)
+        async with asyncio.timeout(60):
+            for instance in (first, second):
+                while not await _ready(instance):
+                    await asyncio.sleep(0.2)
+        made_by_first = (await people_link(first, world.admin))["url"]
+        made_here_under_the_old_key = (await people_link(api, world.admin))["url"]
+        bearer = await get(api, "/exports/people.csv", {"Authorization": f"Bearer {world.admin}"})
+        for url in (made_by_first, made_here_under_the_old_key):
+            opened = await get(second, url)
+            assert opened.status_code == 200 and opened.text == bearer.text
+        assert_refused(await get(api, made_by_first))  # this instance does not have the new key
+    finally:
+        for instance in instances:
+            await instance.stop()
+
+
+async def _ready(api: Api) -> bool:
+    with contextlib.suppress(httpx.TransportError):
+        return (await get(api, "/readyz")).status_code == 200
+    return False
+
+
+async def test_a_worker_starts_without_a_key(redis_url: str, tmp_path: Path) -> None:
+    database = f"sqlite://{tmp_path / 'worker.sqlite3'}"
+    assert (await udt("migrate", database=database))[0] == 0
+    queue = f"udt:links-worker-{os.getpid()}"
+    env = {**os.environ, "DATABASE_URL": database, "REDIS_URL": redis_url, "UDT_QUEUE_NAME": queue,
+           "UDT_METRICS": "off", "UDT_SECRET_KEY": ""}
+    worker = await Service.start(env, tmp_path / "worker.log", UDT, "worker")
+    redis = Redis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(60):  # arq notes its health at the start of its main loop
+            while not await redis.exists(f"{queue}:health-check"):
+                assert worker.process.returncode is None, (tmp_path / "worker.log").read_text()
+                await asyncio.sleep(0.2)
+    finally:
+        await redis.aclose()
+        await worker.stop()
+
+
+async def test_dev_makes_a_key_under_its_data_directory_on_the_first_run_and_keeps_it(tmp_path: Path) -> None:
+    """Links `udt dev` gave out still open after it restarts."""
+    async with running_dev(tmp_path) as (api, token):
+        key_file = tmp_path / "secret_key"
+        key = key_file.read_text()
+        assert len(key.strip()) >= 32 and key_file.stat().st_mode & 0o777 == 0o600
+        url = (await people_link(api, token))["url"]
+        assert (await get(api, url)).status_code == 200
+    async with running_dev(tmp_path) as (api, token):
+        assert key_file.read_text() == key
+        opened = await get(api, url)
+        assert opened.status_code == 200 and "John" in opened.text
+
+
+@contextlib.asynccontextmanager
+async def running_dev(data_dir: Path) -> AsyncIterator[tuple[Api, str]]:
+    """`udt dev` on `data_dir`, with no key, database or Redis given: (its API, the token it printed)."""
+    port = free_port()
+    unset = ("DATABASE_URL", "REDIS_URL", "UDT_SECRET_KEY")
+    env = {**{k: v for k, v in os.environ.items() if k not in unset}, "UDT_DATA_DIR": str(data_dir), "UDT_LOG_LEVEL": "WARNING"}
+    log = data_dir / f"dev{port}.log"
+    dev = await Service.start(env, log, UDT, "dev", "--port", str(port))
+    api = Api(f"http://127.0.0.1:{port}")
+    try:
+        async with asyncio.timeout(90):
+            while not await _ready(api):
+                assert dev.process.returncode is None, log.read_text()
+                await asyncio.sleep(0.2)
+        token = re.search(r'"Bearer (udt_[^"]+)"', log.read_text()).group(1)  # type: ignore[union-attr]
+        yield api, token
+    finally:
+        if dev.process.returncode is None:
+            dev.process.send_signal(signal.SIGTERM)  # stops its private Redis too
+            async with asyncio.timeout(60):
+                await dev.process.wait()
