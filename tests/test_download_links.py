@@ -191,6 +191,7 @@ async def test_a_link_made_for_one_file_never_opens_another_whichever_field_is_c
         tampered(failed, file=links.AUDIT_ALL),
         tampered(failed, transfer=pk_of(other, "Transfer")),
         tampered(people, exp=int(time.time()) + 86400),  # a longer life
+        tampered(people, exp=int(time.time()) - 10),  # expired, and changed: the signature speaks first
         people[:-1] + ("A" if people[-1] != "A" else "B"),  # the signature
         people.replace(".", ".x", 1),
         people.split(".")[0],  # no signature
