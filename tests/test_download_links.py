@@ -324,7 +324,7 @@ async def test_serve_refuses_to_start_without_a_key_saying_how_to_make_one(datab
         assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in out
 
 
-async def test_a_link_one_api_instance_made_opens_on_another_that_shares_the_key(
+async def test_a_link_one_api_instance_made_opens_on_another_that_shares_the_key_and_no_log_holds_it(
     api: Api, world: World, database: str, redis_url: str, tmp_path: Path
 ) -> None:
     """Two `udt serve` processes of one deployment: newest key first, the older one still listed."""
@@ -347,6 +347,9 @@ async def test_a_link_one_api_instance_made_opens_on_another_that_shares_the_key
             opened = await get(second, url)
             assert opened.status_code == 200 and opened.text == bearer.text
         assert_refused(await get(api, made_by_first))  # this instance does not have the new key
+        log = (tmp_path / f"api{ports[1]}.log").read_text()
+        assert f'"GET {links.PREFIX}... HTTP/1.1" 200' in log  # the access log notes the download
+        assert not any(url.removeprefix(links.PREFIX) in log for url in (made_by_first, made_here_under_the_old_key))
     finally:
         for instance in instances:
             await instance.stop()
