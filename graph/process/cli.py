@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -271,18 +270,20 @@ def _require_secret_key() -> None:
 
 def _dev_secret_key() -> None:
     """`udt dev` without UDT_SECRET_KEY: a key of its own, made on the first run and kept under the data
-    directory, so that links it gave out still open after a restart."""
+    directory (readable by its owner only), so that links it gave out still open after a restart."""
     import secrets
+    from pathlib import Path
 
     if settings.SECRET_KEYS:
         return
-    path = os.path.join(settings.DATA_DIR, DEV_KEY_FILE)
-    with contextlib.suppress(FileExistsError):
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(32) + "\n")
-    with open(path) as file:
-        settings.SECRET_KEYS = [file.read().strip()]
+    path = Path(settings.DATA_DIR) / DEV_KEY_FILE
+    key = path.read_text().strip() if path.exists() else ""
+    if len(key) < MIN_KEY_CHARS:  # the first run (or a file left empty)
+        key = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.chmod(0o600)  # before the key is in it, whatever the umask
+        path.write_text(key + "\n")
+    settings.SECRET_KEYS = [key]
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
