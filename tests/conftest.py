@@ -10,6 +10,7 @@ as `udt dev` runs it.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("UDT_DATA_DIR", tempfile.mkdtemp(prefix="udt-test-"))
+# The key that signs download links: the app reads it, and `udt serve` (some tests start it) needs one.
+os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 from models import settings  # noqa: E402 - after the data dir is chosen
 from tests.support import Api, World, make_world, serving  # noqa: E402

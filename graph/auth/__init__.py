@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens (API tokens, OpenID Connect access tokens) and signed download links."""
