@@ -13,12 +13,16 @@ reused on the next run unless `fresh`.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+# `udt serve` needs the key that signs download links; a benchmark's API makes links with this one.
+os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

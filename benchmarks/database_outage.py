@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -25,6 +27,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+# `udt serve` needs the key that signs download links; a benchmark's API makes links with this one.
+os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import io
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+# `udt serve` needs the key that signs download links; a benchmark's API makes links with this one.
+os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import resource
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,6 +43,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+# `udt serve` needs the key that signs download links; a benchmark's API makes links with this one.
+os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

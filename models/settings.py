@@ -84,6 +84,14 @@ OIDC_CLIENT_ID: str = os.environ.get("UDT_OIDC_CLIENT_ID", "").strip()
 # Clock skew allowed on a token's exp, nbf and iat.
 OIDC_LEEWAY_SECONDS: float = _float("UDT_OIDC_LEEWAY_SECONDS", 60)
 
+# Keys that sign download links (graph/auth/links.py): comma-separated, newest first. The first
+# signs; every one listed still opens the links it signed, so a key is rotated by putting a new
+# one in front and dropping the old one once its links have expired. Every API instance of a
+# deployment needs the same list; `udt serve` refuses to start without one, `udt dev` makes its own.
+SECRET_KEYS: list[str] = [k.strip() for k in os.environ.get("UDT_SECRET_KEY", "").split(",") if k.strip()]
+# How long a download link works after it was asked for.
+DOWNLOAD_LINK_SECONDS: int = _int("UDT_DOWNLOAD_LINK_SECONDS", 300)
+
 # Prometheus metrics: on (default) or off; off means no /metrics anywhere.
 METRICS_ENABLED: bool = os.environ.get("UDT_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
 # A worker serves /metrics on this port (default 9464); the API on its own port unless this is set.

@@ -10,6 +10,7 @@ as `udt dev` runs it.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -21,6 +22,8 @@ import pytest
 from starlette.applications import Starlette
 
 os.environ.setdefault("UDT_DATA_DIR", tempfile.mkdtemp(prefix="udt-test-"))
+# The key that signs download links: the app reads it, and `udt serve` (some tests start it) needs one.
+os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 from models import settings  # noqa: E402 - after the data dir is chosen
 from tests.oidc_provider import Provider, api_trusting, provider_with_keys, signed_in  # noqa: E402
@@ -117,6 +120,22 @@ if "MUTANT_UNDER_TEST" in os.environ:  # under mutmut: tests/mutation.py
             from models.transfers import TransferLane
 
             await TransferLane.filter(finished=False).update(finished=True)
+
+    @pytest.fixture(autouse=True)
+    def _uploads_read_in_this_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+        """mutmut knows which tests call a function only from calls in its own process, and the API
+        reads an uploaded file in a child process (models/upload_reader.py): there, every test that
+        uploads a file would seem not to call the parser. Under mutmut the file is read in this
+        process instead, except by the tests of the child process itself."""
+        if request.module.__name__.endswith("test_upload_off_loop"):
+            return
+        from models import bulk
+        from models.csvfile import ParsedUpload, parse_upload
+
+        async def read_here(data: bytes, *, max_bytes: int, max_pairs: int) -> ParsedUpload:
+            return parse_upload(data, max_bytes=max_bytes, max_pairs=max_pairs)
+
+        monkeypatch.setattr(bulk, "read_upload", read_here)
 
 
 @pytest.fixture(scope="session")

@@ -359,3 +359,19 @@ async def test_a_user_outside_the_view_named_twice_is_not_named_in_the_message_a
     for uid in (30, 31, 32):
         user = world.users[uid]
         assert user.last_name not in text and user.first_name not in text
+
+
+async def test_a_pair_of_a_user_with_themselves_makes_no_chain_and_hides_no_other_chain(api: Api, world: World) -> None:
+    """10 and 12 are each a source and a target, but only of their own SAME_USER pair: that and the
+    used-twice rule are all they get; the real chain through 15 is still reported."""
+    await world.stock(10, 12, 13, 14, 15)
+    content = "Source User ID,Target User ID\n10,10\n10,11\n12,12\n13,12\n14,15\n15,16\n"
+    upload = (await api.upload(world.admin, content))["upload"]
+    assert {line: sorted(codes) for line, codes in errors_by_line(upload).items()} == {
+        2: ["SAME_USER", "SOURCE_USED_TWICE"],
+        3: ["SOURCE_USED_TWICE"],
+        4: ["SAME_USER", "TARGET_USED_TWICE"],
+        5: ["TARGET_USED_TWICE"],
+        6: ["USER_IN_TWO_ROLES"],
+        7: ["USER_IN_TWO_ROLES"],
+    }

@@ -82,3 +82,5 @@ def test_every_cell_that_starts_like_a_formula_is_neutralised_wherever_it_sits()
         for row in ([cell, "x", ""], ["x", cell, ""], ["x", "", cell]):
             written = next(csv.reader(io.StringIO(write_rows([row, ["a", "b", ""]]), newline="")))
             assert written[row.index(cell)] == expected[cell], (cell, row)
+    # beside a formula, cell by cell, an absent value is still written empty and a number as its digits
+    assert next(csv.reader(io.StringIO(write_rows([[None, "=1", 7]]), newline=""))) == ["", "'=1", "7"]

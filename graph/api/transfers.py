@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from graph.api.download_links import DownloadLink
 from graph.api.users import DataType, DataTypeCount, User, data_type_counts, show_user, show_user_or_mask, show_users
+from graph.auth import links
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import TRANSFERS, UserError, user_errors
 from graph.core.relay import AFTER, FIRST, Node, connection_of, pk_of, to_global_id
@@ -230,6 +232,20 @@ class Transfer(Node):
     @strawberry.field(description="Relative URL of the CSV audit log; same Authorization header. ?all=1 for every pair.")
     def audit_log_url(self) -> str:
         return f"/transfers/{self.id}/audit.csv"
+
+    @strawberry.field(
+        permission_classes=TRANSFERS,
+        description="A link to the audit log (the file auditLogUrl answers) for a plain link in a browser: "
+        "no Authorization header needed.",
+    )
+    async def audit_log_link(
+        self,
+        info: strawberry.Info,
+        all: Annotated[bool | None, strawberry.argument(description="Every pair; false: the failed pairs only.")] = False,
+    ) -> DownloadLink:
+        operator = await info.context.operator()
+        file = links.AUDIT_ALL if all else links.AUDIT_FAILED
+        return DownloadLink.of(links.Download(operator.id, file, transfer_pk=self.pk))
 
     @strawberry.field(description="The transfer's pairs, in order.")
     async def items(

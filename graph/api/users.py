@@ -10,6 +10,8 @@ import strawberry
 from graphql import GraphQLError
 from tortoise.expressions import Q, Subquery
 
+from graph.api.download_links import DownloadLink
+from graph.auth import links
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import AUTHENTICATED, TRANSFERS, ClientError
 from graph.core.loaders import now_or_later
@@ -248,6 +250,15 @@ class Viewer:
     tenant: Tenant = strawberry.field(description="The caller's tenant.")
     view: View | None = strawberry.field(description="The caller's view; null: the whole tenant (admin) or none.")
     can_transfer: bool = strawberry.field(description="May start, watch and cancel transfers.")
+
+    @strawberry.field(
+        permission_classes=TRANSFERS,
+        description="A link to your people file (the file GET /exports/people.csv writes), "
+        "for a plain link in a browser: no Authorization header needed.",
+    )
+    async def people_file_link(self, info: strawberry.Info) -> DownloadLink:
+        operator = await info.context.operator()
+        return DownloadLink.of(links.Download(operator.id, links.PEOPLE))
 
 
 UserConnection = connection_of(User, "user", "users")

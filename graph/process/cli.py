@@ -260,9 +260,44 @@ def _require_sound_oidc(command: str) -> None:
         sys.exit(f"udt {command} cannot start: {problem}")
 
 
+MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+MIN_KEY_CHARS = 32
+DEV_KEY_FILE = "secret_key"
+
+
+def _require_secret_key() -> None:
+    """Download links are signed with UDT_SECRET_KEY: a key each instance made up would open none of the others' links."""
+    if not settings.SECRET_KEYS:
+        sys.exit(
+            "udt serve needs UDT_SECRET_KEY, the key that signs download links (the same on every API instance). "
+            f"Make one with: {MAKE_A_KEY}"
+        )
+    if any(len(key) < MIN_KEY_CHARS for key in settings.SECRET_KEYS):
+        sys.exit(f"udt serve: every key in UDT_SECRET_KEY needs at least {MIN_KEY_CHARS} characters. Make one with: {MAKE_A_KEY}")
+
+
+def _dev_secret_key() -> None:
+    """`udt dev` without UDT_SECRET_KEY: a key of its own, made on the first run and kept under the data
+    directory (readable by its owner only), so that links it gave out still open after a restart."""
+    import secrets
+    from pathlib import Path
+
+    if settings.SECRET_KEYS:
+        return
+    path = Path(settings.DATA_DIR) / DEV_KEY_FILE
+    key = path.read_text().strip() if path.exists() else ""
+    if len(key) < MIN_KEY_CHARS:  # the first run (or a file left empty)
+        key = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.chmod(0o600)  # before the key is in it, whatever the umask
+        path.write_text(key + "\n")
+    settings.SECRET_KEYS = [key]
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     _require_sound_oidc("serve")
     _require_redis("serve")
+    _require_secret_key()
     settings.ROLE = "api"
     _serve(args.host, args.port, run_worker=False)
 
@@ -294,6 +329,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     _require_sound_oidc("dev")
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     settings.ROLE = "dev"
+    _dev_secret_key()
     connection.redis_url()  # starts the private Redis when REDIS_URL is unset
     # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then,
     # so that the private Redis stops with us instead of outliving the process.

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from asgi_correlation_id import correlation_id
 
+from graph.auth import links
 from models import settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -52,6 +53,18 @@ def _drop_terminal_colours(logger: Any, method: str, event: dict[str, Any]) -> d
     return event
 
 
+class _NoDownloadLinks(logging.Filter):
+    """A download link opens its file for whoever holds it until it expires: uvicorn's access
+    log notes that one was opened, never the link itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) > 2:
+            if isinstance(args[2], str) and args[2].startswith(links.PREFIX):
+                record.args = (*args[:2], links.PREFIX + "...", *args[3:])
+        return True
+
+
 def configure(fmt: str | None = None, level: str | None = None) -> None:
     """Send every logger's records to stderr, one line each, as `fmt` says. Call once, at start."""
     fmt = fmt or settings.LOG_FORMAT
@@ -72,6 +85,7 @@ def configure(fmt: str | None = None, level: str | None = None) -> None:
     else:
         render = [structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)]
     handler = logging.StreamHandler()
+    handler.addFilter(_NoDownloadLinks())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
