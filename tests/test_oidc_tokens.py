@@ -171,3 +171,14 @@ async def test_a_jwt_is_unauthenticated_where_oidc_is_off(api: Api, oidc: Oidc) 
 async def test_a_huge_or_malformed_jwt_is_unauthenticated(oidc: Oidc) -> None:
     for token in ("a.b.c", "..", "eyJhbGciOiJSUzI1NiJ9.e30.", "x" * 20_000 + ".a.b", oidc.token("admin") + "x" * 20_000):
         await refused(oidc.api, token)
+
+
+async def test_a_download_link_asked_for_with_a_jwt_opens_as_a_plain_link(oidc: Oidc) -> None:
+    """What a front end signed in with its provider offers: the link's query carries the JWT, the link nothing."""
+    token = oidc.token("lead")
+    link = (await oidc.api("{ viewer { peopleFileLink { url } } }", token))["viewer"]["peopleFileLink"]["url"]
+    async with httpx.AsyncClient(base_url=oidc.api.base) as client:
+        plain = await client.get(link)
+        bearer = await client.get("/exports/people.csv", headers={"Authorization": f"Bearer {token}"})
+    assert plain.status_code == 200 and plain.text == bearer.text
+    assert token not in link
