@@ -71,6 +71,19 @@ QUEUE_NAME: str = os.environ.get("UDT_QUEUE_NAME", "udt:queue")
 # Safe as "*": auth is a bearer header, never a cookie.
 ALLOWED_ORIGINS: list[str] = [o.strip() for o in os.environ.get("UDT_ALLOWED_ORIGINS", "*").split(",") if o.strip()]
 
+# Sign-in with an OpenID Connect identity provider (graph/auth/oidc.py): on when the issuer is set.
+# Discovery at {issuer}/.well-known/openid-configuration gives the key set's URL.
+OIDC_ISSUER: str = os.environ.get("UDT_OIDC_ISSUER", "").strip()
+# Required with the issuer: a token's `aud` must contain it.
+OIDC_AUDIENCE: str = os.environ.get("UDT_OIDC_AUDIENCE", "").strip()
+# The claims naming the operator: the tenant's slug, and the user's username in that tenant.
+OIDC_TENANT_CLAIM: str = os.environ.get("UDT_OIDC_TENANT_CLAIM", "").strip() or "udt_tenant"
+OIDC_USERNAME_CLAIM: str = os.environ.get("UDT_OIDC_USERNAME_CLAIM", "").strip() or "preferred_username"
+# The public client a browser front end signs in with (Authorization Code with PKCE); never used to check tokens.
+OIDC_CLIENT_ID: str = os.environ.get("UDT_OIDC_CLIENT_ID", "").strip()
+# Clock skew allowed on a token's exp, nbf and iat.
+OIDC_LEEWAY_SECONDS: float = _float("UDT_OIDC_LEEWAY_SECONDS", 60)
+
 # Keys that sign download links (graph/auth/links.py): comma-separated, newest first. The first
 # signs; every one listed still opens the links it signed, so a key is rotated by putting a new
 # one in front and dropping the old one once its links have expired. Every API instance of a

@@ -14,15 +14,19 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 
 os.environ.setdefault("UDT_DATA_DIR", tempfile.mkdtemp(prefix="udt-test-"))
 # The key that signs download links: the app reads it, and `udt serve` (some tests start it) needs one.
 os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
 
 from models import settings  # noqa: E402 - after the data dir is chosen
+from tests.oidc_provider import Provider, api_trusting, provider_with_keys, signed_in  # noqa: E402
 from tests.support import Api, World, make_world, serving  # noqa: E402
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
@@ -164,3 +168,26 @@ async def pool(redis_url: str):
     arq = await connection.arq_pool()
     yield arq
     await arq.aclose()
+
+
+@dataclass
+class Oidc:
+    """An API trusting a provider the test serves (tests/oidc_provider.py), whose keys it has fetched."""
+
+    api: Api
+    provider: Provider
+    app: Starlette
+    world: World
+
+    def token(self, username: str = "admin", kid: str = "rsa-1", **claims: Any) -> str:
+        """A token of this world's tenant, signed by `kid`."""
+        claims.setdefault("tenant", self.world.tenant.slug)
+        return self.provider.token(username, kid=kid, **claims)
+
+
+@pytest.fixture
+async def oidc(world: World, redis_url: str) -> AsyncIterator[Oidc]:
+    async with provider_with_keys() as provider, api_trusting(provider.issuer) as (api, app):
+        found = Oidc(api, provider, app, world)
+        await signed_in(api, found.token())
+        yield found

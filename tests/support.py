@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from gql import Client, FileVar, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
@@ -277,6 +278,23 @@ class Socket:
         assert message["type"] in ("next", "data"), message
         assert (await self.receive())["type"] == "complete"
         return message["payload"]
+
+
+async def door(api: Api, protocol: str, payload: object) -> tuple[list[dict], int | None, str]:
+    """What the server says to a connection_init: its messages, then the close code and reason."""
+    url = api.base.replace("http://", "ws://") + "/graphql"
+    messages: list[dict] = []
+    async with connect(url, subprotocols=[protocol], max_size=None) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        try:
+            while True:
+                message = json.loads(await ws.recv())
+                messages.append(message)
+                if message["type"] == "connection_ack":
+                    return messages, None, ""
+        except ConnectionClosed as closed:
+            code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
+            return messages, code, reason
 
 
 async def answer(api: Api, token: str | None, payload: dict[str, Any], protocol: str | None) -> dict:

@@ -65,6 +65,13 @@ async def test_serve_and_worker_refuse_to_start_without_a_shared_redis(database:
         assert code != 0 and "needs REDIS_URL" in out
 
 
+async def test_every_service_refuses_to_start_with_an_oidc_issuer_but_no_audience(database: str, redis_url: str) -> None:
+    for command in ("dev", "serve", "worker"):
+        code, out = await udt(command, database=database, REDIS_URL=redis_url, UDT_OIDC_ISSUER="https://login.example.com")
+        assert code != 0, out
+        assert f"udt {command} cannot start: UDT_OIDC_ISSUER is set but UDT_OIDC_AUDIENCE is not" in out
+
+
 async def test_token_create_expires_in_90_days_by_default_or_as_told(world: World, database: str) -> None:
     from datetime import timedelta
 

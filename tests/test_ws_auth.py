@@ -11,11 +11,9 @@ import json
 import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportError
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from models.tenancy import ApiToken
-from tests.support import EVENTS, LEGACY_WS, START, TRANSPORT_WS, Api, World
+from tests.support import EVENTS, LEGACY_WS, START, TRANSPORT_WS, Api, World, door
 
 INTERNAL = ("Traceback", "Error:", "Exception", "File \"", "sqlite", "SELECT")
 
@@ -36,28 +34,11 @@ BAD_PAYLOADS = [
 ]
 
 
-async def _door(api: Api, protocol: str, payload: object) -> tuple[list[dict], int | None, str]:
-    """What the server says to a connection_init: its messages, then the close code and reason."""
-    url = api.base.replace("http://", "ws://") + "/graphql"
-    messages: list[dict] = []
-    async with connect(url, subprotocols=[protocol], max_size=None) as ws:  # type: ignore[list-item]
-        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
-        try:
-            while True:
-                message = json.loads(await ws.recv())
-                messages.append(message)
-                if message["type"] == "connection_ack":
-                    return messages, None, ""
-        except ConnectionClosed as closed:
-            code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
-            return messages, code, reason
-
-
 @pytest.mark.parametrize("payload", BAD_PAYLOADS, ids=range(len(BAD_PAYLOADS)))
 async def test_graphql_transport_ws_closes_4403_at_connection_init_without_a_live_token(
     api: Api, world: World, payload: dict
 ) -> None:
-    messages, code, reason = await _door(api, TRANSPORT_WS, payload)
+    messages, code, reason = await door(api, TRANSPORT_WS, payload)
     assert messages == [] and code == 4403 and reason == "Forbidden"
 
 
@@ -65,7 +46,7 @@ async def test_graphql_transport_ws_closes_4403_at_connection_init_without_a_liv
 async def test_graphql_ws_answers_connection_error_at_connection_init_without_a_live_token(
     api: Api, world: World, payload: dict
 ) -> None:
-    messages, code, _ = await _door(api, LEGACY_WS, payload)
+    messages, code, _ = await door(api, LEGACY_WS, payload)
     assert messages == [
         {
             "type": "connection_error",
@@ -78,12 +59,12 @@ async def test_graphql_ws_answers_connection_error_at_connection_init_without_a_
 async def test_a_payload_that_is_not_an_object_is_refused_without_internal_text(api: Api, world: World) -> None:
     for protocol in (TRANSPORT_WS, LEGACY_WS):
         for payload in ("Bearer " + world.admin, [world.admin], 42):
-            messages, code, reason = await _door(api, protocol, payload)
+            messages, code, reason = await door(api, protocol, payload)
             assert code is not None and all(m["type"] == "connection_error" for m in messages)
             assert not any(marker in reason + json.dumps(messages) for marker in INTERNAL)
 
 
-async def test_a_revoked_or_expired_token_is_refused_at_the_door(api: Api, world: World) -> None:
+async def test_a_revoked_or_expired_token_is_refused_at_thedoor(api: Api, world: World) -> None:
     from datetime import datetime, timedelta, timezone
 
     await ApiToken.filter(token_hash=ApiToken.hash(world.lead)).update(revoked_at=datetime.now(timezone.utc))
@@ -91,14 +72,14 @@ async def test_a_revoked_or_expired_token_is_refused_at_the_door(api: Api, world
         expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)
     )
     for token in (world.lead, world.admin):
-        assert (await _door(api, TRANSPORT_WS, {"Authorization": f"Bearer {token}"}))[1:] == (4403, "Forbidden")
-        assert (await _door(api, LEGACY_WS, {"token": token}))[0][0]["type"] == "connection_error"
+        assert (await door(api, TRANSPORT_WS, {"Authorization": f"Bearer {token}"}))[1:] == (4403, "Forbidden")
+        assert (await door(api, LEGACY_WS, {"token": token}))[0][0]["type"] == "connection_error"
 
 
 async def test_a_live_token_is_acknowledged_on_both_protocols_in_either_form(api: Api, world: World) -> None:
     for protocol in (TRANSPORT_WS, LEGACY_WS):
         for payload in ({"Authorization": f"Bearer {world.admin}"}, {"authorization": f"bearer {world.admin}"}, {"token": world.admin}):
-            messages, code, _ = await _door(api, protocol, payload)
+            messages, code, _ = await door(api, protocol, payload)
             assert messages == [{"type": "connection_ack"}] and code is None
 
 

@@ -41,6 +41,7 @@ from models.transfers import TransferStatus as Status
 RECHECK_MS = 5000
 # How often an open subscription checks that its token is still live and the
 # transfer still visible: an expired or revoked token ends it within this + RECHECK_MS.
+# A JWT is checked at its `exp` too, so its subscriptions end within RECHECK_MS of it.
 ACCESS_RECHECK_SECONDS = 30.0
 
 AccessCheck = Callable[[], Awaitable[object]]
@@ -191,10 +192,12 @@ async def watch(
     after: str | None,
     check_access: AccessCheck | None = None,
     batches: bool = False,
+    access_ends: float | None = None,
 ) -> AsyncGenerator[TransferEvent | EventBatch, None]:
     """SNAPSHOT, then every event numbered after it, in order, until the terminal one.
 
-    `check_access` runs every ACCESS_RECHECK_SECONDS and raises to end the subscription.
+    `check_access` runs every ACCESS_RECHECK_SECONDS, and from `access_ends` on (a Unix time: when
+    the token ends by itself, a JWT's `exp`), and raises to end the subscription.
     With `batches`, shared events that arrive together are yielded as one EventBatch (graph/execution/shared_events.py).
     """
     # The first check comes at a random point of the period, so that many subscriptions opened
@@ -223,7 +226,8 @@ async def watch(
                     last = p.event.seq
                     if p.event.terminal:
                         return
-                if check_access and time.monotonic() - checked >= ACCESS_RECHECK_SECONDS:
+                due = time.monotonic() - checked >= ACCESS_RECHECK_SECONDS
+                if check_access and (due or (access_ends is not None and time.time() >= access_ends)):
                     await check_access()
                     checked = time.monotonic()
                 pending = await stream.after(last, RECHECK_MS) or await _recorded(transfer.id, last)  # silence: the record
@@ -261,4 +265,5 @@ class EventSubscriptions:
 
         transfer = await check_access()
         batches = sends_many(info.context.request.scope) and shareable(info.operation, raw_fragments(info))
-        return watch(info.context.fanout, transfer, after, check_access, batches)  # not wrapped: each event passes one layer less
+        ends = info.context.access_ends()
+        return watch(info.context.fanout, transfer, after, check_access, batches, ends)  # not wrapped: each event passes one layer less

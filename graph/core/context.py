@@ -1,4 +1,4 @@
-"""Per-request context: who is calling (bearer token -> operator) and the dataloaders.
+"""Per-request context: who is calling (bearer token -> operator, graph/auth/bearer.py) and the dataloaders.
 
 On HTTP the token comes from the Authorization header: a POST's operator is
 found on its headers before its body is read (graph/server/app.py) and handed over;
@@ -9,6 +9,7 @@ after the context exists, so the operator is resolved lazily, once.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -17,34 +18,18 @@ import structlog
 from arq.connections import ArqRedis
 from starlette.requests import HTTPConnection
 
+from graph.auth.bearer import authenticate, bearer_token, expires_at, names_a_token, token_from_params
+from graph.auth.oidc import Verifier
 from graph.core.loaders import Loaders
 from graph.live.fanout import Fanout
-from models.tenancy import ApiToken, User
+from models.tenancy import User
 
 _UNSET: Any = object()
-_AUTH_KEYS = ("authorization", "token")
 
 
-def bearer_token(value: object) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def token_from_params(params: object) -> str | None:
-    """`{"Authorization": "Bearer <token>"}` or `{"token": "<token>"}` (SPEC.md section 8)."""
-    if not isinstance(params, dict):
-        return None
-    for key, value in params.items():
-        if isinstance(key, str) and key.lower() == "authorization":
-            return bearer_token(value)
-    token = params.get("token")
-    return token if isinstance(token, str) and token else None
-
-
-def _names_a_token(params: object) -> bool:
-    return isinstance(params, dict) and any(isinstance(k, str) and k.lower() in _AUTH_KEYS for k in params)
+def _oidc(conn: HTTPConnection) -> Verifier | None:
+    """The app's OpenID Connect verifier (graph/server/app.py), None when OIDC is off."""
+    return getattr(conn.app.state, "oidc", None)
 
 
 def _named_in_log(operator: User | None) -> None:
@@ -54,8 +39,7 @@ def _named_in_log(operator: User | None) -> None:
 
 async def operator_from_connection(conn: HTTPConnection) -> User | None:
     """The operator of a plain HTTP request, from its Authorization header (CSV downloads use it too)."""
-    token = bearer_token(conn.headers.get("authorization"))
-    operator = await ApiToken.authenticate(token) if token else None
+    operator = await authenticate(bearer_token(conn.headers.get("authorization")), _oidc(conn))
     _named_in_log(operator)
     return operator
 
@@ -71,7 +55,7 @@ class Context:
 
     def token(self) -> str | None:
         """The `connection_init` payload's token when it names one (even badly), else the header's."""
-        if _names_a_token(self.connection_params):
+        if names_a_token(self.connection_params):
             return token_from_params(self.connection_params)
         return bearer_token(self.request.headers.get("authorization"))
 
@@ -81,23 +65,30 @@ class Context:
 
     async def operator(self) -> User | None:
         if self._operator is _UNSET:
-            token = self.token()
-            self._operator = await ApiToken.authenticate(token) if token else None
+            self._operator = await authenticate(self.token(), _oidc(self.request))
             _named_in_log(self._operator)
         return self._operator
 
     async def still_authenticated(self) -> bool:
         """Whether the token is still live (not expired, not revoked) and still the same operator's.
 
-        For long-lived subscriptions: the operator was resolved once, at the start.
+        For long-lived subscriptions: the operator was resolved once, at the start. A JWT ends
+        at its `exp` here, without the leeway a request gets.
         """
         operator = await self.operator()
         token = self.token()
-        current = await ApiToken.authenticate(token) if token else None
+        ends = expires_at(token)
+        if ends is not None and time.time() >= ends:
+            return False
+        current = await authenticate(token, _oidc(self.request))
         if current is None or operator is None or current.id != operator.id:
             return False
         self._operator = current  # permissions and view as they are now
         return True
+
+    def access_ends(self) -> float | None:
+        """When the token ends by itself (a JWT's `exp`, a Unix time): a subscription checks it then."""
+        return expires_at(self.token())
 
     @cached_property
     def loaders(self) -> Loaders:

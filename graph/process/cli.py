@@ -252,6 +252,14 @@ def _require_redis(command: str) -> None:
         sys.exit(f"udt {command} needs REDIS_URL (e.g. redis://127.0.0.1:6379/0); `udt dev` runs everything in one process")
 
 
+def _require_sound_oidc(command: str) -> None:
+    """An issuer without an audience would accept any token the provider issues, for any API."""
+    from graph.auth.oidc import configuration_problem
+
+    if problem := configuration_problem():
+        sys.exit(f"udt {command} cannot start: {problem}")
+
+
 MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 MIN_KEY_CHARS = 32
 DEV_KEY_FILE = "secret_key"
@@ -287,6 +295,7 @@ def _dev_secret_key() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    _require_sound_oidc("serve")
     _require_redis("serve")
     _require_secret_key()
     settings.ROLE = "api"
@@ -304,6 +313,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from jobs import metrics
     from jobs.worker import make_worker, run
 
+    _require_sound_oidc("worker")
     _require_redis("worker")
     settings.ROLE = "worker"
     _lower_priority(settings.WORKER_NICE)
@@ -316,6 +326,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     """Everything in one process: SQLite, a private Redis, the worker, demo data."""
     from jobs import connection
 
+    _require_sound_oidc("dev")
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     settings.ROLE = "dev"
     _dev_secret_key()

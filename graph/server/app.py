@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+from graph.auth.oidc import Verifier
 from graph.live.fanout import Fanout
 from graph.process import logs
 from graph.server import downloads, graphiql, refusals
@@ -57,6 +58,8 @@ def create_app(*, run_worker: bool = False) -> Starlette:
         app.state.pool = await connection.arq_pool()
         app.state.fanout = Fanout(app.state.pool)
         metrics.watch_backlog(app.state.pool)
+        if oidc is not None:
+            oidc.keys.start()  # in the background: start-up never waits for the identity provider
         worker = make_worker(handle_signals=False) if run_worker else None
         task = asyncio.create_task(keep_running(worker)) if worker else None
         try:
@@ -71,9 +74,12 @@ def create_app(*, run_worker: bool = False) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await worker.close()
             await app.state.pool.aclose()
+            if oidc is not None:
+                await oidc.keys.close()
             if owns_db:
                 await close_db()
 
+    oidc = Verifier.from_settings()
     gql = graphql_app()
     # Front ends on other origins call with a bearer header, never credentials.
     cors = Middleware(
@@ -85,7 +91,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
         max_age=PREFLIGHT_MAX_AGE,
     )
     observe_routes, observe_middleware = _observability()
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -99,3 +105,5 @@ def create_app(*, run_worker: bool = False) -> Starlette:
         exception_handlers={StarletteHTTPException: refusals.starlette_refusal, Exception: refusals.unexpected},
         lifespan=lifespan,
     )
+    app.state.oidc = oidc  # who checks OpenID Connect access tokens (graph/core/context.py asks)
+    return app
