@@ -147,7 +147,7 @@ class ApiToken(Model):
 
     @classmethod
     async def authenticate(cls, token: str) -> User | None:
-        """The user of a live token (neither revoked nor expired), with their tenant; else None.
+        """The active user of a live token (neither revoked nor expired), with their tenant; else None.
 
         Constant-time in effect: the lookup is by the token's SHA-256, an equality
         search on a unique index. An attacker controls the token, not its hash, so
@@ -162,7 +162,7 @@ class ApiToken(Model):
         rows = await q.dicts(
             f"SELECT {columns(cls, 'k')}, {columns(User, 'u')}, {columns(Tenant, 't')} FROM api_token k "
             "JOIN app_user u ON u.id = k.user_id JOIN tenant t ON t.id = u.tenant_id "
-            f"WHERE k.token_hash = {q.p(cls.hash(token))} AND k.revoked_at IS NULL "
+            f"WHERE k.token_hash = {q.p(cls.hash(token))} AND k.revoked_at IS NULL AND u.active "
             f"AND (k.expires_at IS NULL OR k.expires_at > {q.p(at)})"
         )
         if not rows:

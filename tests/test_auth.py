@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.tenancy import ApiToken
+from models.tenancy import ApiToken, User
 from tests.support import START, Api, GraphQLErrors, World, make_world
 
 
@@ -17,6 +17,14 @@ async def test_no_token_is_unauthenticated(api: Api, world: World) -> None:
 async def test_a_wrong_token_is_unauthenticated(api: Api, world: World) -> None:
     with pytest.raises(GraphQLErrors) as caught:
         await api("{ users { totalCount } }", "udt_not-a-token")
+    assert caught.value.codes == ["UNAUTHENTICATED"]
+
+
+async def test_the_api_token_of_a_deactivated_user_is_unauthenticated(api: Api, world: World) -> None:
+    assert (await api("{ viewer { canTransfer } }", world.tokens["clerk"]))["viewer"] == {"canTransfer": False}
+    await User.filter(tenant=world.tenant, username="clerk").update(active=False)
+    with pytest.raises(GraphQLErrors) as caught:
+        await api("{ viewer { canTransfer } }", world.tokens["clerk"])
     assert caught.value.codes == ["UNAUTHENTICATED"]
 
 
