@@ -75,6 +75,10 @@ async def test_a_file_that_is_not_utf8_is_invalid_and_the_message_names_the_line
     # lines end as the CSV reader ends them (CRLF, LF or CR), after a byte order mark
     mixed = b"\xef\xbb\xbfFrom User ID,To User ID\r\n21,19\r22,20\n\n23,\xff\n"
     assert (await api.upload(world.admin, mixed))["userErrors"][0]["message"] == NOT_UTF8.format(5)
+    # a blank first line of each kind counts; the line ends after the byte do not
+    for first in (b"\n", b"\r", b"\r\n"):
+        data = first + b"From User ID,To User ID\r\n21,\xff\r\n22,20\r23,19\r\n"
+        assert (await api.upload(world.admin, data))["userErrors"][0]["message"] == NOT_UTF8.format(3), first
 
 
 async def test_an_encoded_lone_surrogate_or_an_overlong_nul_is_not_utf8(api: Api, world: World) -> None:
@@ -106,7 +110,9 @@ async def test_a_file_over_the_size_limit_is_too_large(api: Api, world: World, m
 
 async def test_a_file_with_no_filled_row_has_no_pairs(api: Api, world: World) -> None:
     result = await api.upload(world.admin, people_file({}, others=[10, 11]))
-    assert [e["code"] for e in result["userErrors"]] == ["NO_PAIRS"]
+    assert [(e["code"], e["message"]) for e in result["userErrors"]] == [
+        ("NO_PAIRS", "No row requests a transfer: fill in at least one To User ID.")
+    ]
 
 
 async def test_two_thousand_pairs_are_accepted_and_two_thousand_and_one_are_too_many(api: Api, world: World) -> None:
@@ -375,3 +381,11 @@ async def test_a_pair_of_a_user_with_themselves_makes_no_chain_and_hides_no_othe
         6: ["USER_IN_TWO_ROLES"],
         7: ["USER_IN_TWO_ROLES"],
     }
+
+
+async def test_the_last_cell_of_a_file_is_read_as_written_whatever_it_ends_with(api: Api, world: World) -> None:
+    """Only the line ends that close the file are dropped, never a character of its last cell."""
+    await world.stock(10)
+    upload = (await api.upload(world.admin, "Source User ID,Target User ID\n10,11X\r\n\n"))["upload"]
+    (row,) = [e["node"] for e in upload["rows"]["edges"]]
+    assert [e["message"] for e in row["errors"]] == ["Target user ID ('11X') is not a positive integer."]

@@ -99,6 +99,14 @@ async def test_a_text_answered_before_is_checked_again_with_each_requests_variab
         assert "nope" in error["message"]
 
 
+async def test_a_page_size_left_to_a_variables_default_counts_as_the_largest_page(api: Api, world: World) -> None:
+    """The default is applied after the limits are checked: a page of unknown size may be the largest."""
+    page = "users(first: $n) { edges { node { id userId displayName teams { name } data { count } } } }"
+    pages = " ".join(f"u{i}: {page}" for i in range(25))
+    assert "errors" not in await send(api, "query ($n: Int) { " + pages + " }", world.admin, n=50)
+    assert refusal(await send(api, "query ($n: Int = 100) { " + pages + " }", world.admin)) == "QUERY_TOO_COMPLEX"
+
+
 async def test_a_page_is_never_larger_than_the_page_size_cap(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "MAX_PAGE_SIZE", 5)
     result = await send(api, "{ users(first: 1000) { edges { node { userId } } pageInfo { hasNextPage } } }", world.admin)
