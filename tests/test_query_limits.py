@@ -107,6 +107,12 @@ async def test_a_page_size_left_to_a_variables_default_counts_as_the_largest_pag
     assert refusal(await send(api, "query ($n: Int = 100) { " + pages + " }", world.admin)) == "QUERY_TOO_COMPLEX"
 
 
+async def test_a_connection_inside_a_connection_counts_its_page_once_per_row_of_the_outer_one(api: Api, world: World) -> None:
+    nested = "{ transfers(first: 100) { edges { node { items(first: %d) { edges { node { status } } } } } } }"
+    assert "errors" not in await send(api, nested % 10, world.admin)
+    assert refusal(await send(api, nested % 100, world.admin)) == "QUERY_TOO_COMPLEX"
+
+
 async def test_a_page_is_never_larger_than_the_page_size_cap(api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "MAX_PAGE_SIZE", 5)
     result = await send(api, "{ users(first: 1000) { edges { node { userId } } pageInfo { hasNextPage } } }", world.admin)
