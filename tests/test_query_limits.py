@@ -47,6 +47,23 @@ async def test_fragments_spreading_each_other_twice_are_refused_without_expandin
     assert (await send(api, nested_fragments(3), world.admin))["data"] == {"__typename": "Query"}
 
 
+async def test_fragment_spreads_are_counted_across_sibling_fields_and_inline_fragments_are_not_spreads(api: Api, world: World) -> None:
+    def spreads(first: int, second: int) -> str:
+        return (f'{{ a: __type(name: "Query") {{ {"...T " * first}}} b: __type(name: "Query") {{ {"...T " * second}}} }}'
+                " fragment T on __Type { name }")
+
+    half = limits.MAX_FRAGMENT_SPREADS // 2
+    assert "errors" not in await send(api, spreads(half, half), world.admin)
+    assert refusal(await send(api, spreads(half + 1, half), world.admin)) == "TOO_MANY_FRAGMENTS"
+    inline = "{ " + "... on Query { __typename } " * (limits.MAX_FRAGMENT_SPREADS + 1) + "}"
+    assert (await send(api, inline, world.admin))["data"] == {"__typename": "Query"}
+
+
+async def test_a_spread_of_an_unknown_fragment_is_a_validation_error(api: Api, world: World) -> None:
+    (error,) = (await send(api, "{ __typename ...Nope }", world.admin))["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "Nope" in error["message"]
+
+
 async def test_a_query_deeper_than_the_depth_limit_is_refused(api: Api, world: World) -> None:
     assert (await send(api, of_types(limits.MAX_DEPTH), world.admin))["data"]["__schema"]["queryType"] == {"ofType": None}
     assert refusal(await send(api, of_types(limits.MAX_DEPTH + 1), world.admin)) == "QUERY_TOO_DEEP"
