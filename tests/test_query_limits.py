@@ -59,6 +59,19 @@ async def test_fragment_spreads_are_counted_across_sibling_fields_and_inline_fra
     assert (await send(api, inline, world.admin))["data"] == {"__typename": "Query"}
 
 
+async def test_fields_and_fragments_add_up_in_cost_whatever_order_the_fragments_come_in(api: Api, world: World) -> None:
+    def pages(first: int, last: int) -> str:
+        page = "users(first: 100) { edges { node { id userId displayName teams { name } data { count } } } }"
+        return " ".join(f"u{i}: {page}" for i in range(first, last))
+
+    assert "errors" not in await send(api, "{ " + pages(0, 12) + " }", world.admin)
+    beside = "{ " + pages(0, 13) + " ...F } fragment F on Query { " + pages(13, 25) + " }"
+    assert refusal(await send(api, beside, world.admin)) == "QUERY_TOO_COMPLEX"
+    # B is measured as A's part first; C, after it, is measured all the same
+    later = "{ ...A ...C } fragment A on Query { ...B } fragment B on Query { __typename } fragment C on Query { " + pages(0, 25) + " }"
+    assert refusal(await send(api, later, world.admin)) == "QUERY_TOO_COMPLEX"
+
+
 async def test_a_spread_of_an_unknown_fragment_is_a_validation_error(api: Api, world: World) -> None:
     (error,) = (await send(api, "{ __typename ...Nope }", world.admin))["errors"]
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "Nope" in error["message"]
