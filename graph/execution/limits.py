@@ -169,21 +169,20 @@ def _spread_names(selection_set: SelectionSetNode) -> Iterator[str]:
 def _dependency_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
     """Fragment names, each after the fragments it spreads (iterative: chains may be long)."""
     order: list[str] = []
-    state: dict[str, int] = {}  # 1 visiting, 2 done
+    seen: set[str] = set()  # being visited or done: a cycle is never followed twice
     for root in fragments:
-        if root in state:
+        if root in seen:
             continue
-        state[root] = 1
+        seen.add(root)
         stack = [(root, iter(_spread_names(fragments[root].selection_set)))]
         while stack:
             name, pending = stack[-1]
             child = next(pending, None)
             if child is None:
                 stack.pop()
-                state[name] = 2
                 order.append(name)
-            elif child in fragments and child not in state:
-                state[child] = 1
+            elif child in fragments and child not in seen:
+                seen.add(child)
                 stack.append((child, iter(_spread_names(fragments[child].selection_set))))
     return order
 
