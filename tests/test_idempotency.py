@@ -275,3 +275,12 @@ async def test_a_key_taken_by_another_request_between_the_check_and_the_start_is
     assert problems == [] and resent is not None and resent.id == first[0].id
     assert await transfers_of(world) == 1
     await running.cancel(first[0])
+
+
+def test_a_start_without_a_choice_of_data_types_keeps_the_fingerprint_it_had_before_there_was_a_choice() -> None:
+    """Keys remembered by a version without the choice still match the same start after an upgrade."""
+    from models.idempotency import choice, request
+
+    without = request("key-1", "startBulkTransfer", uploadId=5)
+    assert request("key-1", "startBulkTransfer", uploadId=5, **choice(None)) == without
+    assert request("key-1", "startBulkTransfer", uploadId=5, **choice(["CCR"])) != without
