@@ -132,9 +132,15 @@ async def test_a_text_answered_before_is_checked_again_with_each_requests_variab
 async def test_a_page_size_left_to_a_variables_default_counts_as_the_largest_page(api: Api, world: World) -> None:
     """The default is applied after the limits are checked: a page of unknown size may be the largest."""
     page = "users(first: $n) { edges { node { id userId displayName teams { name } data { count } } } }"
-    pages = " ".join(f"u{i}: {page}" for i in range(25))
-    assert "errors" not in await send(api, "query ($n: Int) { " + pages + " }", world.admin, n=50)
-    assert refusal(await send(api, "query ($n: Int = 100) { " + pages + " }", world.admin)) == "QUERY_TOO_COMPLEX"
+
+    def pages(count: int) -> str:  # each costs 901 at the largest page (100 rows of 9 fields, and itself)
+        return " ".join(f"u{i}: {page}" for i in range(count))
+
+    assert "errors" not in await send(api, "query ($n: Int) { " + pages(23) + " }", world.admin, n=50)
+    assert "errors" not in await send(api, "query ($n: Int = 100) { " + pages(22) + " }", world.admin)
+    # 23 pages of 100 rows are over the limit; of 90 rows, within it
+    assert refusal(await send(api, "query ($n: Int = 100) { " + pages(23) + " }", world.admin)) == "QUERY_TOO_COMPLEX"
+    assert refusal(await send(api, "query ($n: Int) { " + pages(23) + " }", world.admin, n=None)) == "QUERY_TOO_COMPLEX"
 
 
 async def test_a_connection_inside_a_connection_counts_its_page_once_per_row_of_the_outer_one(api: Api, world: World) -> None:
