@@ -71,6 +71,14 @@ async def test_the_sign_in_link_signs_in_and_its_token_leaves_the_address_bar(co
     assert all(world.admin not in url for url in console.urls)  # never sent in a URL
 
 
+async def test_the_sign_in_link_opened_in_a_tab_already_on_the_console_signs_in(console: ConsolePage, world: World) -> None:
+    await console.open()
+    await console.expect_signed_out()
+    await console.open(f"/console#token={world.admin}")  # only the fragment changes: no reload
+    await console.expect_shell()
+    assert console.page.url == f"{console.base}/console"
+
+
 async def test_a_wrong_token_is_told_so_and_stays_signed_out(console: ConsolePage, world: World) -> None:
     await console.open()
     await console.sign_in_with_token(world.admin + "x")
