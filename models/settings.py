@@ -81,6 +81,10 @@ OIDC_TENANT_CLAIM: str = os.environ.get("UDT_OIDC_TENANT_CLAIM", "").strip() or 
 OIDC_USERNAME_CLAIM: str = os.environ.get("UDT_OIDC_USERNAME_CLAIM", "").strip() or "preferred_username"
 # The public client a browser front end signs in with (Authorization Code with PKCE); never used to check tokens.
 OIDC_CLIENT_ID: str = os.environ.get("UDT_OIDC_CLIENT_ID", "").strip()
+# What the console asks the provider for at sign-in: scopes, and a resource indicator (RFC 8707)
+# for providers that name the API that way; empty: none.
+OIDC_SCOPE: str = os.environ.get("UDT_OIDC_SCOPE", "").strip() or "openid profile"
+OIDC_RESOURCE: str = os.environ.get("UDT_OIDC_RESOURCE", "").strip()
 # Clock skew allowed on a token's exp, nbf and iat.
 OIDC_LEEWAY_SECONDS: float = _float("UDT_OIDC_LEEWAY_SECONDS", 60)
 

@@ -29,6 +29,9 @@ from models import settings  # noqa: E402 - after the data dir is chosen
 from tests.oidc_provider import Provider, api_trusting, provider_with_keys, signed_in  # noqa: E402
 from tests.support import Api, World, make_world, serving  # noqa: E402
 
+# The browser and the console page fixtures (tests/console_support.py), for every browser test.
+pytest_plugins = ["tests.console_support"]
+
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 SKIP_ON_SQLITE = {
     "concurrent": "tortoise's SQLite client runs one transaction at a time, so these cannot overlap here; "

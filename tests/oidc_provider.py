@@ -2,6 +2,10 @@
 on a free port, real RSA, EC and Ed25519 keys (cryptography), and access tokens minted with PyJWT.
 
 It counts the key set's fetches, can rotate its keys, hang (answer nothing), or go down.
+
+And the real one, tests/identity_provider (panva's oidc-provider run by node), for the tests
+that sign in as a browser does: `identity_provider`, skipped without node unless
+UDT_REQUIRE_PROVIDER=1 (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -12,11 +16,15 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -27,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support import Api, GraphQLErrors, serving
+from tests.support import Api, GraphQLErrors, free_port, serving
 
 AUDIENCE = "udt-api"
 # One private key per kind: generating RSA keys costs tens of milliseconds each.
@@ -165,9 +173,9 @@ async def provider_with_keys() -> AsyncIterator[Provider]:
 
 
 @contextlib.asynccontextmanager
-async def api_trusting(issuer: str, **settings_: Any) -> AsyncIterator[tuple[Api, Starlette]]:
+async def api_trusting(issuer: str, port: int | None = None, **settings_: Any) -> AsyncIterator[tuple[Api, Starlette]]:
     """An API of its own (no worker: the session's app has one) with OpenID Connect on, trusting
-    `issuer`; `settings_` override the OIDC settings it is built with."""
+    `issuer`, on `port` if given; `settings_` override the OIDC settings it is built with."""
     from graph.server.app import create_app
     from models import settings
 
@@ -176,7 +184,7 @@ async def api_trusting(issuer: str, **settings_: Any) -> AsyncIterator[tuple[Api
         for name, value in values.items():
             patch.setattr(settings, name, value)
         app = create_app()
-    async with serving(app) as base:
+    async with serving(app, port=port) as base:
         yield Api(base), app
 
 
@@ -190,3 +198,45 @@ async def signed_in(api: Api, token: str, timeout: float = 10) -> dict:
 
 
 VIEWER = "{ viewer { user { userId username } tenant { slug } view { name } canTransfer } }"
+
+
+PROVIDER_DIR = Path(__file__).resolve().parent / "identity_provider"
+REQUIRE_PROVIDER = os.environ.get("UDT_REQUIRE_PROVIDER") == "1"
+
+
+def provider_missing() -> str | None:
+    """Why the real provider cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+        return "the provider is not installed: npm ci --prefix tests/identity_provider"
+    return None
+
+
+@contextlib.asynccontextmanager
+async def identity_provider(tenant: str, **env: str) -> AsyncIterator[str]:
+    """tests/identity_provider on a free port, its tokens naming `tenant`; `env` sets the rest of
+    provider.js's settings (UDT_USERNAME, CONSOLE_REDIRECT, ...). Yields its issuer URL once its
+    discovery answers."""
+    if (why := provider_missing()) is not None:
+        pytest.fail(f"UDT_REQUIRE_PROVIDER=1 but {why}")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        "node", "provider.js", cwd=PROVIDER_DIR, env={**os.environ, "PORT": str(port), "UDT_TENANT": tenant, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(30), httpx.AsyncClient() as client:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{url}/.well-known/openid-configuration")).status_code == 200:
+                        break
+                if process.returncode is not None:
+                    pytest.fail(f"the provider stopped: {(await process.stdout.read()).decode()}")  # type: ignore[union-attr]
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()

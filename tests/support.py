@@ -216,10 +216,10 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: object, **options: Any) -> AsyncIterator[str]:
-    """Run an ASGI app under uvicorn on a free port, in this event loop; yields its base URL.
-    `options` replace the service's own uvicorn options (UVICORN)."""
-    port = free_port()
+async def serving(app: object, port: int | None = None, **options: Any) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn on `port` (a free one unless given), in this event loop; yields
+    its base URL. `options` replace the service's own uvicorn options (UVICORN)."""
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **{**UVICORN, **options})
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

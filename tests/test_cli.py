@@ -187,6 +187,10 @@ async def test_dev_runs_everything_on_embedded_defaults_and_sigterm_stops_it_and
                             break
                     await asyncio.sleep(0.2)
             assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+            link = re.search(r"signed in as admin by this link: (\S+)", printed).group(1)  # type: ignore[union-attr]
+            assert link == f"{api.base}/console#token={token}"  # in the fragment, never the query
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(link.split("#")[0])).status_code == 200
             found = await api('{ users(filter: {search: "smith"}) { edges { node { userId displayName } } } }', token)
             assert {"userId": 19, "displayName": "John Smith"} in [e["node"] for e in found["users"]["edges"]]
 

@@ -299,8 +299,8 @@ async def test_a_plain_get_with_no_headers_downloads_the_file(api: Api, world: W
 
 
 async def test_a_browser_downloads_the_file_from_a_plain_link(api: Api, world: World) -> None:
-    """Headless Chromium (as tests/test_graphiql_browser.py runs it) clicks `<a href={url} download>`."""
-    from tests.test_graphiql_browser import CHROMIUM, FLAGS, REQUIRED
+    """Headless Chromium (as tests/console_support.py runs it) clicks `<a href={url} download>`."""
+    from tests.console_support import CHROMIUM, FLAGS, REQUIRED
 
     if not CHROMIUM.exists() and not REQUIRED:
         pytest.skip(f"no browser here: {CHROMIUM} is missing")

@@ -10,46 +10,19 @@ skipped, except where UDT_REQUIRE_BROWSER=1 (CI, which installs it) turns that i
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, Route, WebSocket, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, Route, WebSocket, expect
 
+from tests.console_support import origin_of, require_browser
 from tests.support import Api, World
 
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRED = os.environ.get("UDT_REQUIRE_BROWSER") == "1"
-# Headless as root, and none of Chromium's own calls home (a closed network refuses them).
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGE_TIMEOUT_MS = 60_000  # a loaded 2-core machine parses 3.5 MB of GraphiQL slowly
 PLACEHOLDER = '{"Authorization": "Bearer <token printed by udt dev>"}'
 
-if not CHROMIUM.exists() and not REQUIRED:
-    pytest.skip(
-        f"no browser here: {CHROMIUM} is missing (apt-get install chromium); CI installs it and never skips this",
-        allow_module_level=True,
-    )
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert CHROMIUM.exists(), f"UDT_REQUIRE_BROWSER=1 but {CHROMIUM} is missing: apt-get install -y chromium"
-    async with async_playwright() as playwright:
-        found = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield found
-        await found.close()
+require_browser()
 
 
 class Visit:
@@ -70,15 +43,10 @@ class Visit:
         self.urls.append(ws.url)
         ws.on("framesent", lambda payload: self.ws_sent.append(payload if isinstance(payload, str) else payload.decode()))
 
-    def _origin(self, url: str) -> str:
-        parts = urlsplit(url)
-        scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-        return f"{scheme}://{parts.netloc}"
-
     async def _route(self, route: Route) -> None:
         """Air gap: only the service answers; a data: URL never leaves the page."""
         url = route.request.url
-        if url.startswith("data:") or self._origin(url) == self.origin:
+        if url.startswith("data:") or origin_of(url) == self.origin:
             await route.continue_()
         else:
             self.foreign.append(url)
@@ -108,7 +76,7 @@ class Visit:
         return self.page.locator(".graphiql-response")
 
     def other_origins(self) -> list[str]:
-        return self.foreign + [url for url in self.urls if not url.startswith("data:") and self._origin(url) != self.origin]
+        return self.foreign + [url for url in self.urls if not url.startswith("data:") and origin_of(url) != self.origin]
 
 
 @pytest.fixture

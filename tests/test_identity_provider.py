@@ -9,67 +9,31 @@ Skipped, saying why, when node or the provider's node_modules are missing; UDT_R
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
-import os
 import re
 import secrets
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 
-from tests.oidc_provider import VIEWER, api_trusting
-from tests.support import TRANSPORT_WS, World, free_port
+from tests.oidc_provider import REQUIRE_PROVIDER, VIEWER, api_trusting, identity_provider, provider_missing
+from tests.support import TRANSPORT_WS, World
 
-PROVIDER = Path(__file__).resolve().parent / "identity_provider"
 RESOURCE = "urn:udt:api"  # the resource indicator provider.js serves; its tokens' aud is udt-api
 CONSOLE_REDIRECT = "http://127.0.0.1:5173/"
 
-
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (PROVIDER / "node_modules" / "oidc-provider").is_dir():
-        return "the provider is not installed: npm ci --prefix tests/identity_provider"
-    return None
-
-
-if (missing := _missing()) is not None and os.environ.get("UDT_REQUIRE_PROVIDER") != "1":
+if (missing := provider_missing()) is not None and not REQUIRE_PROVIDER:
     pytestmark = pytest.mark.skip(reason=f"no real identity provider: {missing}")
 
 
 @pytest.fixture
 async def issuer(world: World) -> AsyncIterator[str]:
-    """The provider's issuer URL, once its discovery answers; its tokens name this world's tenant."""
-    if (why := _missing()) is not None:
-        pytest.fail(f"UDT_REQUIRE_PROVIDER=1 but {why}")
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "UDT_TENANT": world.tenant.slug, "UDT_USERNAME": "lead",
-           "CONSOLE_REDIRECT": CONSOLE_REDIRECT}
-    process = await asyncio.create_subprocess_exec(
-        "node", "provider.js", cwd=PROVIDER, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(30), httpx.AsyncClient() as client:
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{url}/.well-known/openid-configuration")).status_code == 200:
-                        break
-                if process.returncode is not None:
-                    pytest.fail(f"the provider stopped: {(await process.stdout.read()).decode()}")  # type: ignore[union-attr]
-                await asyncio.sleep(0.1)
+    """The provider's issuer URL; its tokens name this world's tenant."""
+    async with identity_provider(world.tenant.slug, UDT_USERNAME="lead", CONSOLE_REDIRECT=CONSOLE_REDIRECT) as url:
         yield url
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await process.wait()
 
 
 async def script_token(issuer: str) -> str:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from models import settings
 from models.tenancy import DEFAULT_TOKEN_LIFETIME
@@ -351,11 +352,15 @@ def _dev(args: argparse.Namespace) -> None:
         return await _issue_token("demo", "admin")
 
     token = _run(prepare)
-    url = f"http://{args.host}:{args.port}/graphql"
+    base = f"http://{args.host}:{args.port}"
+    url = f"{base}/graphql"
     print(
         f"\n  User Data Transfer is starting on {url}\n"
         f"  Open GraphiQL there and set the header (Headers tab):\n"
         f'    {{"Authorization": "Bearer {token}"}}\n'
+        f"  The console: {base}/console\n"
+        # The token in the fragment, which a browser never sends: the console takes it and clears the address bar.
+        f"    signed in as admin by this link: {base}/console#token={quote(token or '', safe='')}\n"
         f"  Database: {logs.masked(settings.DATABASE_URL)}\n  Redis: {logs.masked(settings.REDIS_URL)}\n",
         flush=True,
     )

@@ -1,4 +1,4 @@
-"""The Starlette application: its routes (/graphql, downloads, health, GraphiQL's assets), CORS and lifespan."""
+"""The Starlette application: its routes (/graphql, downloads, health, GraphiQL's assets, the console), CORS and lifespan."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from graph.auth.oidc import Verifier
 from graph.live.fanout import Fanout
 from graph.process import logs
-from graph.server import downloads, graphiql, refusals
+from graph.server import console, downloads, graphiql, refusals
 from graph.server.health import healthz, metrics_page, readyz
 from graph.server.view import graphql_app
 from jobs import connection, metrics
@@ -100,6 +100,7 @@ def create_app(*, run_worker: bool = False) -> Starlette:
             WebSocketRoute("/graphql", gql),
             *observe_routes,
             graphiql.assets(),
+            *console.routes(),
         ],
         middleware=[*observe_middleware, cors],
         exception_handlers={StarletteHTTPException: refusals.starlette_refusal, Exception: refusals.unexpected},

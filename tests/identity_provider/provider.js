@@ -4,10 +4,15 @@
 //   UDT_TENANT         the tenant slug its tokens name (claim udt_tenant)
 //   UDT_USERNAME       the username the script client's tokens name (claim preferred_username)
 //   UDT_AUDIENCE       the API's audience (default udt-api); the resource indicator is urn:udt:api
-//   CONSOLE_REDIRECT   the browser console's redirect URI (default http://127.0.0.1:5173/)
+//   CONSOLE_REDIRECT   the console's redirect URIs, comma-separated (default: udt dev's console,
+//                      http://127.0.0.1:8000/console/callback)
+//   CONSOLE_SIGNED_OUT where the console may send a person after signing out at the provider,
+//                      comma-separated (default http://127.0.0.1:8000/console/)
+//   ACCESS_TOKEN_SECONDS  the access tokens' life (default 300): a short one shows renewal at work
 // Two clients:
 //   udt-script  (secret udt-script-secret): client_credentials; a JWT access token for the user UDT_USERNAME
-//   udt-console (public, PKCE):             Authorization Code; the login name is the username
+//   udt-console (public, PKCE):             Authorization Code, and a refresh token to renew the access
+//                                           token with; the login name is the username
 // Keys are made at start and kept in memory: a restart is a key rotation.
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -18,6 +23,8 @@ const issuer = `http://127.0.0.1:${port}`;
 const tenant = process.env.UDT_TENANT || 'demo';
 const audience = process.env.UDT_AUDIENCE || 'udt-api';
 const resource = 'urn:udt:api';
+const list = (value, fallback) => (value || fallback).split(',').map((item) => item.trim()).filter(Boolean);
+const accessTokenTTL = Number(process.env.ACCESS_TOKEN_SECONDS || 300);
 
 const signing = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
@@ -37,9 +44,10 @@ const provider = new Provider(issuer, {
     {
       client_id: 'udt-console',
       token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      redirect_uris: [process.env.CONSOLE_REDIRECT || 'http://127.0.0.1:5173/'],
+      redirect_uris: list(process.env.CONSOLE_REDIRECT, 'http://127.0.0.1:8000/console/callback'),
+      post_logout_redirect_uris: list(process.env.CONSOLE_SIGNED_OUT, 'http://127.0.0.1:8000/console/'),
     },
   ],
   extraClientMetadata: { properties: ['udt_tenant', 'udt_username'] },
@@ -48,6 +56,8 @@ const provider = new Provider(issuer, {
     return { accountId: id, async claims() { return { sub: id, preferred_username: id, udt_tenant: tenant }; } };
   },
   claims: { openid: ['sub'], profile: ['preferred_username', 'udt_tenant'] },
+  // A browser client may renew its access token without asking for offline_access (and so consent).
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   async extraTokenClaims(ctx, token) {
     if (token.accountId) return { udt_tenant: tenant, preferred_username: token.accountId };
     const client = await provider.Client.find(token.clientId);
@@ -63,7 +73,7 @@ const provider = new Provider(issuer, {
       getResourceServerInfo(ctx, indicator) {
         if (indicator !== resource) throw new errors.InvalidTarget();
         return {
-          scope: 'udt', audience, accessTokenTTL: 300, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } },
+          scope: 'udt', audience, accessTokenTTL, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } },
         };
       },
     },
