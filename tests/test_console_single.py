@@ -155,6 +155,7 @@ async def test_the_impact_per_data_type_shows_before_anything_runs(console: Cons
         await expect(table.get_by_role("row", name=name)).to_have_count(1)
     await expect(table.get_by_role("row")).to_have_count(len(changed) + 1)  # and its header
     await expect(run_button(page)).to_be_enabled()
+    await expect(page.get_by_text(re.compile(r"^Ready to run\. [\d,]+ records? move from"))).to_be_attached()  # announced
     assert await demo_transfers(api, demo) == before
 
 
@@ -181,6 +182,7 @@ async def test_the_same_user_twice_is_refused_beside_both_pickers(console: Conso
         await expect(page.get_by_role("combobox", name=picker)).to_have_accessible_description(
             re.compile(re.escape(SAME_USER))
         )
+    await expect(page.get_by_role("table", name="Records moved and deleted per data type")).to_have_count(0)
     await expect(run_button(page)).to_be_disabled()
 
 

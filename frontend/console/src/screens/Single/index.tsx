@@ -102,8 +102,9 @@ export function SingleScreen() {
       </div>
       <DataTypeChoice chosen={dataTypes} onChange={setDataTypes} errors={beside('dataTypes')} />
       <RequestError error={error} />
-      {checking ? <p className="hint">Checking what the transfer would do…</p> : null}
-      {plan && plan.impact.length > 0 ? <PairImpact impact={plan.impact} source={sourceName} target={targetName} /> : null}
+      {plan && plan.impact.length > 0 && !plan.errors.some((e) => PAIR_CODES.has(e.code)) ? (
+        <PairImpact impact={plan.impact} source={sourceName} target={targetName} />
+      ) : null}
       <FormErrors messages={elsewhere} />
       <RunTransfer
         sourceUserId={sourceUserId}
