@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, async_playwright, expect
 
 from tests.support import Api
 
@@ -72,25 +72,37 @@ class ConsolePage:
         self.page = page
         self.base = base
         self.allowed = {base, *allowed}
-        self.urls: list[str] = []
+        self.urls: list[str] = []  # what the console asked for (not the provider's own pages)
         self.foreign: list[str] = []
         self.errors: list[str] = []
         self.refused_by_policy: list[str] = []
-        page.on("request", lambda request: self.urls.append(request.url))
+        page.on("request", lambda request: self._asked(request.url, self._from_console(request)))
         page.on("websocket", lambda ws: self.urls.append(ws.url))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._on_console)
 
     def _on_console(self, message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text:
+        if "Content Security Policy" in message.text and self.page.url.startswith(self.base):
             self.refused_by_policy.append(message.text)
+
+    def _from_console(self, request: Request) -> bool:
+        """Whether the console asked for it (an identity provider's own pages load what they like)."""
+        try:
+            return origin_of(request.frame.url) == self.base or request.is_navigation_request()
+        except Exception:  # a request of no frame (a worker): not the console's
+            return False
+
+    def _asked(self, url: str, by_console: bool) -> None:
+        if by_console:
+            self.urls.append(url)
 
     async def _route(self, route: Route) -> None:
         url = route.request.url
         if url.startswith("data:") or origin_of(url) in self.allowed:
             await route.continue_()
         else:
-            self.foreign.append(url)
+            if self._from_console(route.request):
+                self.foreign.append(url)
             await route.abort("internetdisconnected")
 
     async def start(self) -> None:

@@ -34,6 +34,11 @@ export class TokenSession extends BaseSession implements Session {
 
   constructor(private readonly apiPath: string) {
     super();
+    // A sign-in link opened in a tab already on the console changes only the fragment: no reload.
+    window.addEventListener('hashchange', () => {
+      const linked = takeTokenFromFragment();
+      if (linked !== null) void this.signIn(linked);
+    });
   }
 
   /** A token from a sign-in link wins over the one stored; without either, the sign-in screen. */
