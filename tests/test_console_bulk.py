@@ -243,37 +243,55 @@ async def test_the_preview_fits_a_narrow_screen_its_table_scrolling_in_its_own_r
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], name
 
 
-async def test_a_running_bulk_transfer_is_shown_again_after_a_reload_and_when_bulk_is_opened_anew(
+async def test_a_running_bulk_transfer_is_shown_again_after_a_reload_and_in_a_new_tab(
     console: ConsolePage, world: World, api: Api, database: str, redis_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Pairs take 1.5 s each in a worker of the test's own queue, so the transfer is still running.
+    # Pairs take 3 s each in a worker of the test's own queue: the transfer runs for 18 s.
     queue = f"udt:test-console-bulk:{world.tenant.id}"
     monkeypatch.setattr(settings, "QUEUE_NAME", queue)
-    workers = Workers(worker_env(database, redis_url, queue, SLOW_PAIR_SECONDS="1.5"), tmp_path / "pairs")
-    await world.stock(10, 11, 12, 13)
-    path = tmp_path / "pairs.csv"
-    path.write_text("Source User ID,Target User ID\n10,20\n11,21\n12,22\n13,23\n")
+    workers = Workers(worker_env(database, redis_url, queue, SLOW_PAIR_SECONDS="3"), tmp_path / "pairs")
+    await world.stock(*range(10, 17))
+    first = tmp_path / "pairs.csv"
+    first.write_text("Source User ID,Target User ID\n" + "".join(f"{s},{s + 10}\n" for s in range(10, 16)))
     page = await signed_in_on_bulk(console, world.admin)
     await open_new_transfer(page)
-    await upload(page, path)
+    await upload(page, first)
     await page.get_by_role("button", name="Run Transfer").click()
     await page.get_by_role("dialog").get_by_role("button", name="Run Transfer").click()
     await expect(page.get_by_role("heading", name="Your bulk data transfer")).to_be_visible()
     transfer_id = unquote(page.url.split("?transfer=")[1])
-    await workers.start()
     try:
+        # Only one bulk transfer at a time: a second one is refused, and the reason is read with the button.
+        await open_new_transfer(page)
+        second = tmp_path / "other.csv"
+        second.write_text("Source User ID,Target User ID\n16,26\n")
+        await upload(page, second)
+        await page.get_by_role("button", name="Run Transfer").click()
+        await page.get_by_role("dialog").get_by_role("button", name="Run Transfer").click()
+        await expect(page.get_by_role("dialog")).to_have_count(0)
+        await expect(page.get_by_role("button", name="Run Transfer")).to_have_accessible_description(
+            "A bulk data transfer is already running. Wait until it has finished."
+        )
+
+        await workers.start()
         await until(lambda: workers.pairs_begun() >= 1, 60)
         await page.reload()
-        await expect(page.get_by_role("heading", name="Your bulk data transfer")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-
-        await console.open("/console/bulk")
-        await expect(page.get_by_role("heading", name="The bulk data transfer in progress")).to_be_visible(
-            timeout=PAGE_TIMEOUT_MS
-        )
+        in_progress = "The bulk data transfer in progress"
+        await expect(page.get_by_role("heading", name=in_progress)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        # The page closed, and Bulk opened again in a new tab, signed in afresh.
+        await page.close()
+        again = ConsolePage(await console.page.context.new_page(), console.base)
+        reopened = await signed_in_on_bulk(again, world.admin)
+        await expect(reopened.get_by_role("heading", name=in_progress)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        again.check_clean()
         running = (await api("{ activeBulkTransfer { id status } }", world.admin))["activeBulkTransfer"]
         assert running and running["id"] == transfer_id and running["status"] in ("QUEUED", "RUNNING")
     finally:
+        # The slow worker goes first (on SQLite it holds the only write lock for seconds at a time);
+        # the transfer is cancelled, and a quick worker takes up its lane and ends it.
+        await workers.stop_all()
         await api(CANCEL, world.admin, id=transfer_id)
+        await workers.start(SLOW_PAIR_SECONDS="0")
         await api.wait_finished(world.admin, transfer_id)
         await workers.stop_all()
