@@ -17,10 +17,12 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from jobs import connection, metrics
+from jobs import webhooks as webhook_jobs
 from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
 from models import settings
 from models.db import close_db, is_unavailable, open_db, wait_for_database
 from models.purge import purge
+from models.webhook_deliveries import LEASE as WEBHOOK_LEASE
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,11 @@ async def _forever(what: str, task: Callable[[], Awaitable[object]], period: Cal
 
 
 # Every worker runs these beside its jobs, from the database: the reconciler looks for
-# lost lanes every RECONCILE_SECONDS; the purge deletes expired journals and
+# lost lanes every RECONCILE_SECONDS, and the sweep for webhook deliveries due that no
+# job holds (lost, their worker dead, or retries whose time came); the purge deletes expired journals and
 # idempotency keys every PURGE_SECONDS, first at start-up, so that workers restarted
 # more often than that still purge.
-_LOOPS = ("reconciler", "purger")
+_LOOPS = ("reconciler", "webhook_sweep", "purger")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -52,6 +55,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     redis = ctx["redis"]
     ctx["reconciler"] = asyncio.create_task(
         _forever("reconcile", lambda: reconcile(redis), lambda: settings.RECONCILE_SECONDS)
+    )
+    ctx["webhook_sweep"] = asyncio.create_task(
+        _forever("webhook sweep", lambda: webhook_jobs.sweep(redis), lambda: settings.RECONCILE_SECONDS)
     )
     ctx["purger"] = asyncio.create_task(_forever("purge", purge, lambda: settings.PURGE_SECONDS))
 
@@ -69,7 +75,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 def make_worker(**overrides: Any) -> Worker:
     options: dict[str, Any] = dict(
-        functions=[func(run_lane, timeout=JOB_TIMEOUT_SECONDS)],
+        functions=[
+            func(run_lane, timeout=JOB_TIMEOUT_SECONDS),
+            func(webhook_jobs.deliver_webhook, timeout=WEBHOOK_LEASE.total_seconds()),
+        ],
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=connection.redis_settings(),

@@ -265,15 +265,19 @@ MIN_KEY_CHARS = 32
 DEV_KEY_FILE = "secret_key"
 
 
-def _require_secret_key() -> None:
-    """Download links are signed with UDT_SECRET_KEY: a key each instance made up would open none of the others' links."""
+def _require_secret_key(command: str) -> None:
+    """Download links are signed with UDT_SECRET_KEY, and webhook secrets sealed with it: a key each
+    process made up would open none of the others' links, and no worker could sign a webhook."""
     if not settings.SECRET_KEYS:
         sys.exit(
-            "udt serve needs UDT_SECRET_KEY, the key that signs download links (the same on every API instance). "
-            f"Make one with: {MAKE_A_KEY}"
+            f"udt {command} needs UDT_SECRET_KEY, the key that signs download links and seals webhook secrets "
+            f"(the same on every API instance and worker). Make one with: {MAKE_A_KEY}"
         )
     if any(len(key) < MIN_KEY_CHARS for key in settings.SECRET_KEYS):
-        sys.exit(f"udt serve: every key in UDT_SECRET_KEY needs at least {MIN_KEY_CHARS} characters. Make one with: {MAKE_A_KEY}")
+        sys.exit(
+            f"udt {command}: every key in UDT_SECRET_KEY needs at least {MIN_KEY_CHARS} characters. "
+            f"Make one with: {MAKE_A_KEY}"
+        )
 
 
 def _dev_secret_key() -> None:
@@ -297,7 +301,7 @@ def _dev_secret_key() -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     _require_sound_oidc("serve")
     _require_redis("serve")
-    _require_secret_key()
+    _require_secret_key("serve")
     settings.ROLE = "api"
     _serve(args.host, args.port, run_worker=False)
 
@@ -315,6 +319,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     _require_sound_oidc("worker")
     _require_redis("worker")
+    _require_secret_key("worker")
     settings.ROLE = "worker"
     _lower_priority(settings.WORKER_NICE)
     if settings.METRICS_ENABLED:
@@ -330,6 +335,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     settings.ROLE = "dev"
     _dev_secret_key()
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # receivers on this machine, over http
     connection.redis_url()  # starts the private Redis when REDIS_URL is unset
     # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then,
     # so that the private Redis stops with us instead of outliving the process.
@@ -356,7 +362,8 @@ def _dev(args: argparse.Namespace) -> None:
         f"\n  User Data Transfer is starting on {url}\n"
         f"  Open GraphiQL there and set the header (Headers tab):\n"
         f'    {{"Authorization": "Bearer {token}"}}\n'
-        f"  Database: {logs.masked(settings.DATABASE_URL)}\n  Redis: {logs.masked(settings.REDIS_URL)}\n",
+        f"  Database: {logs.masked(settings.DATABASE_URL)}\n  Redis: {logs.masked(settings.REDIS_URL)}\n"
+        "  Webhooks may go to http:// and private addresses (UDT_WEBHOOK_ALLOW_PRIVATE=1): development only.\n",
         flush=True,
     )
     _serve(args.host, args.port, run_worker=True)
