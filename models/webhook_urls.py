@@ -65,7 +65,7 @@ def address_problem(address: Address) -> str | None:
     """Why a request may not go to this address; None when it is public."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):  # most telling first
         if getattr(address, f"is_{kind}"):
             return f"a {kind.replace('_', '-')} address"
     if not address.is_global:
@@ -80,6 +80,8 @@ class Guard:
     resolve: Resolver = system_resolver
     # None: as settings.WEBHOOK_ALLOW_PRIVATE says, read at each check.
     allow_private: bool | None = None
+    # None: https unless private addresses are allowed.
+    require_https: bool | None = None
     problem: Callable[[Address], str | None] = field(default=address_problem)
 
     def _private_allowed(self) -> bool:
@@ -87,12 +89,14 @@ class Guard:
 
     async def check(self, url: str) -> Target:
         """The target of `url` if every rule holds, else Refused saying which does not."""
-        target = parse(url, https_only=not self._private_allowed())
+        https_only = not self._private_allowed() if self.require_https is None else self.require_https
+        target = parse(url, https_only=https_only)
         addresses = await self._addresses(target)
         if not self._private_allowed():
             for address in addresses:
                 if (problem := self.problem(address)) is not None:
-                    raise Refused(f"{target.host} resolves to {address}, {problem}.")
+                    where = f"{address} is" if target.literal else f"{target.host} resolves to {address},"
+                    raise Refused(f"{where} {problem}; a webhook may go only to public addresses.")
         return replace(target, address=str(addresses[0]))
 
     async def _addresses(self, target: Target) -> list[Address]:
