@@ -224,6 +224,51 @@ def cmd_transfers_show(args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
+async def _webhook_endpoints(tenant: str | None) -> list[list[str]]:
+    from models.webhooks import WebhookEndpoint
+
+    query = WebhookEndpoint.all().select_related("tenant")
+    if tenant is not None:
+        query = query.filter(tenant__slug=tenant)
+    return [
+        [
+            str(e.id), e.tenant.slug, e.url, ",".join(e.events), "yes" if e.enabled else "no",
+            e.disabled_reason or "-", _when(e.created_at, "-"),
+        ]
+        for e in await query.order_by("id")
+    ]
+
+
+def cmd_webhooks_list(args: argparse.Namespace) -> None:
+    rows = _run(lambda: _webhook_endpoints(args.tenant))
+    _table([["ID", "TENANT", "URL", "EVENTS", "ENABLED", "DISABLED BECAUSE", "CREATED"], *rows])
+
+
+async def _webhook_deliveries(endpoint: int | None, status: str | None, limit: int) -> list[list[str]]:
+    from models.webhook_deliveries import delivery_id
+    from models.webhooks import WebhookDelivery
+
+    query = WebhookDelivery.all()
+    if endpoint is not None:
+        query = query.filter(endpoint_id=endpoint)
+    if status is not None:
+        query = query.filter(status=status)
+    return [
+        [
+            str(d.id), delivery_id(d.id), str(d.endpoint_id), d.event, str(d.transfer_id or "-"), d.status.value,
+            str(d.attempts), str(d.last_response_status or "-"), _when(d.next_attempt_at, "-"),
+            _when(d.created_at, "-"), d.last_error or "",
+        ]
+        for d in await query.order_by("-id").limit(limit)
+    ]
+
+
+def cmd_webhooks_deliveries(args: argparse.Namespace) -> None:
+    rows = _run(lambda: _webhook_deliveries(args.endpoint, args.status, args.limit))
+    header = ["ID", "WEBHOOK-ID", "ENDPOINT", "EVENT", "TRANSFER", "STATUS", "ATTEMPTS", "HTTP", "NEXT", "CREATED", "LAST ERROR"]
+    _table([header, *rows])
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from graph.api.schema import schema
 
@@ -416,6 +461,15 @@ def parser() -> argparse.ArgumentParser:
     show = transfers.add_parser("show", help="one transfer: status, counters, message and its failed pairs")
     show.add_argument("id", type=transfer_pk, metavar="ID", help="its number (see list) or its GraphQL ID")
     show.set_defaults(func=cmd_transfers_show)
+    hooks = sub.add_parser("webhooks", help="webhook endpoints and deliveries").add_subparsers(dest="action", required=True)
+    listing = hooks.add_parser("list", help="webhook endpoints: URL, events, enabled or why not")
+    listing.add_argument("--tenant", metavar="SLUG")
+    listing.set_defaults(func=cmd_webhooks_list)
+    deliveries = hooks.add_parser("deliveries", help="webhook deliveries, newest first: status, attempts, last error")
+    deliveries.add_argument("--endpoint", type=int, metavar="ID", help="only this endpoint's (see webhooks list)")
+    deliveries.add_argument("--status", type=str.upper, choices=["PENDING", "DELIVERED", "FAILED"])
+    deliveries.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    deliveries.set_defaults(func=cmd_webhooks_deliveries)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(func=cmd_export_schema)
     return p
 
