@@ -63,8 +63,30 @@ async def sweep(redis: ArqRedis) -> int:
     return len(found)
 
 
+# Attempts one worker makes at once: at most half its job slots, so that receivers that never
+# answer (each holds a slot for the 10 s timeout) always leave the other half to transfers' lanes.
+_sending = 0
+
+
+def slots() -> int:
+    return max(1, settings.WORKER_MAX_JOBS // 2)
+
+
 async def deliver_webhook(ctx: dict[str, Any], delivery_pk: int) -> str:
-    """One attempt of a delivery, if it is due and this job gets it; returns what became of it."""
+    """One attempt of a delivery, if it is due, this job gets it and this worker has a slot for
+    it; returns what became of it. Without a slot it returns at once: the delivery stays due,
+    and the next sweep offers it again."""
+    global _sending
+    if _sending >= slots():
+        return "busy"
+    _sending += 1
+    try:
+        return await _deliver(ctx, delivery_pk)
+    finally:
+        _sending -= 1
+
+
+async def _deliver(ctx: dict[str, Any], delivery_pk: int) -> str:
     held = await webhook_deliveries.claim(delivery_pk)
     if held is None:
         return "not due"
