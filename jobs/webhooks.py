@@ -2,7 +2,9 @@
 wrote the delivery, and again by every worker's sweep from the database.
 
 Never in the API process (the API only offers jobs), never in a transfer's way: a
-lane's job commits the ending, offers the deliveries and goes on. The database
+lane's job commits the ending, offers the deliveries and goes on; the attempts run
+from a queue of their own, in a worker of their own inside each worker process
+(jobs/worker.py), so receivers that never answer hold none of the lanes' slots. The database
 holds each delivery's state; the job ID names the attempt it is for, so an
 offer made twice queues one job, and a job that finds its delivery not due, done
 or held by another worker does nothing.
@@ -40,7 +42,7 @@ async def offer(redis: ArqRedis, deliveries: Iterable[WebhookDelivery]) -> None:
     for delivery in deliveries:
         await redis.enqueue_job(
             "deliver_webhook", delivery.id,
-            _job_id=job_id(delivery), _queue_name=settings.QUEUE_NAME, _defer_until=delivery.next_attempt_at,
+            _job_id=job_id(delivery), _queue_name=queue_name(), _defer_until=delivery.next_attempt_at,
         )
 
 
@@ -63,30 +65,14 @@ async def sweep(redis: ArqRedis) -> int:
     return len(found)
 
 
-# Attempts one worker makes at once: at most half its job slots, so that receivers that never
-# answer (each holds a slot for the 10 s timeout) always leave the other half to transfers' lanes.
-_sending = 0
-
-
-def slots() -> int:
-    return max(1, settings.WORKER_MAX_JOBS // 2)
+def queue_name() -> str:
+    """The webhooks' own arq queue, beside the transfers' one: an attempt waiting for a receiver
+    that never answers holds a slot of the webhook worker only, never a lane's."""
+    return f"{settings.QUEUE_NAME}:webhooks"
 
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_pk: int) -> str:
-    """One attempt of a delivery, if it is due, this job gets it and this worker has a slot for
-    it; returns what became of it. Without a slot it returns at once: the delivery stays due,
-    and the next sweep offers it again."""
-    global _sending
-    if _sending >= slots():
-        return "busy"
-    _sending += 1
-    try:
-        return await _deliver(ctx, delivery_pk)
-    finally:
-        _sending -= 1
-
-
-async def _deliver(ctx: dict[str, Any], delivery_pk: int) -> str:
+    """One attempt of a delivery, if it is due and this job gets it; returns what became of it."""
     held = await webhook_deliveries.claim(delivery_pk)
     if held is None:
         return "not due"

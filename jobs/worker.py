@@ -44,7 +44,7 @@ async def _forever(what: str, task: Callable[[], Awaitable[object]], period: Cal
 # job holds (lost, their worker dead, or retries whose time came); the purge deletes expired journals and
 # idempotency keys every PURGE_SECONDS, first at start-up, so that workers restarted
 # more often than that still purge.
-_LOOPS = ("reconciler", "webhook_sweep", "purger")
+_LOOPS = ("reconciler", "webhook_sweep", "purger", "webhook_worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -60,6 +60,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         _forever("webhook sweep", lambda: webhook_jobs.sweep(redis), lambda: settings.RECONCILE_SECONDS)
     )
     ctx["purger"] = asyncio.create_task(_forever("purge", purge, lambda: settings.PURGE_SECONDS))
+    ctx["webhooks"] = make_webhook_worker()
+    ctx["webhook_worker"] = asyncio.create_task(keep_running(ctx["webhooks"]))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -69,16 +71,16 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
+    if "webhooks" in ctx:  # an attempt in flight is abandoned: its lease runs out, the sweep offers it again
+        with contextlib.suppress(Exception):
+            await ctx.pop("webhooks").close()
     if ctx.get("owns_db"):
         await close_db()
 
 
 def make_worker(**overrides: Any) -> Worker:
     options: dict[str, Any] = dict(
-        functions=[
-            func(run_lane, timeout=JOB_TIMEOUT_SECONDS),
-            func(webhook_jobs.deliver_webhook, timeout=WEBHOOK_LEASE.total_seconds()),
-        ],
+        functions=[func(run_lane, timeout=JOB_TIMEOUT_SECONDS)],
         on_startup=startup,
         on_shutdown=shutdown,
         redis_settings=connection.redis_settings(),
@@ -97,6 +99,22 @@ def make_worker(**overrides: Any) -> Worker:
     worker = Worker(**options)
     worker.ctx["draining"] = lambda: not worker.allow_pick_jobs
     return worker
+
+
+def make_webhook_worker() -> Worker:
+    """The webhook deliveries' worker, inside a worker process (started by `startup`): its own
+    queue and job slots, so receivers that never answer hold up only other webhooks."""
+    return Worker(
+        functions=[func(webhook_jobs.deliver_webhook, timeout=WEBHOOK_LEASE.total_seconds())],
+        redis_settings=connection.redis_settings(),
+        queue_name=webhook_jobs.queue_name(),
+        job_serializer=connection.serialize,
+        job_deserializer=connection.deserialize,
+        max_jobs=settings.WEBHOOK_MAX_JOBS,
+        keep_result=0,
+        poll_delay=0.2,
+        handle_signals=False,  # the lanes' worker owns the signals and stops this one
+    )
 
 
 async def keep_running(worker: Worker) -> None:
