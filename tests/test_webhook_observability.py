@@ -57,9 +57,11 @@ async def test_the_cli_lists_endpoints_and_deliveries(api: Api, world: World, re
 async def test_metrics_count_delivered_retried_and_failed_deliveries_and_the_pending_backlog(
     api: Api, world: World, receiver: Receiver, pool
 ) -> None:
+    from jobs import metrics
     from jobs import webhooks as webhook_jobs
     from tests.webhooks_support import make_due
 
+    metrics.watch_backlog(pool)  # an app another test started may have left it reading a pool it has closed since
     before = await scrape(api.base)
     endpoint_id, _ = await create_endpoint(api, world.admin, receiver.url)
     receiver.script = [Answer(500), Answer(410)]
