@@ -6,7 +6,7 @@ count what the domain returns. Each process has its own registry (the default
 one) and serves it itself: the API on its own port at /metrics, a worker on
 `UDT_METRICS_PORT` (one port per worker process; see README, *Operating it*).
 
-Queue depth and the oldest pending pair are read when Prometheus scrapes (a
+Queue depth, the oldest pending pair and the webhooks pending are read when Prometheus scrapes (a
 Collector), from Redis and the database, so they are right whichever process
 changed them.
 """
@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from models import settings
 from models.transfers import ACTIVE_STATUSES, Transfer
+from models.webhooks import DeliveryStatus, WebhookDelivery
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # no `_created` twin of every counter: half the page, and Prometheus needs none
@@ -51,6 +52,11 @@ PAIR_SECONDS = Histogram(
 RECORDS_MOVED = Counter("udt_records_moved", "Records given to the target user, by data type.", ["data_type"])
 RECORDS_DELETED = Counter("udt_records_deleted", "Target's records deleted (OVERWRITE types), by data type.", ["data_type"])
 SUBSCRIPTIONS_OPEN = Gauge("udt_subscriptions_open", "transferEvents subscriptions open on this API process.")
+WEBHOOKS_DELIVERED = Counter("udt_webhooks_delivered", "Webhook deliveries a receiver took (a 2xx answer).")
+WEBHOOKS_RETRIED = Counter("udt_webhooks_retried", "Webhook attempts that failed and will be tried again.")
+WEBHOOKS_FAILED = Counter(
+    "udt_webhooks_failed", "Webhook deliveries given up (every retry failed, or their endpoint was disabled)."
+)
 EVENTS_PUBLISHED = Counter("udt_events_published", "Transfer events published to Redis, by type.", ["type"])
 
 
@@ -97,7 +103,7 @@ class Backlog(Collector):
         found = self._read()
         if found is None:
             return
-        depth, pending, oldest = found
+        depth, pending, oldest, webhooks = found
         yield GaugeMetricFamily("udt_queue_jobs", "Jobs in the arq queue (waiting or running lanes).", value=depth)
         yield GaugeMetricFamily("udt_pairs_pending", "Pairs of queued or running transfers not yet applied.", value=pending)
         yield GaugeMetricFamily(
@@ -105,8 +111,9 @@ class Backlog(Collector):
             "How long the oldest pending pair has waited since its transfer started (0: none pending).",
             value=oldest,
         )
+        yield GaugeMetricFamily("udt_webhooks_pending", "Webhook deliveries waiting for their next attempt.", value=webhooks)
 
-    def _read(self) -> tuple[int, int, float] | None:
+    def _read(self) -> tuple[int, int, float, int] | None:
         loop, redis = self.loop, self.redis
         if loop is None or redis is None or loop.is_closed() or _running_loop() is loop:
             return None  # not watching yet, shut down, or asked on the loop itself (it would wait for itself)
@@ -126,13 +133,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-async def _backlog(redis: Redis) -> tuple[int, int, float]:
+async def _backlog(redis: Redis) -> tuple[int, int, float, int]:
     depth = await redis.zcard(settings.QUEUE_NAME)
     active = await Transfer.filter(status__in=ACTIVE_STATUSES).values_list("created_at", "total_pairs", "processed_pairs")
     pending = sum(total - processed for _, total, processed in active)
     oldest = min((created for created, total, processed in active if total > processed), default=None)
     age = max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0
-    return depth, pending, age
+    webhooks = await WebhookDelivery.filter(status=DeliveryStatus.PENDING).count()
+    return depth, pending, age, webhooks
 
 
 BACKLOG = Backlog()

@@ -22,7 +22,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 
-from jobs import event_stream, pair_outcomes
+from jobs import event_stream, pair_outcomes, webhooks
 from models import leases, running, settings
 from models.db import is_unavailable, wait_for_database
 from models.leases import LaneRef
@@ -167,6 +167,7 @@ async def _work(
                 started = time.monotonic()
                 done = await running.process_item(item_id)
                 await event_stream.announce(redis, done)
+                await webhooks.offer_ended(redis, done)
                 await pair_outcomes.pair_done(done, time.monotonic() - started)
             applied += bool(done)
     await leases.finish(ref)

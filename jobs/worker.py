@@ -17,10 +17,12 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from jobs import connection, metrics
+from jobs import webhooks as webhook_jobs
 from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
 from models import settings
 from models.db import close_db, is_unavailable, open_db, wait_for_database
 from models.purge import purge
+from models.webhook_deliveries import LEASE as WEBHOOK_LEASE
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,11 @@ async def _forever(what: str, task: Callable[[], Awaitable[object]], period: Cal
 
 
 # Every worker runs these beside its jobs, from the database: the reconciler looks for
-# lost lanes every RECONCILE_SECONDS; the purge deletes expired journals and
+# lost lanes every RECONCILE_SECONDS, and the sweep for webhook deliveries due that no
+# job holds (lost, their worker dead, or retries whose time came); the purge deletes expired journals and
 # idempotency keys every PURGE_SECONDS, first at start-up, so that workers restarted
 # more often than that still purge.
-_LOOPS = ("reconciler", "purger")
+_LOOPS = ("reconciler", "webhook_sweep", "purger", "webhook_worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -53,7 +56,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["reconciler"] = asyncio.create_task(
         _forever("reconcile", lambda: reconcile(redis), lambda: settings.RECONCILE_SECONDS)
     )
+    ctx["webhook_sweep"] = asyncio.create_task(
+        _forever("webhook sweep", lambda: webhook_jobs.sweep(redis), lambda: settings.RECONCILE_SECONDS)
+    )
     ctx["purger"] = asyncio.create_task(_forever("purge", purge, lambda: settings.PURGE_SECONDS))
+    ctx["webhooks"] = make_webhook_worker()
+    ctx["webhook_worker"] = asyncio.create_task(keep_running(ctx["webhooks"]))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -63,6 +71,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
+    if "webhooks" in ctx:  # an attempt in flight is abandoned: its lease runs out, the sweep offers it again
+        with contextlib.suppress(Exception):
+            await ctx.pop("webhooks").close()
     if ctx.get("owns_db"):
         await close_db()
 
@@ -88,6 +99,22 @@ def make_worker(**overrides: Any) -> Worker:
     worker = Worker(**options)
     worker.ctx["draining"] = lambda: not worker.allow_pick_jobs
     return worker
+
+
+def make_webhook_worker() -> Worker:
+    """The webhook deliveries' worker, inside a worker process (started by `startup`): its own
+    queue and job slots, so receivers that never answer hold up only other webhooks."""
+    return Worker(
+        functions=[func(webhook_jobs.deliver_webhook, timeout=WEBHOOK_LEASE.total_seconds())],
+        redis_settings=connection.redis_settings(),
+        queue_name=webhook_jobs.queue_name(),
+        job_serializer=connection.serialize,
+        job_deserializer=connection.deserialize,
+        max_jobs=settings.WEBHOOK_MAX_JOBS,
+        keep_result=0,
+        poll_delay=0.2,
+        handle_signals=False,  # the lanes' worker owns the signals and stops this one
+    )
 
 
 async def keep_running(worker: Worker) -> None:

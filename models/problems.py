@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 # Which part of the request a problem is about: a side of the pair, the idempotency key,
-# or the data types chosen.
-Role = Literal["source", "target", "key", "types"]
+# the data types chosen, or a webhook endpoint's URL or events.
+Role = Literal["source", "target", "key", "types", "url", "events"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import engine, revert_pairs, settings
+from models import engine, revert_pairs, settings, webhooks
 from models.clock import now
 from models.db import is_transient, is_unavailable, wait_for_database
 from models.fences.tortoise import from_row, model_field
@@ -287,7 +287,14 @@ async def _finish(transfer: Transfer, db: BaseDBAsyncClient) -> Event:
     transfer.status, transfer.message, transfer.finished_at = status, message, now()
     await transfer.save(using_db=db, update_fields=["status", "message", "finished_at"])
     await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
-    return await emit(transfer, status.value, db, message=message)
+    return await _settled(transfer, db)
+
+
+async def _settled(transfer: Transfer, db: BaseDBAsyncClient) -> Event:
+    """The terminal event of a transfer whose ending this transaction settles, and its
+    webhooks' deliveries beside it: the one place every ending passes through."""
+    await webhooks.announce_end(transfer, db)
+    return await emit(transfer, TransferStatus(transfer.status).value, db, message=transfer.message)
 
 
 async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
@@ -313,7 +320,7 @@ async def _cancel(transfer: Transfer) -> tuple[list[Event], list[Problem]]:
         )
         await fresh.save(using_db=db, update_fields=["message"])
         await TransferLock.filter(transfer_id=transfer.id).using_db(db).delete()
-        event = await emit(fresh, "CANCELLED", db, message=fresh.message)
+        event = await _settled(fresh, db)
     return [event], []
 
 

@@ -96,6 +96,13 @@ SECRET_KEYS: list[str] = [k.strip() for k in os.environ.get("UDT_SECRET_KEY", ""
 # How long a download link works after it was asked for.
 DOWNLOAD_LINK_SECONDS: int = _int("UDT_DOWNLOAD_LINK_SECONDS", 300)
 
+# Webhooks (models/webhook_urls.py): "1" lifts the rules that an endpoint's URL be https and reach
+# only public addresses, for development and tests (`udt dev` sets it, and says so).
+WEBHOOK_ALLOW_PRIVATE: bool = os.environ.get("UDT_WEBHOOK_ALLOW_PRIVATE", "").strip() == "1"
+# Webhook attempts one worker process makes at once (each may wait 10 s for a receiver), on
+# job slots of their own, apart from the lanes' UDT_WORKER_MAX_JOBS.
+WEBHOOK_MAX_JOBS: int = _int("UDT_WEBHOOK_MAX_JOBS", 10)
+
 # Prometheus metrics: on (default) or off; off means no /metrics anywhere.
 METRICS_ENABLED: bool = os.environ.get("UDT_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
 # A worker serves /metrics on this port (default 9464); the API on its own port unless this is set.
@@ -105,7 +112,7 @@ METRICS_HOST: str = os.environ.get("UDT_METRICS_HOST", "0.0.0.0")
 LOG_FORMAT: str = os.environ.get("UDT_LOG_FORMAT", "text").strip().lower()
 LOG_LEVEL: str = os.environ.get("UDT_LOG_LEVEL", "INFO").strip().upper()
 
-MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers", "models.idempotency", "models.journal"]
+MODEL_MODULES = ["models.tenancy", "models.userdata", "models.transfers", "models.idempotency", "models.journal", "models.webhooks"]
 
 
 # What this process is (api, worker, dev, cli), set by its `udt` command: PostgreSQL

@@ -24,6 +24,8 @@ from starlette.applications import Starlette
 os.environ.setdefault("UDT_DATA_DIR", tempfile.mkdtemp(prefix="udt-test-"))
 # The key that signs download links: the app reads it, and `udt serve` (some tests start it) needs one.
 os.environ.setdefault("UDT_SECRET_KEY", secrets.token_urlsafe(32))
+# Webhook receivers in the tests listen on 127.0.0.1 over http; tests/test_webhook_ssrf.py turns the rules on.
+os.environ.setdefault("UDT_WEBHOOK_ALLOW_PRIVATE", "1")
 
 from models import settings  # noqa: E402 - after the data dir is chosen
 from tests.oidc_provider import Provider, api_trusting, provider_with_keys, signed_in  # noqa: E402

@@ -5,7 +5,9 @@ commit. PAIR_MARKER: a file that gets one line (the source's pk) per pair at tha
 moment, so a test knows a pair is in flight. HANG_AFTER: pairs after that many
 sleep for an hour instead, so a test can kill or stop the worker mid-pair; with
 HANG_IN_STATEMENT=1 they sleep inside a PostgreSQL statement (`pg_sleep`), the way
-a pair of ten million records spends its time.
+a pair of ten million records spends its time. HANG_BEFORE_WEBHOOK: a file; a webhook attempt,
+its delivery claimed, writes the delivery's ID there and hangs instead of sending, so a test can
+kill the worker between the commit of a transfer's end and the send.
 """
 
 from __future__ import annotations
@@ -45,4 +47,15 @@ async def slow_apply(source_pk, target_pk, db, **options):  # type: ignore[no-un
 
 
 engine.apply_pair = slow_apply
+
+WEBHOOK_MARKER = os.environ.get("HANG_BEFORE_WEBHOOK")
+if WEBHOOK_MARKER:
+    from jobs import webhooks
+
+    async def never_send(held, guard, timeout):  # type: ignore[no-untyped-def]
+        with open(WEBHOOK_MARKER, "a") as marker:
+            marker.write(f"{held.delivery.id}\n")
+        await asyncio.sleep(3600)
+
+    webhooks.attempt = never_send
 main(["worker"])

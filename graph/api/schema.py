@@ -16,6 +16,7 @@ from graph.api.reverts import RevertMutations, RevertQueries
 from graph.api.transfer_events import EventSubscriptions
 from graph.api.transfers import Transfer, TransferMutations, TransferQueries, find_transfer
 from graph.api.users import User, UserQueries, View, show_user, visible_views
+from graph.api.webhooks import WebhookDelivery, WebhookEndpoint, WebhookMutations, WebhookQueries, find_delivery, find_endpoint
 from graph.core.errors import TRANSFERS, ClientError, MaskUnexpectedErrors, log_errors, masked
 from graph.core.relay import Node, from_global_id
 from graph.execution.documents import DocumentCache
@@ -27,12 +28,12 @@ from graph.fences.strawberry import InvalidOperationTypeError, OperationType, Pr
 
 
 @strawberry.type(description="Reads. Every field but viewer and dataTypes needs the transfer permission.")
-class Query(UserQueries, TransferQueries, BulkQueries, RevertQueries):
+class Query(UserQueries, TransferQueries, BulkQueries, RevertQueries, WebhookQueries):
     @strawberry.field(permission_classes=TRANSFERS, description="Any object by its global ID.")
     async def node(
         self,
         info: strawberry.Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID (User, View, Transfer, BulkUpload).")],  # noqa: A002
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID (User, View, Transfer, BulkUpload, WebhookEndpoint, WebhookDelivery).")],  # noqa: A002
     ) -> Node | None:
         op = await info.context.operator()
         found = from_global_id(id)
@@ -48,11 +49,15 @@ class Query(UserQueries, TransferQueries, BulkQueries, RevertQueries):
         if type_name == "BulkUpload":
             upload = await find_upload(op, id)
             return BulkUpload.of(upload) if upload else None
+        if type_name == "WebhookEndpoint":
+            return await find_endpoint(op, id)
+        if type_name == "WebhookDelivery":
+            return await find_delivery(op, id)
         return None
 
 
 @strawberry.type(description="Changes. Bad input is in each payload's userErrors; nothing changes then.")
-class Mutation(TransferMutations, BulkMutations, RevertMutations):
+class Mutation(TransferMutations, BulkMutations, RevertMutations, WebhookMutations):
     pass
 
 
@@ -150,7 +155,7 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[User, View, Transfer, BulkUpload],
+    types=[User, View, Transfer, BulkUpload, WebhookEndpoint, WebhookDelivery],
     extensions=[RequestMetrics, QueryLimits, StorableText, DocumentCache, MaskUnexpectedErrors],
     execution_context_class=SharedEventExecutor,
 )

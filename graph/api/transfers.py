@@ -14,7 +14,7 @@ from graph.auth import links
 from graph.core.enum_descriptions import described_enum
 from graph.core.errors import TRANSFERS, UserError, user_errors
 from graph.core.relay import AFTER, FIRST, Node, connection_of, pk_of, to_global_id
-from jobs import event_stream, pair_outcomes, queueing
+from jobs import event_stream, pair_outcomes, queueing, webhooks
 from models import engine, revert_pairs, running, starting, transfers
 from models.rules import Problem, check_single, data_types_problem
 from models.tenancy import User as UserModel
@@ -419,6 +419,7 @@ class TransferMutations:
             return CancelTransferPayload(transfer=None, user_errors=[missing])
         done, problems = await running.cancel(found)
         await event_stream.announce(info.context.pool, done)
+        await webhooks.offer_ended(info.context.pool, done)
         for event in done:
             await pair_outcomes.finished(event)
         await found.refresh_from_db()

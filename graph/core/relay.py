@@ -1,4 +1,4 @@
-"""Relay plumbing: global IDs, the Node interface, the one cursor codec, and the generic connection (PageInfo, pages)."""
+"""Relay plumbing: global IDs (spelled by models/global_ids.py), the Node interface, the one cursor codec, and the generic connection (PageInfo, pages)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ from graph.core.errors import ClientError
 from graph.fences.strawberry import SelectedField, Selection
 from models import settings
 from models.db import MAX_INT
-
-
-def to_global_id(type_name: str, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode()
+from models.global_ids import to_global_id
 
 
 def from_global_id(global_id: str, expected: str | None = None) -> tuple[str, int] | None:

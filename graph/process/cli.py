@@ -225,6 +225,51 @@ def cmd_transfers_show(args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
+async def _webhook_endpoints(tenant: str | None) -> list[list[str]]:
+    from models.webhooks import WebhookEndpoint
+
+    query = WebhookEndpoint.all().select_related("tenant")
+    if tenant is not None:
+        query = query.filter(tenant__slug=tenant)
+    return [
+        [
+            str(e.id), e.tenant.slug, e.url, ",".join(e.events), "yes" if e.enabled else "no",
+            e.disabled_reason or "-", _when(e.created_at, "-"),
+        ]
+        for e in await query.order_by("id")
+    ]
+
+
+def cmd_webhooks_list(args: argparse.Namespace) -> None:
+    rows = _run(lambda: _webhook_endpoints(args.tenant))
+    _table([["ID", "TENANT", "URL", "EVENTS", "ENABLED", "DISABLED BECAUSE", "CREATED"], *rows])
+
+
+async def _webhook_deliveries(endpoint: int | None, status: str | None, limit: int) -> list[list[str]]:
+    from models.webhook_deliveries import delivery_id
+    from models.webhooks import WebhookDelivery
+
+    query = WebhookDelivery.all()
+    if endpoint is not None:
+        query = query.filter(endpoint_id=endpoint)
+    if status is not None:
+        query = query.filter(status=status)
+    return [
+        [
+            str(d.id), delivery_id(d.id), str(d.endpoint_id), d.event, str(d.transfer_id or "-"), d.status.value,
+            str(d.attempts), str(d.last_response_status or "-"), _when(d.next_attempt_at, "-"),
+            _when(d.created_at, "-"), d.last_error or "",
+        ]
+        for d in await query.order_by("-id").limit(limit)
+    ]
+
+
+def cmd_webhooks_deliveries(args: argparse.Namespace) -> None:
+    rows = _run(lambda: _webhook_deliveries(args.endpoint, args.status, args.limit))
+    header = ["ID", "WEBHOOK-ID", "ENDPOINT", "EVENT", "TRANSFER", "STATUS", "ATTEMPTS", "HTTP", "NEXT", "CREATED", "LAST ERROR"]
+    _table([header, *rows])
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from graph.api.schema import schema
 
@@ -266,15 +311,19 @@ MIN_KEY_CHARS = 32
 DEV_KEY_FILE = "secret_key"
 
 
-def _require_secret_key() -> None:
-    """Download links are signed with UDT_SECRET_KEY: a key each instance made up would open none of the others' links."""
+def _require_secret_key(command: str) -> None:
+    """Download links are signed with UDT_SECRET_KEY, and webhook secrets sealed with it: a key each
+    process made up would open none of the others' links, and no worker could sign a webhook."""
     if not settings.SECRET_KEYS:
         sys.exit(
-            "udt serve needs UDT_SECRET_KEY, the key that signs download links (the same on every API instance). "
-            f"Make one with: {MAKE_A_KEY}"
+            f"udt {command} needs UDT_SECRET_KEY, the key that signs download links and seals webhook secrets "
+            f"(the same on every API instance and worker). Make one with: {MAKE_A_KEY}"
         )
     if any(len(key) < MIN_KEY_CHARS for key in settings.SECRET_KEYS):
-        sys.exit(f"udt serve: every key in UDT_SECRET_KEY needs at least {MIN_KEY_CHARS} characters. Make one with: {MAKE_A_KEY}")
+        sys.exit(
+            f"udt {command}: every key in UDT_SECRET_KEY needs at least {MIN_KEY_CHARS} characters. "
+            f"Make one with: {MAKE_A_KEY}"
+        )
 
 
 def _dev_secret_key() -> None:
@@ -298,7 +347,7 @@ def _dev_secret_key() -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     _require_sound_oidc("serve")
     _require_redis("serve")
-    _require_secret_key()
+    _require_secret_key("serve")
     settings.ROLE = "api"
     _serve(args.host, args.port, run_worker=False)
 
@@ -316,6 +365,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
     _require_sound_oidc("worker")
     _require_redis("worker")
+    _require_secret_key("worker")
     settings.ROLE = "worker"
     _lower_priority(settings.WORKER_NICE)
     if settings.METRICS_ENABLED:
@@ -331,6 +381,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
     os.makedirs(settings.DATA_DIR, exist_ok=True)
     settings.ROLE = "dev"
     _dev_secret_key()
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # receivers on this machine, over http
     connection.redis_url()  # starts the private Redis when REDIS_URL is unset
     # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` then,
     # so that the private Redis stops with us instead of outliving the process.
@@ -361,7 +412,8 @@ def _dev(args: argparse.Namespace) -> None:
         f"  The console: {base}/console\n"
         # The token in the fragment, which a browser never sends: the console takes it and clears the address bar.
         f"    signed in as admin by this link: {base}/console#token={quote(token or '', safe='')}\n"
-        f"  Database: {logs.masked(settings.DATABASE_URL)}\n  Redis: {logs.masked(settings.REDIS_URL)}\n",
+        f"  Database: {logs.masked(settings.DATABASE_URL)}\n  Redis: {logs.masked(settings.REDIS_URL)}\n"
+        "  Webhooks may go to http:// and private addresses (UDT_WEBHOOK_ALLOW_PRIVATE=1): development only.\n",
         flush=True,
     )
     _serve(args.host, args.port, run_worker=True)
@@ -414,6 +466,15 @@ def parser() -> argparse.ArgumentParser:
     show = transfers.add_parser("show", help="one transfer: status, counters, message and its failed pairs")
     show.add_argument("id", type=transfer_pk, metavar="ID", help="its number (see list) or its GraphQL ID")
     show.set_defaults(func=cmd_transfers_show)
+    hooks = sub.add_parser("webhooks", help="webhook endpoints and deliveries").add_subparsers(dest="action", required=True)
+    listing = hooks.add_parser("list", help="webhook endpoints: URL, events, enabled or why not")
+    listing.add_argument("--tenant", metavar="SLUG")
+    listing.set_defaults(func=cmd_webhooks_list)
+    deliveries = hooks.add_parser("deliveries", help="webhook deliveries, newest first: status, attempts, last error")
+    deliveries.add_argument("--endpoint", type=int, metavar="ID", help="only this endpoint's (see webhooks list)")
+    deliveries.add_argument("--status", type=str.upper, choices=["PENDING", "DELIVERED", "FAILED"])
+    deliveries.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    deliveries.set_defaults(func=cmd_webhooks_deliveries)
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(func=cmd_export_schema)
     return p
 
