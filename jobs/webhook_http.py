@@ -64,10 +64,15 @@ async def attempt(held: Claim, guard: Guard, timeout: float = TIMEOUT_SECONDS) -
     extensions = {} if target.literal or target.scheme != "https" else {"sni_hostname": target.host}
     try:
         async with asyncio.timeout(timeout):
-            async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-                response = await client.post(
-                    _connect_url(target), content=held.delivery.body.encode(), headers=headers, extensions=extensions
-                )
+            async with (
+                httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+                # The status and headers are all an attempt needs: a receiver's body is never read,
+                # so a huge or endless one costs nothing.
+                client.stream(
+                    "POST", _connect_url(target), content=held.delivery.body.encode(), headers=headers, extensions=extensions
+                ) as response,
+            ):
+                pass
     except TimeoutError:
         return Outcome(error=f"No answer within {timeout:g} s from {target.address}.")
     except httpx.HTTPError as exc:

@@ -263,6 +263,17 @@ async def test_a_timeout_a_refused_connection_and_a_redirect_are_failures(
     assert refused.last_error.startswith("ConnectError")
 
 
+async def test_a_receivers_body_is_never_read_so_an_endless_one_costs_nothing(
+    api: Api, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, pool
+) -> None:
+    monkeypatch.setattr(webhook_deliveries, "TIMEOUT_SECONDS", 1)
+    receiver.default = Answer(endless=True)
+    endpoint_id, _ = await create_endpoint(api, world.admin, receiver.url)
+    sent = (await api(SEND_TEST, world.admin, id=endpoint_id))["sendTestWebhook"]["delivery"]
+    delivered = await settled(pk_of(sent["id"], "WebhookDelivery"), 1)
+    assert delivered.status is DeliveryStatus.DELIVERED and delivered.last_response_status == 200
+
+
 async def ended(api: Api, world: World, source: int, target: int) -> None:
     await world.stock(source)
     await transfer(api, world, source, target)

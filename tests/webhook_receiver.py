@@ -17,11 +17,17 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.processes import until
 from tests.support import serving
+
+
+async def _endless() -> AsyncIterator[bytes]:
+    while True:
+        yield b"x" * 65536
+        await asyncio.sleep(0)
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # never answer
+    endless: bool = False  # answer the status, then a body that never ends
 
 
 @dataclass
@@ -77,6 +84,8 @@ class Receiver:
         answer = self.script.pop(0) if self.script else self.default
         if answer.hang:
             await asyncio.sleep(3600)
+        if answer.endless:
+            return StreamingResponse(_endless(), status_code=answer.status, headers=answer.headers)
         return Response(status_code=answer.status, headers=answer.headers)
 
     async def wait(self, count: int, timeout: float = 30) -> list[Received]:
