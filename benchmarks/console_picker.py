@@ -3,8 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/14 \\
         .venv/bin/python benchmarks/console_picker.py --users 100000 --rounds 5
 
-Seeds (or reuses) a tenant of `--users` people (`big_tenant.py`, no records: the picker reads
-people only), starts the API (`udt serve`, one process, the console built into it), then, at
+or on SQLite, the embedded default, with DATABASE_URL=sqlite:///tmp/bench/udt.sqlite3.
+Seeds (or reuses) a tenant of `--users` people (no records: the picker reads people only;
+on PostgreSQL `big_tenant.py`, on SQLite `udt seed --synthetic`'s people), starts the API (`udt serve`, one process, the console built into it), then, at
 nice 19 like any client beside the service, headless Chromium on the console's Single screen
 signed in as the tenant's admin. For each search it clears the "Target User" box, types the words
 as a person does (a key every 60 ms) and measures in the page, from the last keydown to the
@@ -116,8 +117,27 @@ async def measure(base: str, token: str, rounds: int) -> None:
     print(f"  within 300 ms: {sum(t <= 300 for t in totals)} of {len(totals)}; debounce {DEBOUNCE_MS} ms of each")
 
 
+async def people(users: int, fresh: bool) -> str:
+    """The slug of a tenant of `users` people, seeded if missing."""
+    if os.environ["DATABASE_URL"].startswith("postgres"):
+        return await big_tenant(users, 0, fresh=fresh)
+    from graph.process.cli import apply_migrations
+    from models.db import open_db
+    from models.seed import seed_synthetic
+    from models.tenancy import Tenant
+
+    if fresh:
+        sys.exit("--fresh is for PostgreSQL; on SQLite, delete the database file")
+    await apply_migrations()
+    slug = f"big-{users}x0"
+    await open_db()  # left open for token_for
+    if not await Tenant.exists(slug=slug):
+        await seed_synthetic(slug, users, 0)
+    return slug
+
+
 async def main(args: argparse.Namespace) -> None:
-    slug = await big_tenant(args.users, 0, fresh=args.fresh)
+    slug = await people(args.users, args.fresh)
     token = await token_for(slug, "admin")
     port = free_port()
     api = start_api(port)
@@ -134,5 +154,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fresh", action="store_true", help="seed the tenant again")
     if "DATABASE_URL" not in os.environ:
-        sys.exit("benchmarks/console_picker.py runs on PostgreSQL: set DATABASE_URL (see its docstring)")
+        sys.exit("benchmarks/console_picker.py: set DATABASE_URL, PostgreSQL or SQLite (see its docstring)")
     asyncio.run(main(parser.parse_args()))

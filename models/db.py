@@ -35,6 +35,10 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
+class DatabaseNotReady(RuntimeError):
+    """The database lacks something only its administrator can add (a migration says what)."""
+
+
 # Another transaction got in the way: PostgreSQL's deadlock_detected and serialization_failure.
 _CONFLICT_SQLSTATES = {"40P01", "40001"}
 # The database went away under the statement: the server or an administrator ended the

@@ -120,24 +120,24 @@ def node_fields(info: strawberry.Info) -> set[str]:
 
 async def paginate(
     query: Any, connection: str, key: str, first: int | None, after: str | None, descending: bool = False
-) -> tuple[list[Any], bool, bool, int]:
-    """Keyset pagination on a unique integer column: (rows, has_next, has_previous, total).
-    `first` and `after` are checked before anything is read."""
+) -> tuple[list[Any], bool, bool]:
+    """Keyset pagination on a unique integer column: (rows, has_next, has_previous), reading
+    `first` + 1 rows at most. `first` and `after` are checked before anything is read."""
     size = page_size(first)
     start = None if after is None else decode_cursor(connection, after)
     if after is not None and start is None:
         raise ClientError("INVALID_CURSOR", "`after` is not a cursor of this connection.")
-    total = await query.count()
     if start is not None:
         query = query.filter(**{f"{key}__lt" if descending else f"{key}__gt": start})
     rows: Sequence = await query.order_by(f"-{key}" if descending else key).limit(size + 1)
-    return list(rows[:size]), len(rows) > size, start is not None, total
+    return list(rows[:size]), len(rows) > size, start is not None
 
 
 class Connection:
     """A page of a Relay connection: `edges`, `pageInfo`, `totalCount` (the types `connection_of` makes)."""
 
     edge: ClassVar[type]
+    matching: Any  # the query of every page, counted only when `totalCount` is asked for
 
     @classmethod
     async def page(
@@ -152,7 +152,7 @@ class Connection:
     ) -> Any:
         """The page of `query` that `first` and `after` ask for, keyed by the unique integer column `key`;
         `nodes` makes the page's rows into its nodes (all at once, so a page's data loads once)."""
-        rows, has_next, has_prev, total = await paginate(query, connection, key, first, after, descending)
+        rows, has_next, has_prev = await paginate(query, connection, key, first, after, descending)
         built = nodes(rows)
         if inspect.isawaitable(built):
             built = await built
@@ -160,8 +160,13 @@ class Connection:
         return cls(
             edges=[cls.edge(node=n, cursor=encode_cursor(connection, k)) for n, k in zip(built, keys, strict=True)],
             page_info=page_info(connection, keys, has_next, has_prev),
-            total_count=total,
+            matching=query,
         )
+
+
+async def _total_count(self: Connection) -> int:
+    """A count of the whole match: a query of its own, so made only for a request that selects it."""
+    return await self.matching.count()
 
 
 def connection_of(node: type, item: str, items: str, whose: str | None = None, order: str = "") -> type[Connection]:
@@ -178,10 +183,12 @@ def connection_of(node: type, item: str, items: str, whose: str | None = None, o
     )
     page = strawberry.type(
         type(f"{node.__name__}Connection", (Connection,), {
-            "__annotations__": {"edges": list[edge], "page_info": PageInfo, "total_count": int},
+            "__annotations__": {"edges": list[edge], "page_info": PageInfo, "matching": strawberry.Private[Any]},
             "edges": strawberry.field(description=f"The {items} of this page."),
             "page_info": strawberry.field(description="Where this page is, and whether more follow."),
-            "total_count": strawberry.field(description=f"{items.capitalize()} matching, over all pages."),
+            "total_count": strawberry.field(
+                resolver=_total_count, description=f"{items.capitalize()} matching, over all pages."
+            ),
         }),
         description=f"A page of {whose}{order} (Relay connection).",
     )

@@ -44,8 +44,18 @@ async def apply_migrations() -> None:
         await migrate(config=settings.tortoise_config())
 
 
+def _migrate(command: str) -> None:
+    """Apply the migrations, or stop with what the database's administrator must do first."""
+    from models.db import DatabaseNotReady
+
+    try:
+        asyncio.run(apply_migrations())
+    except DatabaseNotReady as problem:
+        sys.exit(f"udt {command}: {problem}")
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
-    asyncio.run(apply_migrations())
+    _migrate("migrate")
     print("migrations applied")
 
 
@@ -396,7 +406,7 @@ def _dev(args: argparse.Namespace) -> None:
     from graph.process import logs
     from models import seed
 
-    asyncio.run(apply_migrations())
+    _migrate("dev")
 
     async def prepare() -> str | None:
         await seed.seed_demo()

@@ -13,9 +13,9 @@ const MAX_SEARCH_CHARS = 200; // the API refuses longer searches (INVALID_SEARCH
 
 export const PickerUsers = graphql(
   `
-    query PickerUsers($filter: UserFilter!, $first: Int!, $after: String) {
+    query PickerUsers($filter: UserFilter!, $first: Int!, $after: String, $withTotal: Boolean!) {
       users(filter: $filter, first: $first, after: $after) {
-        totalCount
+        totalCount @include(if: $withTotal)
         edges {
           node {
             id
@@ -83,7 +83,8 @@ export function useUserSearch(text: string, includeInactive: boolean, enabled: b
       setError(null);
       const filter = { search: debounced || null, active: includeInactive ? null : true };
       const answer = await client
-        .query(PickerUsers, { filter, first: PAGE_SIZE, after }, { requestPolicy: 'network-only' })
+        // The count of the whole match is its own query on the server: asked with the first page only.
+        .query(PickerUsers, { filter, first: PAGE_SIZE, after, withTotal: !previous }, { requestPolicy: 'network-only' })
         .toPromise();
       if (number !== asked.current) return;
       setLoading(false);
@@ -96,7 +97,7 @@ export function useUserSearch(text: string, includeInactive: boolean, enabled: b
         key,
         page: {
           users: [...(previous?.users ?? []), ...users.edges.map((edge) => edge.node)],
-          total: users.totalCount,
+          total: previous?.total ?? users.totalCount ?? 0,
           endCursor: users.pageInfo.endCursor ?? null,
           hasMore: users.pageInfo.hasNextPage,
         },
