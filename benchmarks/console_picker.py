@@ -29,7 +29,7 @@ import sys
 
 from big_tenant import big_tenant, free_port, start_api, stop, token_for
 
-DEBOUNCE_MS = 200  # SEARCH_DELAY_MS in frontend/console/src/components/useUserSearch.ts
+DEBOUNCE_MS = 150  # SEARCH_DELAY_MS in frontend/console/src/components/useUserSearch.ts
 KEY_DELAY_MS = 60
 # Names, a name and a surname, a username, User IDs (an exact ID, and within usernames): each
 # matches someone in a tenant of 10,000 users or more, common ones and rare ones.

@@ -118,7 +118,7 @@ export function UserPicker({ label, hint, value, onChange, includeInactive, erro
           ? `No user matches “${search.searched}”.`
           : search.total !== null
             ? `${search.users.length.toLocaleString()} of ${search.total.toLocaleString()} users shown${search.loading ? ', searching…' : ''}`
-            : null;
+            : `${search.users.length.toLocaleString()} users shown, more below${search.loading ? ', searching…' : ''}`;
 
   const errorsId = `${id}-errors`;
   return (

@@ -1,21 +1,21 @@
 /** The user picker's search: the API's `users(filter: {search, active})`, asked SEARCH_DELAY_MS
  *  after the last keystroke, a page at a time. An answer to an older search is dropped, so the
- *  list always shows the words in the box now. */
+ *  list always shows the words in the box now. The count of the whole match is asked after the
+ *  first page has come (it reads every match): the list never waits for it. */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { type CombinedError, useClient } from 'urql';
 
 import { type ResultOf, graphql } from '../graphql.ts';
 import { UserLabelFragment } from './UserLabel.tsx';
 
-export const SEARCH_DELAY_MS = 200;
+export const SEARCH_DELAY_MS = 150;
 export const PAGE_SIZE = 20;
 const MAX_SEARCH_CHARS = 200; // the API refuses longer searches (INVALID_SEARCH)
 
 export const PickerUsers = graphql(
   `
-    query PickerUsers($filter: UserFilter!, $first: Int!, $after: String, $withTotal: Boolean!) {
+    query PickerUsers($filter: UserFilter!, $first: Int!, $after: String) {
       users(filter: $filter, first: $first, after: $after) {
-        totalCount @include(if: $withTotal)
         edges {
           node {
             id
@@ -33,11 +33,19 @@ export const PickerUsers = graphql(
   [UserLabelFragment],
 );
 
+const PickerTotal = graphql(`
+  query PickerTotal($filter: UserFilter!) {
+    users(filter: $filter, first: 0) {
+      totalCount
+    }
+  }
+`);
+
 export type PickedUser = ResultOf<typeof PickerUsers>['users']['edges'][number]['node'];
 
 export interface UserSearch {
   users: PickedUser[];
-  total: number | null; // users matching over all pages; null until the first answer
+  total: number | null; // users matching over all pages; null until counted
   hasMore: boolean;
   loading: boolean;
   error: CombinedError | null;
@@ -47,7 +55,7 @@ export interface UserSearch {
 
 interface Page {
   users: PickedUser[];
-  total: number;
+  total: number | null;
   endCursor: string | null;
   hasMore: boolean;
 }
@@ -83,8 +91,7 @@ export function useUserSearch(text: string, includeInactive: boolean, enabled: b
       setError(null);
       const filter = { search: debounced || null, active: includeInactive ? null : true };
       const answer = await client
-        // The count of the whole match is its own query on the server: asked with the first page only.
-        .query(PickerUsers, { filter, first: PAGE_SIZE, after, withTotal: !previous }, { requestPolicy: 'network-only' })
+        .query(PickerUsers, { filter, first: PAGE_SIZE, after }, { requestPolicy: 'network-only' })
         .toPromise();
       if (number !== asked.current) return;
       setLoading(false);
@@ -93,15 +100,16 @@ export function useUserSearch(text: string, includeInactive: boolean, enabled: b
         return;
       }
       const { users } = answer.data;
-      setResult({
-        key,
-        page: {
-          users: [...(previous?.users ?? []), ...users.edges.map((edge) => edge.node)],
-          total: previous?.total ?? users.totalCount ?? 0,
-          endCursor: users.pageInfo.endCursor ?? null,
-          hasMore: users.pageInfo.hasNextPage,
-        },
-      });
+      const shown = [...(previous?.users ?? []), ...users.edges.map((edge) => edge.node)];
+      const hasMore = users.pageInfo.hasNextPage;
+      const total = previous ? previous.total : hasMore ? null : shown.length;
+      const endCursor = users.pageInfo.endCursor ?? null;
+      setResult({ key, page: { users: shown, total, endCursor, hasMore } });
+      if (total !== null) return;
+      const counted = await client.query(PickerTotal, { filter }, { requestPolicy: 'network-only' }).toPromise();
+      if (number !== asked.current || !counted.data) return; // a newer search or page took over
+      const count = counted.data.users.totalCount;
+      setResult((now) => (now && now.key === key && now.page.total === null ? { key, page: { ...now.page, total: count } } : now));
     },
     [client, debounced, includeInactive, key],
   );
