@@ -8,7 +8,7 @@ from urllib.parse import quote, unquote
 from playwright.async_api import Locator, expect
 
 from tests.accessibility import assert_accessible
-from tests.console_demo import Demo, demo_fixture, fits_a_phone, fresh_users, open_signed_in, own_queue_fixture  # noqa: F401
+from tests.console_demo import Demo, fits_a_phone, fresh_users, open_signed_in
 from tests.console_support import PAGE_TIMEOUT_MS, ConsolePage, require_browser
 
 require_browser()

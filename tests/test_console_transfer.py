@@ -17,7 +17,7 @@ from playwright.async_api import Page, expect
 from models import settings
 
 from tests.accessibility import assert_accessible
-from tests.console_demo import Demo, demo_fixture, fits_a_phone, fresh_users, open_signed_in, own_queue_fixture, workers_fixture  # noqa: F401
+from tests.console_demo import Demo, fits_a_phone, fresh_users, open_signed_in
 from tests.console_support import PAGE_TIMEOUT_MS, ConsolePage, require_browser
 from tests.processes import Workers
 from tests.support import TRANSFER
