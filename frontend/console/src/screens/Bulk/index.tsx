@@ -58,12 +58,15 @@ export function BulkScreen() {
       <h2 id="bulk-heading">Perform multiple data transfers at one time via a CSV upload</h2>
       <RequestError error={active.error} />
       {shownId ? (
-        <section aria-labelledby="bulk-transfer-heading" className="bulk-transfer">
-          <h3 id="bulk-transfer-heading" ref={transferHeading} tabIndex={-1}>
-            {started ? 'Your bulk data transfer' : 'The bulk data transfer in progress'}
-          </h3>
-          <TransferScreen id={shownId} />
-        </section>
+        <div className="bulk-transfer">
+          <TransferScreen
+            id={shownId}
+            within={{
+              title: started ? 'Your bulk data transfer' : 'The bulk data transfer in progress',
+              titleRef: transferHeading,
+            }}
+          />
+        </div>
       ) : null}
       <button type="button" aria-expanded={open} aria-controls={stepsId} onClick={toggle}>
         Run a new bulk data transfer
