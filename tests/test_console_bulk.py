@@ -127,6 +127,14 @@ async def test_the_seeds_worked_example_downloads_the_people_file_and_moves_both
     await expect(dialog).to_be_hidden()
     await expect(page.get_by_role("heading", name="Your bulk data transfer")).to_be_focused()
     await expect(page.get_by_role("main").get_by_text("Data Transfer Successful")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    # The transfer shown within Bulk's own section: its title an h3 there, its parts h4.
+    outline = await console.check_outline()
+    assert outline[:4] == [
+        (1, "User Data Transfer"),
+        (2, "Perform multiple data transfers at one time via a CSV upload"),
+        (3, "Your bulk data transfer"),
+        (4, "Transfer progress"),
+    ]
     transfer_id = page.url.split("?transfer=")[1]
     done = await api.wait_finished(demo.token, unquote(transfer_id))
     assert (done["status"], done["kind"], done["totalPairs"]) == ("SUCCEEDED", "BULK", 2)

@@ -77,6 +77,7 @@ async def test_the_progress_bar_follows_the_subscription_survives_a_reload_and_e
     rows = main(page).get_by_role("table").get_by_role("row")
     await expect(rows).to_have_count(7)  # the header and the six pairs
     await expect(rows.filter(has_text="Succeeded")).to_have_count(6)
+    assert (await console.check_outline())[:3] == [(1, "User Data Transfer"), (2, "Bulk transfer"), (3, "Transfer progress")]
     await assert_accessible(page, "a finished transfer's page")
 
 
