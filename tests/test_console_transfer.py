@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from models import settings
 
@@ -174,3 +175,55 @@ async def test_undo_shows_the_revert_plan_in_a_confirmation_and_reverts(console:
     assert (reverted["revertedBy"]["kind"], reverted["revertedBy"]["status"]) == ("REVERT", "SUCCEEDED")
     back = reverted["revertedBy"]["items"]["edges"][0]["node"]
     assert {back["sourceUser"]["userId"], back["targetUser"]["userId"]} == {source, target}
+
+
+async def test_a_subscription_dropped_mid_transfer_resumes_from_its_last_cursor_and_ends_right(
+    console: ConsolePage, demo: Demo, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "BULK_LANES", 1)
+    users = fresh_users(8)
+    gid = await demo.start_bulk(list(zip(users[::2], users[1::2])))
+    page = console.page
+    sockets: list[WebSocketRoute] = []
+    subscribed: list[dict] = []  # the variables of every subscription the page opened
+    received: list[list[str]] = []  # the cursors of the events each socket brought, in order
+
+    def through(ws: WebSocketRoute) -> None:
+        """The page's WebSockets pass through here to the API and back, and can be cut."""
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        cursors: list[str] = []
+        received.append(cursors)
+
+        def from_page(message: str | bytes) -> None:
+            sent = json.loads(message)
+            if sent.get("type") == "subscribe":
+                subscribed.append(sent["payload"]["variables"])
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            answer = json.loads(message)
+            if answer.get("type") == "next":
+                cursors.append(answer["payload"]["data"]["transferEvents"]["cursor"])
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    await page.route_web_socket(re.compile(r"/graphql$"), through)
+    await open_signed_in(console, demo, f"/console/transfers/{gid}")
+    bar = progress(page)
+    await expect(bar).to_have_attribute("aria-valuemax", "4", timeout=PAGE_TIMEOUT_MS)
+    await workers.start(SLOW_PAIR_SECONDS="1.5")
+    await expect(bar).to_have_attribute("aria-valuenow", re.compile("^[12]$"), timeout=RUN_MS)
+
+    await sockets[0].close(code=1012, reason="the service restarts")  # the connection drops mid-transfer
+    await expect(main(page).get_by_role("status").filter(has_text="reconnecting")).to_be_visible()
+    await expect(main(page).get_by_text(SUCCESS)).to_be_visible(timeout=RUN_MS)
+    await expect(bar).to_have_attribute("aria-valuenow", "4")
+    await expect(page.get_by_test_id("live-polite")).to_have_text(SUCCESS)
+    assert len(sockets) == 2 and subscribed[0]["after"] is None
+    assert subscribed[1] == {"transferId": gid, "after": received[0][-1]}  # right after the last event seen
+    assert not set(received[0]) & set(received[1])  # nothing twice
+    finished = (await demo.api(TRANSFER, demo.token, id=gid))["transfer"]
+    assert (finished["status"], finished["processedPairs"], finished["succeededPairs"]) == ("SUCCEEDED", 4, 4)
