@@ -137,11 +137,19 @@ async def workers_fixture(database: str, redis_url: str, own_queue: str, tmp_pat
     await found.stop_all()
 
 
-async def fits_a_phone(console: ConsolePage) -> bool:
-    """At 390 px wide (about a 1280 px screen at 300 %), nothing makes the page scroll sideways:
-    wide tables scroll in their own box."""
-    await console.page.set_viewport_size(PHONE)
+ZOOMED = {"width": 640, "height": 450}  # a 1,280 by 900 screen at 200 %
+
+
+async def fits(console: ConsolePage, viewport: dict[str, int]) -> bool:
+    """At this size nothing makes the page scroll sideways: wide tables scroll in their own box."""
+    await console.page.set_viewport_size(viewport)
     return await console.page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+async def fits_a_phone(console: ConsolePage) -> bool:
+    """At 390 px wide (about a 1280 px screen at 300 %) and at 200 % zoom, nothing makes the page
+    scroll sideways."""
+    return await fits(console, ZOOMED) and await fits(console, PHONE)
 
 
 async def open_signed_in(console: ConsolePage, demo: Demo, path: str) -> None:

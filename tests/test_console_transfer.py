@@ -103,6 +103,30 @@ async def test_cancel_asks_first_then_ends_the_transfer_cancelled(console: Conso
     assert (await demo.api(TRANSFER, demo.token, id=gid))["transfer"]["status"] == "CANCELLED"
 
 
+async def test_cancel_stops_a_running_transfer_after_the_pair_in_flight(
+    console: ConsolePage, demo: Demo, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "BULK_LANES", 1)  # one pair after another
+    users = fresh_users(8)
+    gid = await demo.start_bulk(list(zip(users[::2], users[1::2])))
+    page = console.page
+    await open_signed_in(console, demo, f"/console/transfers/{gid}")
+    await expect(progress(page)).to_have_attribute("aria-valuemax", "4", timeout=PAGE_TIMEOUT_MS)
+    await workers.start(SLOW_PAIR_SECONDS="1.5", PAIR_GAP_SECONDS="1")  # each pair takes 1.5 s, then a pause
+    await expect(main(page).get_by_text("Status: Running")).to_be_visible(timeout=RUN_MS)
+
+    await main(page).get_by_role("button", name="Cancel", exact=True).click()
+    await page.get_by_role("dialog", name="Stop this transfer?").get_by_role("button", name="Stop transfer").click()
+    await expect(main(page).get_by_text("Status: Cancelled")).to_be_visible(timeout=RUN_MS)
+    await expect(main(page).get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
+    ended = (await demo.api(TRANSFER, demo.token, id=gid))["transfer"]
+    assert ended["status"] == "CANCELLED" and 0 < ended["succeededPairs"] < 4, ended
+    await expect(main(page).get_by_text(re.compile(rf"^Transfer cancelled: {ended['succeededPairs']} of 4 pairs"))).to_be_visible()
+    rows = main(page).get_by_role("table").get_by_role("row")
+    await expect(rows.filter(has_text="Succeeded")).to_have_count(ended["succeededPairs"], timeout=PAGE_TIMEOUT_MS)
+    await expect(rows.filter(has_text="Cancelled")).to_have_count(4 - ended["succeededPairs"])
+
+
 async def test_a_failed_pair_is_listed_its_audit_log_downloads_and_retry_runs_only_it(
     console: ConsolePage, demo: Demo, workers: Workers
 ) -> None:
@@ -128,6 +152,7 @@ async def test_a_failed_pair_is_listed_its_audit_log_downloads_and_retry_runs_on
         assert [(row[1], row[3], row[5], row[6]) for row in log[1:]] == [
             (str(failing_source), str(failing_target), "FAILED", "TENANT_ADMIN")
         ]
+        assert await fits_a_phone(console)  # the errors, their IDs, the audit log's long link
     finally:
         await demo.set_tenant_admin(failing_target, False)
 
