@@ -65,6 +65,8 @@ export function HistoryScreen() {
   });
   const found = result.data?.transfers;
   const first = pages.offset;
+  // While the next page loads, the rows shown are still the last page's: so says the summary.
+  const shownPage = result.operation?.variables.after === pages.after;
   const choose = (value: string) => navigate(value ? `${paths.history}?status=${value}` : paths.history, true);
   return (
     <section aria-labelledby="history-heading">
@@ -119,7 +121,13 @@ export function HistoryScreen() {
             </table>
           </div>
           <Pager
-            summary={found.totalCount === 0 ? 'No transfers.' : `Transfers ${first + 1} to ${first + found.edges.length} of ${found.totalCount}`}
+            summary={
+              !shownPage
+                ? 'Loading the page…'
+                : found.totalCount === 0
+                  ? 'No transfers.'
+                  : `Transfers ${first + 1} to ${first + found.edges.length} of ${found.totalCount}`
+            }
             pages={pages}
             hasNextPage={found.pageInfo.hasNextPage}
             endCursor={found.pageInfo.endCursor}
