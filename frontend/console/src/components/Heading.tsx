@@ -14,10 +14,10 @@ export function HeadingLevel({ level, children }: { level: Level; children: Reac
   return <LevelContext.Provider value={level}>{children}</LevelContext.Provider>;
 }
 
-/** A screen's title. */
+/** A screen's title: the focus goes there when the screen replaces the one that held it (App.tsx). */
 export function ScreenHeading(props: ComponentPropsWithRef<'h2'>) {
   const Tag = TAGS[useContext(LevelContext)];
-  return <Tag {...props} />;
+  return <Tag tabIndex={-1} data-screen-title="" {...props} />;
 }
 
 /** The heading of a part of the screen: one level below its title. */

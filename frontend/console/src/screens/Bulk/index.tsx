@@ -6,6 +6,7 @@ import { useEffect, useId, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { ScreenHeading } from '../../components/Heading.tsx';
 import { graphql } from '../../graphql.ts';
 import { navigate, paths, useLocation } from '../../router.ts';
 import { TransferScreen } from '../Transfer/index.tsx';
@@ -55,7 +56,7 @@ export function BulkScreen() {
 
   return (
     <section aria-labelledby="bulk-heading" className="bulk">
-      <h2 id="bulk-heading">Perform multiple data transfers at one time via a CSV upload</h2>
+      <ScreenHeading id="bulk-heading">Perform multiple data transfers at one time via a CSV upload</ScreenHeading>
       <RequestError error={active.error} />
       {shownId ? (
         <div className="bulk-transfer">

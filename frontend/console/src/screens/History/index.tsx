@@ -7,6 +7,7 @@ import { useQuery } from 'urql';
 import './history.css';
 
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { ScreenHeading } from '../../components/Heading.tsx';
 import { Link } from '../../components/Link.tsx';
 import { UserLabel, UserLabelFragment } from '../../components/UserLabel.tsx';
 import { graphql } from '../../graphql.ts';
@@ -70,7 +71,7 @@ export function HistoryScreen() {
   const choose = (value: string) => navigate(value ? `${paths.history}?status=${value}` : paths.history, true);
   return (
     <section aria-labelledby="history-heading">
-      <h2 id="history-heading">History</h2>
+      <ScreenHeading id="history-heading">History</ScreenHeading>
       <div className="filters">
         <div className="field">
           <label htmlFor={selectId}>Status</label>

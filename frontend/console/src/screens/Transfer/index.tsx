@@ -59,7 +59,7 @@ function TransferPage({ id, within }: TransferScreenProps) {
   // One title whether the transfer is loaded or not, so that focus given to it stays.
   const title = within?.title ?? (transfer ? (KIND_LABELS[transfer.kind] ?? 'Transfer') : 'Transfer');
   const heading = (
-    <ScreenHeading id="transfer-heading" ref={within?.titleRef} tabIndex={within ? -1 : undefined}>
+    <ScreenHeading id="transfer-heading" ref={within?.titleRef}>
       {title}
     </ScreenHeading>
   );
