@@ -236,6 +236,7 @@ async def test_a_whole_single_transfer_by_keyboard_alone(console: ConsolePage, a
     await tab_to(page, dialog.get_by_role("button", name="Run Transfer"))
     await keys.press("Space")
     await expect(page).to_have_url(re.compile(r"/console/transfers/[^/]+$"), timeout=PAGE_TIMEOUT_MS)
+    await expect(page.get_by_role("main").get_by_role("heading", level=2)).to_be_focused()  # the new page's title
     started = {k: v for k, v in (await demo_transfers(api, demo.token)).items() if k not in before}
     assert list(started.values()) == [(source, target)]
     await expect(page.get_by_role("main").get_by_text("Data Transfer Successful")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
