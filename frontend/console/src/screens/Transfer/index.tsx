@@ -54,7 +54,9 @@ function TransferPage({ id, within }: TransferScreenProps) {
   }, [ended, refetch]);
 
   const counters: Counters | null = transfer ? (finished ? transfer : (live.event ?? transfer)) : null;
-  const version = useThrottled(counters ? `${counters.status}:${counters.processedPairs}` : '', ITEMS_REFRESH_MS);
+  const progressKey = counters ? `${counters.status}:${counters.processedPairs}` : '';
+  const throttled = useThrottled(progressKey, ITEMS_REFRESH_MS);
+  const version = finished ? progressKey : throttled; // the end at once: no pair left "Pending" beside the result
 
   // One title whether the transfer is loaded or not, so that focus given to it stays.
   const title = within?.title ?? (transfer ? (KIND_LABELS[transfer.kind] ?? 'Transfer') : 'Transfer');
