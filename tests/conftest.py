@@ -31,8 +31,9 @@ from models import settings  # noqa: E402 - after the data dir is chosen
 from tests.oidc_provider import Provider, api_trusting, provider_with_keys, signed_in  # noqa: E402
 from tests.support import Api, World, make_world, serving  # noqa: E402
 
-# The browser and the console page fixtures (tests/console_support.py), for every browser test.
-pytest_plugins = ["tests.console_support"]
+# The browser and the console page fixtures (tests/console_support.py) and the demo tenant's
+# (tests/console_demo.py), for every browser test.
+pytest_plugins = ["tests.console_support", "tests.console_demo"]
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 SKIP_ON_SQLITE = {

@@ -126,6 +126,25 @@ class ConsolePage:
         await expect(self.page.get_by_role("button", name="Sign in")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         await expect(self.page.get_by_role("radio", name="Single", exact=True)).to_have_count(0)
 
+    async def outline(self) -> list[tuple[int, str]]:
+        """The page's visible headings in order: (level, text)."""
+        return [
+            (int(h[0]), h[1])
+            for h in await self.page.evaluate(
+                """[...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+                     .filter((h) => h.checkVisibility())
+                     .map((h) => [h.tagName.slice(1), h.textContent.trim()])"""
+            )
+        ]
+
+    async def check_outline(self) -> list[tuple[int, str]]:
+        """One h1 first, and no heading more than one level below the one before it (no h2 then h4)."""
+        found = await self.outline()
+        levels = [level for level, _ in found]
+        assert levels[:1] == [1] and levels.count(1) == 1, found
+        assert all(after <= before + 1 for before, after in zip(levels, levels[1:])), found
+        return found
+
     async def local_storage(self) -> dict[str, str]:
         return await self.page.evaluate("Object.fromEntries(Object.entries(localStorage))")
 

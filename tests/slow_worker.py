@@ -7,7 +7,9 @@ sleep for an hour instead, so a test can kill or stop the worker mid-pair; with
 HANG_IN_STATEMENT=1 they sleep inside a PostgreSQL statement (`pg_sleep`), the way
 a pair of ten million records spends its time. HANG_BEFORE_WEBHOOK: a file; a webhook attempt,
 its delivery claimed, writes the delivery's ID there and hangs instead of sending, so a test can
-kill the worker between the commit of a transfer's end and the send.
+kill the worker between the commit of a transfer's end and the send. PAIR_GAP_SECONDS: a pause
+after each pair's commit, before the next: on SQLite a pair holds the file's one write lock, and
+another writer (a cancel) waiting for it gets in only between two pairs.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graph.process.cli import main  # noqa: E402
-from models import engine  # noqa: E402
+from models import engine, running  # noqa: E402
 
 DELAY = float(os.environ.get("SLOW_PAIR_SECONDS", "0"))
 MARKER = os.environ.get("PAIR_MARKER")
 HANG_AFTER = int(os.environ.get("HANG_AFTER", "-1"))
 HANG_IN_STATEMENT = os.environ.get("HANG_IN_STATEMENT") == "1"
+GAP = float(os.environ.get("PAIR_GAP_SECONDS", "0"))
 _apply = engine.apply_pair
+_process = running.process_item
 _started = 0
 
 
@@ -46,7 +50,14 @@ async def slow_apply(source_pk, target_pk, db, **options):  # type: ignore[no-un
     return done
 
 
+async def process_with_gap(item_id):  # type: ignore[no-untyped-def]
+    done = await _process(item_id)
+    await asyncio.sleep(GAP)
+    return done
+
+
 engine.apply_pair = slow_apply
+running.process_item = process_with_gap
 
 WEBHOOK_MARKER = os.environ.get("HANG_BEFORE_WEBHOOK")
 if WEBHOOK_MARKER:

@@ -53,7 +53,7 @@ class Api:
     async def __call__(self, query: str, token: str | None = None, upload: bool = False, **variables: Any) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         transport = HTTPXAsyncTransport(url=f"{self.base}/graphql", headers=headers, timeout=60)
-        async with Client(transport=transport) as session:
+        async with Client(transport=transport, execute_timeout=60) as session:  # gql's own default is 10 s
             try:
                 return await session.execute(
                     GraphQLRequest(query, variable_values=variables or None), upload_files=upload

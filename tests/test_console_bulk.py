@@ -8,51 +8,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from models import seed, settings
+from models import settings
 from models.counts import owned_counts
-from models.tenancy import ApiToken, User
+from models.tenancy import User
 from tests.accessibility import assert_accessible
+from tests.console_demo import WORKED_EXAMPLE, Demo, untouched_users
 from tests.console_support import PAGE_TIMEOUT_MS, PHONE, ConsolePage, require_browser
 from tests.processes import Workers, until, worker_env
 from tests.support import Api, World
 
 require_browser()
 
-EXAMPLE = {21: 19, 22: 20}  # the seed's example: 19 in Jenny Andrews' To User ID cell, 20 in Sam Rodgers'
-TRANSFERS = """
-query { transfers(first: 100) { edges { node { id kind status revertibleUntil revertedBy { id } } } } }"""
-REVERT = """
-mutation ($id: ID!) { revertTransfer(input: {transferId: $id, confirm: true}) {
-  transfer { id } userErrors { code message } } }"""
 CANCEL = "mutation ($id: ID!) { cancelTransfer(id: $id) { userErrors { code } } }"
-
-
-async def undo_every_transfer(api: Api, token: str) -> None:
-    """Take back every finished transfer of the tenant, newest first, so the demo's example
-    users own their data as seeded (other tests may have moved it)."""
-    edges = (await api(TRANSFERS, token))["transfers"]["edges"]
-    for node in (edge["node"] for edge in edges):
-        if node["kind"] != "REVERT" and node["revertibleUntil"] and not node["revertedBy"]:
-            started = (await api(REVERT, token, id=node["id"]))["revertTransfer"]
-            assert started["userErrors"] == [], started
-            await api.wait_finished(token, started["transfer"]["id"])
-
-
-@pytest.fixture
-async def demo(api: Api) -> AsyncIterator[str]:
-    """The demo tenant's admin token, its transfers taken back before and after the test."""
-    await seed.seed_demo()
-    token = await ApiToken.issue(await User.get(tenant__slug="demo", username="admin"))
-    await undo_every_transfer(api, token)
-    yield token
-    await undo_every_transfer(api, token)
 
 
 async def demo_counts(*user_ids: int) -> dict[int, dict[str, int]]:
@@ -73,6 +46,7 @@ def people_file(path: Path, filled: dict[int, object], extra: str = "") -> Path:
 
 
 async def signed_in_on_bulk(console: ConsolePage, token: str) -> Page:
+    """Bulk, signed in by typing the token in, as a person with a token at hand does."""
     await console.open("/console/bulk")
     await console.sign_in_with_token(token)
     await console.expect_shell()
@@ -111,9 +85,9 @@ async def expect_lines(table: Locator, lines: list[int]) -> None:
 
 
 async def test_the_seeds_worked_example_downloads_the_people_file_and_moves_both_pairs(
-    console: ConsolePage, demo: str, api: Api, tmp_path: Path
+    console: ConsolePage, demo: Demo, api: Api, tmp_path: Path
 ) -> None:
-    page = await signed_in_on_bulk(console, demo)
+    page = await signed_in_on_bulk(console, demo.token)
     before = await demo_counts(19, 20, 21, 22)
     assert before[19] and before[20], "the demo's John Smith and James Anderson own data as seeded"
     await open_new_transfer(page)
@@ -127,8 +101,8 @@ async def test_the_seeds_worked_example_downloads_the_people_file_and_moves_both
     assert rows[0][:2] == ["From User ID", "To User ID"]
     lines = {}
     for line, row in enumerate(rows[1:], start=2):  # the header is line 1
-        if int(row[0]) in EXAMPLE:
-            row[1] = str(EXAMPLE[int(row[0])])
+        if int(row[0]) in WORKED_EXAMPLE:
+            row[1] = str(WORKED_EXAMPLE[int(row[0])])
             lines[int(row[0])] = line
     assert set(lines) == {21, 22}
     edited = tmp_path / "people.csv"
@@ -152,8 +126,17 @@ async def test_the_seeds_worked_example_downloads_the_people_file_and_moves_both
     await dialog.get_by_role("button", name="Run Transfer").click()
     await expect(dialog).to_be_hidden()
     await expect(page.get_by_role("heading", name="Your bulk data transfer")).to_be_focused()
+    await expect(page.get_by_role("main").get_by_text("Data Transfer Successful")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    # The transfer shown within Bulk's own section: its title an h3 there, its parts h4.
+    outline = await console.check_outline()
+    assert outline[:4] == [
+        (1, "User Data Transfer"),
+        (2, "Perform multiple data transfers at one time via a CSV upload"),
+        (3, "Your bulk data transfer"),
+        (4, "Transfer progress"),
+    ]
     transfer_id = page.url.split("?transfer=")[1]
-    done = await api.wait_finished(demo, unquote(transfer_id))
+    done = await api.wait_finished(demo.token, unquote(transfer_id))
     assert (done["status"], done["kind"], done["totalPairs"]) == ("SUCCEEDED", "BULK", 2)
     after = await demo_counts(19, 20, 21, 22)
     assert after[19] == {} and after[20] == {}
@@ -162,9 +145,9 @@ async def test_the_seeds_worked_example_downloads_the_people_file_and_moves_both
 
 
 async def test_a_file_with_errors_shows_each_at_its_line_and_runs_only_once_fixed_and_uploaded_again(
-    console: ConsolePage, demo: str, tmp_path: Path
+    console: ConsolePage, demo: Demo, tmp_path: Path
 ) -> None:
-    page = await signed_in_on_bulk(console, demo)
+    page = await signed_in_on_bulk(console, demo.token)
     await open_new_transfer(page)
     # Line 2: Jenny gets John's data; line 3: Sam's cell is no User ID; line 4: no such user.
     broken = people_file(tmp_path / "people.csv", {21: 19, 22: "20x", 23: 99999})
@@ -192,12 +175,13 @@ async def test_a_file_with_errors_shows_each_at_its_line_and_runs_only_once_fixe
 
 
 async def test_rows_per_page_and_previous_and_next_page_walk_a_long_preview(
-    console: ConsolePage, demo: str, tmp_path: Path
+    console: ConsolePage, demo: Demo, tmp_path: Path
 ) -> None:
-    page = await signed_in_on_bulk(console, demo)
+    page = await signed_in_on_bulk(console, demo.token)
     await open_new_transfer(page)
-    # 30 pairs of demo agents: From 100..129, each receiving the data of 130..159 (lines 2 to 31).
-    table = await upload(page, people_file(tmp_path / "pairs.csv", {100 + i: 130 + i for i in range(30)}))
+    # 30 pairs of demo agents (lines 2 to 31), each From user receiving the data of another.
+    users = untouched_users(60)
+    table = await upload(page, people_file(tmp_path / "pairs.csv", dict(zip(users[:30], users[30:]))))
     next_page = page.get_by_role("button", name="Next page")
     previous_page = page.get_by_role("button", name="Previous page")
 
@@ -228,9 +212,9 @@ async def test_rows_per_page_and_previous_and_next_page_walk_a_long_preview(
 
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 640, "height": 450}], ids=["390px", "200%-zoom"])
 async def test_the_preview_fits_a_narrow_screen_its_table_scrolling_in_its_own_region(
-    console: ConsolePage, demo: str, tmp_path: Path, viewport: dict[str, int]
+    console: ConsolePage, demo: Demo, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
-    page = await signed_in_on_bulk(console, demo)
+    page = await signed_in_on_bulk(console, demo.token)
     await page.set_viewport_size(viewport)
     await open_new_transfer(page)
     await upload(page, people_file(tmp_path / "people.csv", {21: 19, 22: "20x"}))

@@ -3,12 +3,13 @@ each linking to its page, filtered by a select labelled "Status" that stays in t
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, unquote
 
 from playwright.async_api import Locator, expect
 
 from tests.accessibility import assert_accessible
-from tests.console_demo import Demo, demo_fixture, fits_a_phone, fresh_users, open_signed_in, own_queue_fixture  # noqa: F401
+from tests.console_demo import Demo, fits_a_phone, fresh_users, open_signed_in
 from tests.console_support import PAGE_TIMEOUT_MS, ConsolePage, require_browser
 
 require_browser()
@@ -55,3 +56,33 @@ async def test_history_lists_transfers_newest_first_and_filters_them_by_status(
     await page.go_back()
     await expect(table.get_by_role("link").first).to_be_visible()
     assert await fits_a_phone(console)
+
+
+async def test_previous_and_next_page_walk_a_history_longer_than_a_page(
+    console: ConsolePage, demo: Demo, own_queue: str
+) -> None:
+    source, target = fresh_users(2)
+    ours = []  # 27 cancelled transfers of one pair (a pair is free again once its transfer ends), oldest first
+    for _ in range(27):
+        ours.append(await demo.start_single(source, target))
+        assert (await demo.api(CANCEL, demo.token, id=ours[-1]))["cancelTransfer"]["userErrors"] == []
+    page = console.page
+    await open_signed_in(console, demo, "/console/history")
+    table = page.get_by_role("main").get_by_role("table", name="Transfers, newest first")
+    await expect(table.get_by_role("link")).to_have_count(25, timeout=PAGE_TIMEOUT_MS)  # a page
+    assert await linked_transfers(table) == ours[::-1][:25]
+    previous_page, next_page = (page.get_by_role("button", name=name) for name in ("Previous page", "Next page"))
+    await expect(previous_page).to_be_disabled()
+    summary = page.get_by_text(re.compile(r"^Transfers \d+ to \d+ of \d+$"))
+    await expect(summary).to_have_text(re.compile(r"^Transfers 1 to 25 of "))
+
+    await next_page.focus()
+    await page.keyboard.press("Enter")
+    await expect(table.get_by_role("link").first).to_have_attribute("href", f"/console/transfers/{quote(ours[1], safe='')}")
+    await expect(summary).to_have_text(re.compile(r"^Transfers 26 to "))
+    assert (await linked_transfers(table))[:2] == [ours[1], ours[0]]
+    await expect(previous_page).to_be_enabled()
+    await previous_page.click()
+    await expect(table.get_by_role("link").first).to_have_attribute("href", f"/console/transfers/{quote(ours[-1], safe='')}")
+    await expect(summary).to_have_text(re.compile(r"^Transfers 1 to 25 of "))
+    assert await linked_transfers(table) == ours[::-1][:25]

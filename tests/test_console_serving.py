@@ -77,12 +77,13 @@ async def test_every_console_answer_carries_the_strict_policy(api: Api, method: 
 
 async def test_every_asset_the_page_loads_carries_the_strict_policy_and_is_cached_for_good(api: Api) -> None:
     linked = assets_linked()
-    assert any(path.endswith(".js") for path in linked) and any(path.endswith(".css") for path in linked)
+    kinds = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}  # the icon too: no /favicon.ico 404
+    assert {path[path.rindex("."):] for path in linked} == set(kinds)
     for path in linked:
         response = await request(api, "GET", path)
         assert response.status_code == 200
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
-        assert response.headers["content-type"].startswith("text/javascript" if path.endswith(".js") else "text/css")
+        assert response.headers["content-type"].startswith(kinds[path[path.rindex("."):]])
         assert_strict(response, own_connect(api))
 
 

@@ -19,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from models.tenancy import ApiToken
+from tests.accessibility import assert_accessible
 from tests.console_support import PAGE_TIMEOUT_MS, WIDE, ConsolePage, require_browser
 from tests.oidc_provider import REQUIRE_PROVIDER, api_trusting, identity_provider, provider_missing
 from tests.support import World, free_port
@@ -33,6 +34,8 @@ TOKEN_KEY = "udt.console.token"
 async def test_an_api_token_typed_in_signs_in_to_the_shell(console: ConsolePage, world: World) -> None:
     await console.open()
     await expect(console.page.get_by_role("heading", name="User Data Transfer", level=1)).to_be_visible()
+    await assert_accessible(console.page, "the sign-in screen")
+    await console.check_outline()
     await console.sign_in_with_token(world.admin)
     await console.expect_shell()
     await expect(console.page.get_by_text("Signed in as")).to_contain_text(world.tenant.slug)
@@ -84,6 +87,7 @@ async def test_a_wrong_token_is_told_so_and_stays_signed_out(console: ConsolePag
     await console.sign_in_with_token(world.admin + "x")
     await expect(console.page.get_by_role("alert")).to_contain_text(WRONG_TOKEN, timeout=PAGE_TIMEOUT_MS)
     await expect(console.page.get_by_label("API token")).to_have_attribute("aria-invalid", "true")
+    await assert_accessible(console.page, "the sign-in screen, the token refused")
     await console.expect_signed_out()
     assert await console.session_storage() == {}
 
@@ -100,6 +104,7 @@ async def test_a_token_revoked_while_signed_in_sends_the_person_back_to_sign_in(
     await console.open()
     await console.sign_in_with_token(token)
     await console.expect_shell()
+    await console.page.wait_for_load_state("networkidle")  # the first screen's own requests are answered
     row = await ApiToken.get(token_hash=ApiToken.hash(token))
     assert await ApiToken.revoke(row.id)
     await console.page.get_by_role("radio", name="Bulk", exact=True).check()  # the next request is refused
@@ -213,13 +218,37 @@ async def test_the_access_token_is_renewed_before_it_expires_and_used_from_then_
     await console.expect_shell()
 
 
+async def provider_cookies(console: ConsolePage) -> set[str]:
+    """The names of the cookies the provider keeps (it alone sets any)."""
+    return {cookie["name"] for cookie in await console.cookies()}
+
+
 async def test_sign_out_ends_the_session_here_and_at_the_provider(oidc_console: OidcConsole) -> None:
     console, issuer = oidc_console.console, oidc_console.issuer
     await sign_in_at_the_provider(console, issuer, "admin")
+    assert "_session" in await provider_cookies(console)
     await console.page.get_by_role("button", name="Sign out").click()
     await console.page.get_by_role("button", name="Yes, sign me out").click()  # the provider's page
     await expect(console.page).to_have_url(f"{console.base}/console/", timeout=PAGE_TIMEOUT_MS)
     await console.expect_signed_out()
+    await assert_accessible(console.page, "the sign-in screen with an identity provider")
     assert not any(key.startswith("oidc.user:") for key in await console.session_storage())
+    assert "_session" not in await provider_cookies(console)  # the provider ended its session
     await console.page.get_by_role("button", name="Sign in").click()  # the provider asks again who it is
     await expect(console.page.get_by_role("textbox", name="Enter any login")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+
+
+async def test_without_signing_out_the_providers_session_lives_on_and_needs_no_login(oidc_console: OidcConsole) -> None:
+    """The other side of the test above: the login page after "Sign out" shows that the provider's
+    session ended, because while it lives "Sign in" comes straight back signed in."""
+    console, issuer = oidc_console.console, oidc_console.issuer
+    page = console.page
+    await sign_in_at_the_provider(console, issuer, "admin")
+    await page.evaluate("sessionStorage.clear()")  # the tab forgets its tokens; the provider is not told
+    await page.reload()
+    await console.expect_signed_out()
+    assert "_session" in await provider_cookies(console)  # the provider's session, in its cookie
+    asked = len(console.urls)
+    await page.get_by_role("button", name="Sign in").click()
+    await console.expect_shell()
+    assert not [url for url in console.urls[asked:] if url.startswith(f"{issuer}/interaction")]  # no login, no consent

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from models import settings
 
 from tests.accessibility import assert_accessible
-from tests.console_demo import Demo, demo_fixture, fits_a_phone, fresh_users, open_signed_in, own_queue_fixture, workers_fixture  # noqa: F401
+from tests.console_demo import Demo, fits_a_phone, fresh_users, open_signed_in
 from tests.console_support import PAGE_TIMEOUT_MS, ConsolePage, require_browser
 from tests.processes import Workers
 from tests.support import TRANSFER
@@ -77,6 +78,7 @@ async def test_the_progress_bar_follows_the_subscription_survives_a_reload_and_e
     rows = main(page).get_by_role("table").get_by_role("row")
     await expect(rows).to_have_count(7)  # the header and the six pairs
     await expect(rows.filter(has_text="Succeeded")).to_have_count(6)
+    assert (await console.check_outline())[:3] == [(1, "User Data Transfer"), (2, "Bulk transfer"), (3, "Transfer progress")]
     await assert_accessible(page, "a finished transfer's page")
 
 
@@ -99,6 +101,30 @@ async def test_cancel_asks_first_then_ends_the_transfer_cancelled(console: Conso
     await expect(main(page).get_by_text("Status: Cancelled")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     await expect(main(page).get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
     assert (await demo.api(TRANSFER, demo.token, id=gid))["transfer"]["status"] == "CANCELLED"
+
+
+async def test_cancel_stops_a_running_transfer_after_the_pair_in_flight(
+    console: ConsolePage, demo: Demo, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "BULK_LANES", 1)  # one pair after another
+    users = fresh_users(8)
+    gid = await demo.start_bulk(list(zip(users[::2], users[1::2])))
+    page = console.page
+    await open_signed_in(console, demo, f"/console/transfers/{gid}")
+    await expect(progress(page)).to_have_attribute("aria-valuemax", "4", timeout=PAGE_TIMEOUT_MS)
+    await workers.start(SLOW_PAIR_SECONDS="1.5", PAIR_GAP_SECONDS="1")  # each pair takes 1.5 s, then a pause
+    await expect(main(page).get_by_text("Status: Running")).to_be_visible(timeout=RUN_MS)
+
+    await main(page).get_by_role("button", name="Cancel", exact=True).click()
+    await page.get_by_role("dialog", name="Stop this transfer?").get_by_role("button", name="Stop transfer").click()
+    await expect(main(page).get_by_text("Status: Cancelled")).to_be_visible(timeout=RUN_MS)
+    await expect(main(page).get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
+    ended = (await demo.api(TRANSFER, demo.token, id=gid))["transfer"]
+    assert ended["status"] == "CANCELLED" and 0 < ended["succeededPairs"] < 4, ended
+    await expect(main(page).get_by_text(re.compile(rf"^Transfer cancelled: {ended['succeededPairs']} of 4 pairs"))).to_be_visible()
+    rows = main(page).get_by_role("table").get_by_role("row")
+    await expect(rows.filter(has_text="Succeeded")).to_have_count(ended["succeededPairs"], timeout=PAGE_TIMEOUT_MS)
+    await expect(rows.filter(has_text="Cancelled")).to_have_count(4 - ended["succeededPairs"])
 
 
 async def test_a_failed_pair_is_listed_its_audit_log_downloads_and_retry_runs_only_it(
@@ -126,6 +152,7 @@ async def test_a_failed_pair_is_listed_its_audit_log_downloads_and_retry_runs_on
         assert [(row[1], row[3], row[5], row[6]) for row in log[1:]] == [
             (str(failing_source), str(failing_target), "FAILED", "TENANT_ADMIN")
         ]
+        assert await fits_a_phone(console)  # the errors, their IDs, the audit log's long link
     finally:
         await demo.set_tenant_admin(failing_target, False)
 
@@ -173,3 +200,55 @@ async def test_undo_shows_the_revert_plan_in_a_confirmation_and_reverts(console:
     assert (reverted["revertedBy"]["kind"], reverted["revertedBy"]["status"]) == ("REVERT", "SUCCEEDED")
     back = reverted["revertedBy"]["items"]["edges"][0]["node"]
     assert {back["sourceUser"]["userId"], back["targetUser"]["userId"]} == {source, target}
+
+
+async def test_a_subscription_dropped_mid_transfer_resumes_from_its_last_cursor_and_ends_right(
+    console: ConsolePage, demo: Demo, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "BULK_LANES", 1)
+    users = fresh_users(8)
+    gid = await demo.start_bulk(list(zip(users[::2], users[1::2])))
+    page = console.page
+    sockets: list[WebSocketRoute] = []
+    subscribed: list[dict] = []  # the variables of every subscription the page opened
+    received: list[list[str]] = []  # the cursors of the events each socket brought, in order
+
+    def through(ws: WebSocketRoute) -> None:
+        """The page's WebSockets pass through here to the API and back, and can be cut."""
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        cursors: list[str] = []
+        received.append(cursors)
+
+        def from_page(message: str | bytes) -> None:
+            sent = json.loads(message)
+            if sent.get("type") == "subscribe":
+                subscribed.append(sent["payload"]["variables"])
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            answer = json.loads(message)
+            if answer.get("type") == "next":
+                cursors.append(answer["payload"]["data"]["transferEvents"]["cursor"])
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    await page.route_web_socket(re.compile(r"/graphql$"), through)
+    await open_signed_in(console, demo, f"/console/transfers/{gid}")
+    bar = progress(page)
+    await expect(bar).to_have_attribute("aria-valuemax", "4", timeout=PAGE_TIMEOUT_MS)
+    await workers.start(SLOW_PAIR_SECONDS="1.5")
+    await expect(bar).to_have_attribute("aria-valuenow", re.compile("^[12]$"), timeout=RUN_MS)
+
+    await sockets[0].close(code=1012, reason="the service restarts")  # the connection drops mid-transfer
+    await expect(main(page).get_by_role("status").filter(has_text="reconnecting")).to_be_visible()
+    await expect(main(page).get_by_text(SUCCESS)).to_be_visible(timeout=RUN_MS)
+    await expect(bar).to_have_attribute("aria-valuenow", "4")
+    await expect(page.get_by_test_id("live-polite")).to_have_text(SUCCESS)
+    assert len(sockets) == 2 and subscribed[0]["after"] is None
+    assert subscribed[1] == {"transferId": gid, "after": received[0][-1]}  # right after the last event seen
+    assert not set(received[0]) & set(received[1])  # nothing twice
+    finished = (await demo.api(TRANSFER, demo.token, id=gid))["transfer"]
+    assert (finished["status"], finished["processedPairs"], finished["succeededPairs"]) == ("SUCCEEDED", 4, 4)

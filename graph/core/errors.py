@@ -23,7 +23,7 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 from strawberry.permission import BasePermission
 
-from models.db import is_unavailable
+from models.db import is_transient
 from models.rules import Problem
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,14 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
-UNAVAILABLE_MESSAGE = "The service cannot reach its database just now; nothing was done. Try again in a few seconds."
+UNAVAILABLE_MESSAGE = "The service's database is unavailable or busy just now; nothing was done. Try again in a few seconds."
 
 
 def _unavailable(error: GraphQLError) -> bool:
-    """Raised because the database is away (models/db.py says which errors mean that)."""
-    return error.original_error is not None and is_unavailable(error.original_error)
+    """Raised because the database is away, or busy with another transaction (a deadlock, or
+    SQLite's one write lock held by a worker's pair past the busy timeout): the statement rolled
+    back, and the same request will work in a few seconds (models/db.py says which errors those are)."""
+    return error.original_error is not None and is_transient(error.original_error)
 
 
 def current_request_id() -> str:
@@ -101,8 +103,8 @@ def request_id(error: GraphQLError) -> str:
         return found
     found = current_request_id()
     error.extensions = {**(error.extensions or {}), "requestId": found}
-    if _unavailable(error):  # not a fault to trace: the database is away, and a retry will work
-        log.warning("SERVICE_UNAVAILABLE: the database cannot be reached, requestId=%s", found)
+    if _unavailable(error):  # not a fault to trace: the database is away or busy, and a retry will work
+        log.warning("SERVICE_UNAVAILABLE: the database is unavailable or busy, requestId=%s", found)
         return found
     log.error(
         "Unexpected error, requestId=%s, path=%s",

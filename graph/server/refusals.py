@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 
 from graph.core.errors import UNAVAILABLE_MESSAGE, CanTransfer, IsAuthenticated, current_request_id
 from graph.fences.strawberry import HTTPException as ViewRefusal
-from models.db import is_unavailable
+from models.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ RETRY_AFTER_SECONDS = 5
 
 
 def unavailable(request_id: str) -> JSONResponse:
-    """The database is away (a restart, a failover): nothing was done, and asking again will work
-    once it is back, so this is not the server's fault to trace but a 503 to retry."""
-    log.warning("SERVICE_UNAVAILABLE: the database cannot be reached, requestId=%s", request_id)
+    """The database is away (a restart, a failover) or busy (models/db.py's `is_transient`): nothing
+    was done, and asking again will work, so this is not the server's fault to trace but a 503 to retry."""
+    log.warning("SERVICE_UNAVAILABLE: the database is unavailable or busy, requestId=%s", request_id)
     return error_response(
         503, UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, requestId=request_id
     )
@@ -83,7 +83,7 @@ def internal_error(request_id: str) -> JSONResponse:
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A route's unexpected exception (Starlette's last handler): uvicorn logs its trace, with the request ID."""
-    if is_unavailable(exc):
+    if is_transient(exc):
         return unavailable(current_request_id())
     return internal_error(current_request_id())
 

@@ -1,12 +1,13 @@
 /** The shell: the heading, the sign-in gate, the choice of "Single" and "Bulk", "History", and the
  *  screen of the route. Each screen lives in its own folder under screens/. */
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { Provider as UrqlProvider, useQuery } from 'urql';
 
 import { createApiClient } from './api/client.ts';
 import { SignIn } from './auth/SignIn.tsx';
 import { useSession, useSessionState } from './auth/context.ts';
 import { RequestError } from './components/FieldErrors.tsx';
+import { ScreenHeading } from './components/Heading.tsx';
 import { Link } from './components/Link.tsx';
 import { UserLabel, UserLabelFragment } from './components/UserLabel.tsx';
 import { graphql } from './graphql.ts';
@@ -82,6 +83,7 @@ function Shell({ route }: { route: Route }) {
   const [viewer, recheck] = useQuery({ query: ShellViewer });
   // Who is signed in is asked again on every move: a token revoked meanwhile sends the person to sign in.
   useEffect(() => recheck({ requestPolicy: 'network-only' }), [route, recheck]);
+  useFocusFollowsTheScreen(route);
   const me = viewer.data?.viewer;
   return (
     <>
@@ -107,6 +109,26 @@ function Shell({ route }: { route: Route }) {
       </main>
     </>
   );
+}
+
+/** A new screen that took away the element holding the focus (a confirmation's "Run Transfer"
+ *  opens the transfer's page) gives the focus to its title, so that keyboard and screen reader
+ *  users go on from there rather than from the top of the page. A move that leaves the focus
+ *  where it was (the choice of Single and Bulk, a link in the navigation) keeps it there. */
+function useFocusFollowsTheScreen(route: Route) {
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false; // the page just opened: the browser's own start
+      return;
+    }
+    const frame = window.requestAnimationFrame(() => {
+      if (document.activeElement === null || document.activeElement === document.body) {
+        document.querySelector<HTMLElement>('#main [data-screen-title]')?.focus();
+      }
+    });
+    return () => window.cancelAnimationFrame(frame);
+  }, [route]);
 }
 
 const KINDS = [
@@ -158,7 +180,7 @@ function Screen({ route }: { route: Route }) {
     case 'notFound':
       return (
         <section aria-labelledby="not-found-heading">
-          <h2 id="not-found-heading">Not found</h2>
+          <ScreenHeading id="not-found-heading">Not found</ScreenHeading>
           <p>
             There is no such page in the console. <Link to={paths.single}>Go to Single</Link>.
           </p>

@@ -18,13 +18,15 @@ function bearerOf(operation: Operation): string | null {
 
 /** One graphql-ws connection per bearer token: the API checks a subscription against the token of
  *  its connection's connection_init, so a renewed token opens a new connection, and the old one
- *  closes by itself (lazy) once its last subscription has ended. */
+ *  closes by itself (lazy) once its last subscription has ended. A dropped connection is not
+ *  retried here (graphql-ws would subscribe again with the first variables): the subscription ends
+ *  with a network error, and its screen subscribes again from the last event it saw. */
 function subscriptions(apiPath: string) {
   const url = absolute(apiPath, window.location.protocol === 'https:' ? 'wss:' : 'ws:');
   let current: { bearer: string; client: WsClient } | null = null;
   return (bearer: string): WsClient => {
     if (current?.bearer !== bearer) {
-      current = { bearer, client: createWsClient({ url, lazy: true, connectionParams: { Authorization: bearer } }) };
+      current = { bearer, client: createWsClient({ url, lazy: true, retryAttempts: 0, connectionParams: { Authorization: bearer } }) };
     }
     return current.client;
   };

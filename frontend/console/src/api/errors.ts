@@ -15,7 +15,7 @@ export const ERROR_SENTENCES: Record<string, string> = {
   INVALID_PAGE_SIZE: 'That number of rows per page is not allowed. Choose another one.',
   INVALID_TEXT: 'The text holds characters that cannot be saved. Remove them and try again.',
   INVALID_SEARCH: 'That search is too long or holds characters that cannot be searched. Shorten it and try again.',
-  SERVICE_UNAVAILABLE: 'The service cannot reach its database just now. Nothing was changed: try again in a few seconds.',
+  SERVICE_UNAVAILABLE: 'The service’s database is unavailable or busy just now. Nothing was changed: try again in a few seconds.',
   INTERNAL_ERROR: 'Something went wrong in the service, and nothing was changed. Try again; if it happens again, report it with the reference shown.',
   REQUEST_TOO_LARGE: 'What you sent is too large for the service. Send a smaller file.',
   REQUEST_TIMEOUT: 'What you sent took too long to arrive. Check your connection and try again.',

@@ -6,6 +6,7 @@ import { useEffect, useId, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { ScreenHeading } from '../../components/Heading.tsx';
 import { graphql } from '../../graphql.ts';
 import { navigate, paths, useLocation } from '../../router.ts';
 import { TransferScreen } from '../Transfer/index.tsx';
@@ -55,15 +56,18 @@ export function BulkScreen() {
 
   return (
     <section aria-labelledby="bulk-heading" className="bulk">
-      <h2 id="bulk-heading">Perform multiple data transfers at one time via a CSV upload</h2>
+      <ScreenHeading id="bulk-heading">Perform multiple data transfers at one time via a CSV upload</ScreenHeading>
       <RequestError error={active.error} />
       {shownId ? (
-        <section aria-labelledby="bulk-transfer-heading" className="bulk-transfer">
-          <h3 id="bulk-transfer-heading" ref={transferHeading} tabIndex={-1}>
-            {started ? 'Your bulk data transfer' : 'The bulk data transfer in progress'}
-          </h3>
-          <TransferScreen id={shownId} />
-        </section>
+        <div className="bulk-transfer">
+          <TransferScreen
+            id={shownId}
+            within={{
+              title: started ? 'Your bulk data transfer' : 'The bulk data transfer in progress',
+              titleRef: transferHeading,
+            }}
+          />
+        </div>
       ) : null}
       <button type="button" aria-expanded={open} aria-controls={stepsId} onClick={toggle}>
         Run a new bulk data transfer

@@ -7,6 +7,7 @@ import { useQuery } from 'urql';
 import './history.css';
 
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { ScreenHeading } from '../../components/Heading.tsx';
 import { Link } from '../../components/Link.tsx';
 import { UserLabel, UserLabelFragment } from '../../components/UserLabel.tsx';
 import { graphql } from '../../graphql.ts';
@@ -65,10 +66,12 @@ export function HistoryScreen() {
   });
   const found = result.data?.transfers;
   const first = pages.offset;
+  // While the next page loads, the rows shown are still the last page's: so says the summary.
+  const shownPage = result.operation?.variables.after === pages.after;
   const choose = (value: string) => navigate(value ? `${paths.history}?status=${value}` : paths.history, true);
   return (
     <section aria-labelledby="history-heading">
-      <h2 id="history-heading">History</h2>
+      <ScreenHeading id="history-heading">History</ScreenHeading>
       <div className="filters">
         <div className="field">
           <label htmlFor={selectId}>Status</label>
@@ -119,7 +122,13 @@ export function HistoryScreen() {
             </table>
           </div>
           <Pager
-            summary={found.totalCount === 0 ? 'No transfers.' : `Transfers ${first + 1} to ${first + found.edges.length} of ${found.totalCount}`}
+            summary={
+              !shownPage
+                ? 'Loading the page…'
+                : found.totalCount === 0
+                  ? 'No transfers.'
+                  : `Transfers ${first + 1} to ${first + found.edges.length} of ${found.totalCount}`
+            }
             pages={pages}
             hasNextPage={found.pageInfo.hasNextPage}
             endCursor={found.pageInfo.endCursor}

@@ -5,6 +5,7 @@ import { useEffect, useId, useState } from 'react';
 
 import { describeUserError, type UserErrorLike } from '../../api/errors.ts';
 import { FormErrors, RequestError } from '../../components/FieldErrors.tsx';
+import { ScreenHeading } from '../../components/Heading.tsx';
 import { useAnnounce } from '../../components/LiveRegion.tsx';
 import { UserLabelFragment, userText } from '../../components/UserLabel.tsx';
 import { type PickedUser, UserPicker } from '../../components/UserPicker.tsx';
@@ -68,7 +69,7 @@ export function SingleScreen() {
 
   return (
     <section aria-labelledby="single-heading" className="single">
-      <h2 id="single-heading">Transfer data from one user to another</h2>
+      <ScreenHeading id="single-heading">Transfer data from one user to another</ScreenHeading>
       <div className="choice inactive-choice">
         <input
           type="checkbox"

@@ -4,6 +4,7 @@ import { useEffect, useRef } from 'react';
 import { useQuery } from 'urql';
 
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { PartHeading } from '../../components/Heading.tsx';
 import { UserLabel } from '../../components/UserLabel.tsx';
 import type { ResultOf } from '../../graphql.ts';
 import { Pager, usePages } from './Pager.tsx';
@@ -38,7 +39,7 @@ export function Items({ transferId, version }: { transferId: string; version: st
   const first = pages.offset;
   return (
     <section className="transfer-items" aria-labelledby="items-heading">
-      <h3 id="items-heading">Pairs</h3>
+      <PartHeading id="items-heading">Pairs</PartHeading>
       <RequestError error={result.error} />
       {items ? (
         <>

@@ -4,6 +4,7 @@ import { type MouseEvent, useEffect, useRef, useState } from 'react';
 import { type CombinedError, useClient, useQuery } from 'urql';
 
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { PartHeading } from '../../components/Heading.tsx';
 import { useAnnounce } from '../../components/LiveRegion.tsx';
 import { AuditLogLinkQuery, type TransferState } from './queries.ts';
 import { RetryButton } from './RetryButton.tsx';
@@ -17,7 +18,7 @@ export function Outcome({ transfer, watched }: { transfer: TransferState; watche
   useResultAnnounced(transfer, watched);
   return (
     <section className="transfer-outcome" aria-labelledby="transfer-outcome-heading">
-      <h3 id="transfer-outcome-heading">Result</h3>
+      <PartHeading id="transfer-outcome-heading">Result</PartHeading>
       {transfer.status === 'SUCCEEDED' ? <p className="success result">{SUCCESS}</p> : null}
       {transfer.status === 'CANCELLED' ? <p className="result">{transfer.message}</p> : null}
       {failed ? (

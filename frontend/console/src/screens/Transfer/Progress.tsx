@@ -2,6 +2,7 @@
  *  and failed. Milestones (each quarter) are announced in the live region, not every pair. */
 import { useEffect, useId, useRef } from 'react';
 
+import { PartHeading } from '../../components/Heading.tsx';
 import { useAnnounce } from '../../components/LiveRegion.tsx';
 import { STATUS_LABELS } from './labels.ts';
 
@@ -26,7 +27,7 @@ export function Progress({ counters }: { counters: Counters }) {
   useMilestones(processedPairs, totalPairs);
   return (
     <section className="transfer-progress" aria-labelledby={labelId}>
-      <h3 id={labelId}>Transfer progress</h3>
+      <PartHeading id={labelId}>Transfer progress</PartHeading>
       <p className="transfer-status">
         Status: <strong>{STATUS_LABELS[status] ?? status}</strong>
         {status === 'QUEUED' ? ' (waiting for a worker)' : null}

@@ -6,6 +6,7 @@ import { useMutation, useQuery } from 'urql';
 import { describeUserError } from '../../api/errors.ts';
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx';
 import { FormErrors, RequestError } from '../../components/FieldErrors.tsx';
+import { PartHeading } from '../../components/Heading.tsx';
 import { UserLabel, UserLabelFragment } from '../../components/UserLabel.tsx';
 import { readFragment, type ResultOf } from '../../graphql.ts';
 import { navigate, paths } from '../../router.ts';
@@ -17,7 +18,7 @@ export function UndoPanel({ transferId, revertibleUntil }: { transferId: string;
   const [key, setKey] = useState<string | null>(null);
   return (
     <section className="undo" aria-labelledby="undo-heading">
-      <h3 id="undo-heading">Undo</h3>
+      <PartHeading id="undo-heading">Undo</PartHeading>
       <p>
         This transfer can be undone until <time dateTime={revertibleUntil}>{formatWhen(revertibleUntil)}</time>: each
         pair that succeeded is moved back.

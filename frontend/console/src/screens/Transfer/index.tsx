@@ -3,11 +3,12 @@
  *  result, the User IDs not transferred with their audit log and a retry; its pairs; and "Undo". */
 import './transfer.css';
 
-import { useEffect, useRef } from 'react';
+import { type Ref, useEffect, useRef } from 'react';
 import { useQuery } from 'urql';
 
 import { ERROR_SENTENCES } from '../../api/errors.ts';
 import { RequestError } from '../../components/FieldErrors.tsx';
+import { HeadingLevel, ScreenHeading } from '../../components/Heading.tsx';
 import { Link } from '../../components/Link.tsx';
 import { UserLabel } from '../../components/UserLabel.tsx';
 import { readFragment } from '../../graphql.ts';
@@ -24,11 +25,22 @@ import { useTransferEvents } from './useTransferEvents.ts';
 
 const ITEMS_REFRESH_MS = 2000;
 
-export function TransferScreen({ id }: { id: string }) {
-  return <TransferPage key={id} id={id} />; // another transfer starts afresh: its own stream, its own pages
+interface TransferScreenProps {
+  id: string;
+  /** Shown inside another screen's part (Bulk): its title there, an h3, which `titleRef` may focus. */
+  within?: { title: string; titleRef: Ref<HTMLHeadingElement> };
 }
 
-function TransferPage({ id }: { id: string }) {
+export function TransferScreen({ id, within }: TransferScreenProps) {
+  return (
+    <HeadingLevel level={within ? 3 : 2}>
+      {/* another transfer starts afresh: its own stream, its own pages */}
+      <TransferPage key={id} id={id} within={within} />
+    </HeadingLevel>
+  );
+}
+
+function TransferPage({ id, within }: TransferScreenProps) {
   const [result, refetch] = useQuery({ query: TransferQuery, variables: { id }, requestPolicy: 'network-only' });
   const transfer = result.data?.transfer ? readFragment(TransferStateFragment, result.data.transfer) : null;
   const finished = transfer !== null && isFinal(transfer.status);
@@ -42,12 +54,21 @@ function TransferPage({ id }: { id: string }) {
   }, [ended, refetch]);
 
   const counters: Counters | null = transfer ? (finished ? transfer : (live.event ?? transfer)) : null;
-  const version = useThrottled(counters ? `${counters.status}:${counters.processedPairs}` : '', ITEMS_REFRESH_MS);
+  const progressKey = counters ? `${counters.status}:${counters.processedPairs}` : '';
+  const throttled = useThrottled(progressKey, ITEMS_REFRESH_MS);
+  const version = finished ? progressKey : throttled; // the end at once: no pair left "Pending" beside the result
 
+  // One title whether the transfer is loaded or not, so that focus given to it stays.
+  const title = within?.title ?? (transfer ? (KIND_LABELS[transfer.kind] ?? 'Transfer') : 'Transfer');
+  const heading = (
+    <ScreenHeading id="transfer-heading" ref={within?.titleRef}>
+      {title}
+    </ScreenHeading>
+  );
   if (!transfer) {
     return (
-      <section aria-labelledby="transfer-heading">
-        <h2 id="transfer-heading">Transfer</h2>
+      <section aria-labelledby="transfer-heading" className="transfer">
+        {heading}
         {result.fetching ? <p role="status">Loading the transfer…</p> : null}
         <RequestError error={result.error} />
         {result.data && !result.data.transfer ? <p className="notice">{ERROR_SENTENCES.TRANSFER_NOT_FOUND}</p> : null}
@@ -56,7 +77,7 @@ function TransferPage({ id }: { id: string }) {
   }
   return (
     <section aria-labelledby="transfer-heading" className="transfer">
-      <h2 id="transfer-heading">{KIND_LABELS[transfer.kind] ?? 'Transfer'}</h2>
+      {heading}
       <Facts transfer={transfer} />
       <RequestError error={result.error} />
       {counters ? <Progress counters={counters} /> : null}
