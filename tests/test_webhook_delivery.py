@@ -300,6 +300,11 @@ async def test_retry_after_is_honoured(
     assert at_least - timedelta(seconds=3) <= first.next_attempt_at - clock.now() <= at_least
 
 
+def test_retry_after_lengthens_a_wait_up_to_a_day_and_never_shortens_one() -> None:
+    assert webhook_deliveries.next_wait(1, timedelta(days=30)) == timedelta(hours=24)  # an HTTP date a month on
+    assert webhook_deliveries.next_wait(3, timedelta(seconds=1)) >= timedelta(minutes=27)  # the schedule's 30 min
+
+
 @pytest.mark.parametrize("header", ["", "soon", "-5", "1.5", "²", "٣"])
 def test_a_retry_after_that_is_no_number_of_seconds_or_date_is_ignored(header: str) -> None:
     assert retry_after(header, clock.now()) is None
@@ -384,6 +389,22 @@ async def test_three_days_of_only_failures_disable_the_endpoint_with_the_reason(
     endpoint = await WebhookEndpoint.get(id=pk)
     assert not endpoint.enabled and "failed since" in endpoint.disabled_reason and "3 days" in endpoint.disabled_reason
     assert {d.status for d in await deliveries_of(endpoint_id)} == {DeliveryStatus.FAILED}
+
+
+async def test_a_failed_webhook_test_says_nothing_of_the_endpoints_three_days(
+    api: Api, world: World, receiver: Receiver
+) -> None:
+    receiver.default = Answer(500)
+    endpoint_id = await hooked(api, world, receiver)
+    pk = await endpoint_pk(endpoint_id)
+    await api(SEND_TEST, world.admin, id=endpoint_id)
+    (test,) = await deliveries_of(endpoint_id)
+    await settled(test.id, 1)
+    assert (await WebhookEndpoint.get(id=pk)).failing_since is None
+    await WebhookEndpoint.filter(id=pk).update(failing_since=clock.now() - timedelta(days=4))
+    await api(REDELIVER, world.admin, id=webhook_deliveries.delivery_id(test.id))
+    await settled(test.id, 2)
+    assert (await WebhookEndpoint.get(id=pk)).enabled
 
 
 async def test_a_success_starts_the_three_days_again(api: Api, world: World, receiver: Receiver, pool) -> None:

@@ -70,6 +70,13 @@ async def test_every_address_a_name_resolves_to_is_checked() -> None:
         await Guard(resolve=mixed, allow_private=False).check("https://hooks.example.com/in")
 
 
+async def test_the_request_goes_to_the_resolvers_first_answer() -> None:
+    async def two(host: str, port: int) -> list[str]:
+        return ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]  # the system's order: its preference
+
+    assert (await Guard(resolve=two, allow_private=False).check("https://hooks.example.com/in")).address == "93.184.216.34"
+
+
 async def test_the_rules_are_checked_again_at_every_attempt(
     api: Api, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
