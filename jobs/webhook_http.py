@@ -19,7 +19,7 @@ import httpx
 
 from models import webhook_secrets
 from models.clock import now
-from models.webhook_deliveries import TIMEOUT_SECONDS, Claim, Outcome, delivery_id
+from models.webhook_deliveries import MAX_RETRY_AFTER, TIMEOUT_SECONDS, Claim, Outcome, delivery_id
 from models.webhook_urls import Guard, Refused, Target
 
 USER_AGENT = "udt-webhooks/1"
@@ -31,11 +31,14 @@ def _connect_url(target: Target) -> str:
 
 
 def retry_after(value: str | None, at: datetime) -> timedelta | None:
-    """A Retry-After header (seconds, or an HTTP date) as a wait; None when absent or unreadable."""
+    """A Retry-After header (seconds, or an HTTP date) as a wait, at most MAX_RETRY_AFTER;
+    None when absent or unreadable."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return timedelta(seconds=int(value.strip()))
+    seconds = value.strip()
+    if seconds.isascii() and seconds.isdigit():
+        # However many digits (nine are already years): a wait longer than a day is a day.
+        return MAX_RETRY_AFTER if len(seconds) > 9 else min(timedelta(seconds=int(seconds)), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+
+import idna
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
@@ -61,10 +63,23 @@ def _ip(text: str) -> Address | None:
         return None
 
 
+# Blocks no one outside may reach that Python's ipaddress (before 3.13) still calls global:
+# 6to4, which carries an IPv4 address that may be a private one; the IETF's protocol
+# assignments (192.0.0.0/24); the IPv6 documentation block of RFC 9637.
+NOT_GLOBAL = {
+    ipaddress.ip_network("2002::/16"): "a 6to4 address",
+    ipaddress.ip_network("192.0.0.0/24"): "an IETF protocol address",
+    ipaddress.ip_network("3fff::/20"): "a documentation address",
+}
+
+
 def address_problem(address: Address) -> str | None:
     """Why a request may not go to this address; None when it is public."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    for network, kind in NOT_GLOBAL.items():
+        if address in network:
+            return kind
     for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):  # most telling first
         if getattr(address, f"is_{kind}"):
             return f"a {kind.replace('_', '-')} address"
@@ -132,16 +147,35 @@ def parse(url: str, https_only: bool) -> Target:
         raise Refused("A webhook URL may not carry a user name or password.")
     if parts.fragment:
         raise Refused("A webhook URL has no #fragment: a server never sees one.")
-    if any(c.isspace() or ord(c) < 32 for c in url):
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise Refused("A webhook URL has no spaces or control characters.")
+    if port == 0:
+        raise Refused("A webhook URL's port is 1 to 65535.")
+    host = ascii_host(parts.hostname)
     return Target(
         scheme=parts.scheme,
-        host=parts.hostname,
+        host=host,
         port=port or (443 if parts.scheme == "https" else 80),
-        netloc=parts.netloc,
+        netloc=(f"[{host}]" if ":" in host else host) + (f":{port}" if port else ""),
         path=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
         address="",
     )
+
+
+def ascii_host(host: str) -> str:
+    """The host as DNS, TLS and `Host` take it: an international name as its ASCII (IDNA) form;
+    Refused when it is no host name (an empty or too long label, a character IDNA forbids)."""
+    if _ip(host) is not None:
+        return host
+    try:
+        # An ASCII name is taken as written (the codec only checks its labels' lengths), so a
+        # name with an underscore still passes; any other goes through UTS 46, as browsers do.
+        encoded = host.encode("idna") if host.isascii() else idna.encode(host, uts46=True)
+    except (UnicodeError, idna.IDNAError):
+        raise Refused(f"{host!r} is not a host name.") from None
+    if len(encoded.rstrip(b".")) > 253:
+        raise Refused(f"{host!r} is not a host name.")
+    return encoded.decode()
 
 
 GUARD = Guard()

@@ -48,6 +48,10 @@ IDEMPOTENCY = "tests/test_idempotency.py"
 REVERT = "tests/test_revert.py"
 BATCHES = "tests/test_event_batches.py"
 OUTAGE = "tests/test_database_outage.py"
+WEBHOOKS = "tests/test_webhook_delivery.py"
+SSRF = "tests/test_webhook_ssrf.py"
+DELIVERIES = "models/webhook_deliveries.py"
+URLS = "models/webhook_urls.py"
 _ENDING = (  # how a transaction ends, in models/asyncpg_client.py
     "            if not self.client._finalized:\n"
     "                if exc_type is None:\n"
@@ -268,6 +272,61 @@ MUTANTS = [
     Mutant("the lease is renewed once a lease", "jobs/transfer.py",
            "            await asyncio.sleep(settings.LEASE_SECONDS / 3)\n",
            "            await asyncio.sleep(settings.LEASE_SECONDS)\n", (RECOVERY + "::test_a_lane_job_renews",)),
+    # Webhooks (models/webhook_deliveries.py, models/webhook_urls.py, models/webhooks.py).
+    Mutant("the schedule's second wait is 4 min", DELIVERIES, "SCHEDULE = (5, 5 * 60,", "SCHEDULE = (5, 4 * 60,",
+           (WEBHOOKS + "::test_the_schedule",)),
+    Mutant("a delivery is given up one attempt early", DELIVERIES, "    if attempts > len(SCHEDULE):",
+           "    if attempts >= len(SCHEDULE):", (WEBHOOKS + "::test_the_schedule",)),
+    Mutant("the jitter is only ever late", DELIVERIES, "random.uniform(1 - JITTER, 1 + JITTER)",
+           "random.uniform(1, 1 + JITTER)", (WEBHOOKS + "::test_the_schedule",)),
+    Mutant("the jitter is 5 %", DELIVERIES, "JITTER = 0.1 ", "JITTER = 0.05 ", (WEBHOOKS + "::test_the_schedule",)),
+    Mutant("the jitter is 20 %", DELIVERIES, "JITTER = 0.1 ", "JITTER = 0.2 ", (WEBHOOKS + "::test_the_schedule",)),
+    Mutant("Retry-After is not capped at a day", DELIVERIES, "max(wait, min(retry_after, MAX_RETRY_AFTER))",
+           "max(wait, retry_after)", (WEBHOOKS + "::test_retry_after_lengthens",)),
+    Mutant("Retry-After replaces a longer wait", DELIVERIES, "max(wait, min(retry_after, MAX_RETRY_AFTER))",
+           "min(retry_after, MAX_RETRY_AFTER)", (WEBHOOKS + "::test_retry_after_lengthens",)),
+    Mutant("a 404 disables, not a 410", DELIVERIES, "if outcome.status == 410:", "if outcome.status == 404:",
+           (WEBHOOKS + "::test_a_410",)),
+    Mutant("the endpoint is disabled after 4 days", DELIVERIES, "DISABLE_AFTER = timedelta(days=3)",
+           "DISABLE_AFTER = timedelta(days=4)", (WEBHOOKS + "::test_three_days",)),
+    Mutant("the 3 days count from the last failure", DELIVERIES, "    failing_since = endpoint.failing_since or at\n",
+           "    failing_since = at\n", (WEBHOOKS + "::test_three_days",)),
+    Mutant("a success does not start the 3 days again", DELIVERIES,
+           "endpoint.failing_since = None if counts else endpoint.failing_since",
+           "endpoint.failing_since = endpoint.failing_since", (WEBHOOKS + "::test_a_success_starts",)),
+    Mutant("a failed webhook.test counts toward the 3 days", DELIVERIES,
+           "counts = delivery.event != TEST_EVENT", "counts = True", (WEBHOOKS + "::test_a_failed_webhook_test",)),
+    Mutant("a disabling failure leaves the other deliveries pending", DELIVERIES,
+           "            await fail_pending(endpoint.id, f\"The endpoint was disabled: {disabled}\", db)\n", "",
+           (WEBHOOKS + "::test_three_days",)),
+    Mutant("a claim ignores a live lease", DELIVERIES,
+           "Q(id=pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=at) & free",
+           "Q(id=pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=at)", (WEBHOOKS + "::test_a_delivery_a_worker_holds",)),
+    Mutant("a claim ignores the delivery's time", DELIVERIES,
+           "Q(id=pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=at) & free",
+           "Q(id=pk, status=DeliveryStatus.PENDING) & free", (WEBHOOKS + "::test_a_delivery_is_claimed_only_once_due",)),
+    Mutant("the old secret signs past its 24 hours", DELIVERIES,
+           "endpoint.previous_secret_until and endpoint.previous_secret_until > at",
+           "endpoint.previous_secret_until", ("tests/test_webhook_signing.py::test_after_a_rotation",)),
+    # (Dropping announce_end's using_db=db changes nothing: tortoise sends the task's queries into the
+    # transaction it has open. test_an_ending_and_its_deliveries_commit_or_roll_back_together holds the rule.)
+    Mutant("a disabled endpoint is announced to", "models/webhooks.py",
+           "WebhookEndpoint.filter(tenant_id=transfer.tenant_id, enabled=True)",
+           "WebhookEndpoint.filter(tenant_id=transfer.tenant_id)", (WEBHOOKS + "::test_only_enabled",)),
+    Mutant("6to4 is let through", URLS, '    ipaddress.ip_network("2002::/16"): "a 6to4 address",\n', "",
+           (SSRF,)),
+    Mutant("an IPv4-mapped address is checked as IPv6", URLS,
+           "    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:\n"
+           "        address = address.ipv4_mapped\n", "", (SSRF,)),
+    Mutant("only the first resolved address is checked", URLS, "            for address in addresses:\n",
+           "            for address in addresses[:1]:\n", (SSRF,)),
+    Mutant("the request goes to the last address, not the first", URLS, "address=str(addresses[0])",
+           "address=str(addresses[-1])", (SSRF + "::test_the_request_goes_to_the_resolvers_first_answer",)),
+    Mutant("http is allowed", URLS, 'allowed = ("https",) if https_only else ("https", "http")',
+           'allowed = ("https", "http")', (SSRF,)),
+    Mutant("user info is allowed", URLS, "    if parts.username is not None or parts.password is not None:\n",
+           "    if False:\n", (SSRF,)),
+    Mutant("not-global addresses pass", URLS, "    if not address.is_global:\n", "    if False:\n", (SSRF,)),
     Mutant("subscribers are woken as often however many they are", "graph/live/fanout.py",
            "max(WAKE_SECONDS_MIN, self.followers * WAKE_SECONDS_PER_FOLLOWER)", "WAKE_SECONDS_MIN", ("tests/test_event_fanout.py",)),
 ]

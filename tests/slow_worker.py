@@ -7,9 +7,11 @@ sleep for an hour instead, so a test can kill or stop the worker mid-pair; with
 HANG_IN_STATEMENT=1 they sleep inside a PostgreSQL statement (`pg_sleep`), the way
 a pair of ten million records spends its time. HANG_BEFORE_WEBHOOK: a file; a webhook attempt,
 its delivery claimed, writes the delivery's ID there and hangs instead of sending, so a test can
-kill the worker between the commit of a transfer's end and the send. PAIR_GAP_SECONDS: a pause
-after each pair's commit, before the next: on SQLite a pair holds the file's one write lock, and
-another writer (a cancel) waiting for it gets in only between two pairs.
+kill the worker between the commit of a transfer's end and the send. HANG_BEFORE_WEBHOOK_CLAIM and
+HANG_BEFORE_WEBHOOK_RECORD: the same, a step earlier (the job started, the delivery not yet claimed)
+or later (sent, its outcome not yet stored). PAIR_GAP_SECONDS: a pause after each pair's commit,
+before the next: on SQLite a pair holds the file's one write lock, and another writer (a cancel)
+waiting for it gets in only between two pairs.
 """
 
 from __future__ import annotations
@@ -69,4 +71,24 @@ if WEBHOOK_MARKER:
         await asyncio.sleep(3600)
 
     webhooks.attempt = never_send
+
+CLAIM_MARKER = os.environ.get("HANG_BEFORE_WEBHOOK_CLAIM")
+RECORD_MARKER = os.environ.get("HANG_BEFORE_WEBHOOK_RECORD")
+if CLAIM_MARKER or RECORD_MARKER:
+    from models import webhook_deliveries
+
+    async def never_claim(pk):  # type: ignore[no-untyped-def]
+        with open(CLAIM_MARKER, "a") as marker:
+            marker.write(f"{pk}\n")
+        await asyncio.sleep(3600)
+
+    async def never_record(held, outcome):  # type: ignore[no-untyped-def]
+        with open(RECORD_MARKER, "a") as marker:
+            marker.write(f"{held.delivery.id}\n")
+        await asyncio.sleep(3600)
+
+    if CLAIM_MARKER:
+        webhook_deliveries.claim = never_claim
+    else:
+        webhook_deliveries.record = never_record
 main(["worker"])

@@ -10,6 +10,7 @@ import pytest
 from graph.core.relay import to_global_id
 from models.webhooks import WebhookEndpoint
 from tests.support import Api, GraphQLErrors, World
+from tests.webhook_receiver import receiving
 from tests.webhooks_support import (
     ALL_EVENTS,
     CREATE,
@@ -143,3 +144,30 @@ async def test_an_operator_without_the_transfer_permission_is_forbidden(api: Api
         await api(CREATE, world.tokens["clerk"], url=URL, events=ALL_EVENTS)
     assert refused.value.codes == ["FORBIDDEN"]
     assert await state(world) == []
+
+
+NODE = """
+query ($id: ID!) {
+  node(id: $id) { id ... on WebhookEndpoint { url events } ... on WebhookDelivery { event status transfer { id } } }
+}"""
+
+
+async def test_a_view_scoped_operator_or_another_tenant_learns_nothing_of_an_endpoint_or_delivery(
+    api: Api, world: World
+) -> None:
+    from tests.support import make_world
+
+    async with receiving() as receiver:  # delivered, so that no retry of it outlives the test
+        endpoint_id, _ = await create_endpoint(api, world.admin, receiver.url)
+        delivery_id = (await api(SEND_TEST, world.admin, id=endpoint_id))["sendTestWebhook"]["delivery"]["id"]
+        await receiver.wait(1)
+    assert (await api(NODE, world.admin, id=delivery_id))["node"]["event"] == "webhook.test"
+    other = await make_world()
+    before = await state(world)
+    for token, refused in ((world.lead, "FORBIDDEN"), (other.admin, "NOT_FOUND")):
+        for id_ in (endpoint_id, delivery_id):
+            assert await api(NODE, token, id=id_) == {"node": None}
+        redelivered = (await api(REDELIVER, token, id=delivery_id))["redeliverWebhook"]
+        assert redelivered["delivery"] is None
+        assert [e["code"] for e in redelivered["userErrors"]] == [refused]
+    assert await state(world) == before

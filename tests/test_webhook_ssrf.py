@@ -5,6 +5,7 @@ so a DNS answer that changes after the check goes nowhere. UDT_WEBHOOK_ALLOW_PRI
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -67,6 +68,13 @@ async def test_every_address_a_name_resolves_to_is_checked() -> None:
 
     with pytest.raises(Refused, match="resolves to 10.0.0.5, a private address"):
         await Guard(resolve=mixed, allow_private=False).check("https://hooks.example.com/in")
+
+
+async def test_the_request_goes_to_the_resolvers_first_answer() -> None:
+    async def two(host: str, port: int) -> list[str]:
+        return ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]  # the system's order: its preference
+
+    assert (await Guard(resolve=two, allow_private=False).check("https://hooks.example.com/in")).address == "93.184.216.34"
 
 
 async def test_the_rules_are_checked_again_at_every_attempt(
@@ -141,3 +149,106 @@ async def test_a_dns_answer_that_changes_after_the_check_does_not_decide_where_t
         refused = await settled(delivery.id, 3)
         assert "resolves to 127.0.0.2, a loopback address" in refused.last_error
 
+
+
+# Every other form of an address that reaches something internal: IPv6 that carries IPv4
+# (mapped, compatible, NAT64, 6to4), the unspecified addresses, shared and benchmarking space,
+# the IETF's own and the documentation blocks.
+OTHER_FORMS = [
+    "::ffff:7f00:1",
+    "::127.0.0.1",
+    "64:ff9b::a00:1",
+    "64:ff9b::7f00:1",
+    "64:ff9b:1::a00:1",
+    "2002:7f00:1::1",
+    "2002:a00:1::1",
+    "2002:c0a8:101::1",
+    "0.0.0.0",
+    "::",
+    "100.64.0.1",
+    "198.18.0.1",
+    "192.0.0.8",
+    "3fff::1",
+]
+
+
+@pytest.mark.parametrize("address", OTHER_FORMS)
+def test_an_address_that_carries_or_is_a_non_public_one_is_refused(address: str) -> None:
+    assert address_problem(ipaddress.ip_address(address)) is not None
+
+
+@pytest.mark.parametrize("address", OTHER_FORMS)
+async def test_a_name_that_resolves_to_such_an_address_is_refused(address: str) -> None:
+    async def answer(host: str, port: int) -> list[str]:
+        return ["93.184.216.34", address]
+
+    with pytest.raises(Refused, match=re.escape(f"resolves to {ipaddress.ip_address(address)}, ")):
+        await Guard(resolve=answer, allow_private=False).check("https://hooks.example.com/in")
+
+
+# Other ways to write the loopback address: the system's resolver reads them as it, and is asked.
+@pytest.mark.parametrize(
+    "url",
+    ["https://2130706433/", "https://0x7f.1/", "https://017700000001/", "https://127.1/", "https://0177.0.0.1/",
+     "HTTPS://LOCALHOST/", "https://ｌｏｃａｌｈｏｓｔ/", "https://localhost:8443/"],
+)
+async def test_numeric_uppercase_and_wide_forms_of_the_loopback_are_refused(url: str) -> None:
+    with pytest.raises(Refused, match="a loopback address"):
+        await Guard(allow_private=False).check(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://good.example.com@127.0.0.1/", "user name"),
+        ("https://good.example.com\\@127.0.0.1/", "user name"),
+        ("https://。localhost/", "host name"),
+        ("https://" + "a" * 64 + ".example.com/", "host name"),
+        ("https://" + "a." * 130 + "example.com/", "host name"),
+        ("https://good.example.com:0/", "port"),
+        ("https://good.example.com:65536/", "not a URL"),
+        ("https://good.example.com/\x7f", "control"),
+        ("https://good.example.com/\x00", "control"),
+        ("https://good.example.com/" + "a" * 2100, "at most 2048"),
+    ],
+)
+async def test_a_url_that_hides_its_host_or_is_not_one_is_refused_before_any_lookup(url: str, says: str) -> None:
+    async def never(host: str, port: int) -> list[str]:
+        raise AssertionError(f"{host} was looked up")
+
+    with pytest.raises(Refused, match=says):
+        await Guard(resolve=never, allow_private=False).check(url)
+
+
+async def test_an_international_name_is_looked_up_and_sent_in_its_ascii_form() -> None:
+    asked: list[str] = []
+
+    async def answer(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    target = await Guard(resolve=answer, allow_private=False).check("https://Bücher.example:8443/in?x=1")
+    assert asked == ["xn--bcher-kva.example"]
+    assert (target.host, target.netloc, target.port, target.path) == (
+        "xn--bcher-kva.example", "xn--bcher-kva.example:8443", 8443, "/in?x=1"
+    )
+    assert target.address == "93.184.216.34"
+
+
+async def test_a_url_the_resolver_cannot_encode_is_refused_as_a_user_error(api: Api, world: World) -> None:
+    refused = (await api(CREATE, world.admin, url="http://。localhost/hooks", events=ALL_EVENTS))["createWebhookEndpoint"]
+    assert [e["code"] for e in refused["userErrors"]] == ["INVALID_WEBHOOK_URL"]
+    assert await WebhookEndpoint.filter(tenant_id=world.tenant.id).count() == 0
+
+
+async def test_an_international_host_name_reaches_the_receiver_under_its_ascii_name(
+    api: Api, world: World, receiver: Receiver
+) -> None:
+    port = receiver.url.rsplit(":", 1)[1].split("/")[0]
+    endpoint_id, secret = await create_endpoint(api, world.admin, f"http://ｌｏｃａｌｈｏｓｔ:{port}/hooks")
+    receiver.secrets.append(secret)
+    await api(SEND_TEST, world.admin, id=endpoint_id)
+    (delivery,) = await deliveries_of(endpoint_id)
+    assert (await settled(delivery.id, 1)).status is DeliveryStatus.DELIVERED
+    (received,) = receiver.received
+    assert received.verified_by and received.headers["host"] == f"localhost:{port}"
