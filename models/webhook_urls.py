@@ -110,7 +110,8 @@ class Guard:
         if not self._private_allowed():
             for address in addresses:
                 if (problem := self.problem(address)) is not None:
-                    where = f"{address} is" if target.literal else f"{target.host} resolves to {address},"
+                    # A name's addresses are not told: they would map the internal DNS for whoever asks.
+                    where = f"{address} is" if target.literal else f"{target.host} resolves to"
                     raise Refused(f"{where} {problem}; a webhook may go only to public addresses.")
         return replace(target, address=str(addresses[0]))
 

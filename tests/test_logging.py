@@ -207,6 +207,23 @@ def test_a_logged_traceback_never_shows_local_variables_so_never_a_token_or_a_pa
     assert TOKEN not in text and PASSWORD not in text
 
 
+async def test_an_outgoing_requests_url_is_never_logged_since_a_webhook_url_may_hold_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.getLogger("httpx").level)
+    logs.configure("json", "DEBUG")
+    output = io.StringIO()
+    root.handlers[0].setStream(output)  # type: ignore[attr-defined]
+    secret_url = "http://127.0.0.1:9/services/T000/B000/hook-secret-in-path"
+    transport = httpx.MockTransport(lambda request: httpx.Response(204))
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.post(secret_url)
+    assert "hook-secret-in-path" not in output.getvalue()
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [

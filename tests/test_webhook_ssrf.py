@@ -5,7 +5,6 @@ so a DNS answer that changes after the check goes nowhere. UDT_WEBHOOK_ALLOW_PRI
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -66,7 +65,7 @@ async def test_every_address_a_name_resolves_to_is_checked() -> None:
     async def mixed(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "10.0.0.5"]
 
-    with pytest.raises(Refused, match="resolves to 10.0.0.5, a private address"):
+    with pytest.raises(Refused, match="hooks.example.com resolves to a private address;"):
         await Guard(resolve=mixed, allow_private=False).check("https://hooks.example.com/in")
 
 
@@ -147,7 +146,7 @@ async def test_a_dns_answer_that_changes_after_the_check_does_not_decide_where_t
         await webhook_jobs.deliver_webhook({"redis": pool, "webhook_guard": guard}, delivery.id)
         assert internal.received == [] and len(checked.received) == 1
         refused = await settled(delivery.id, 3)
-        assert "resolves to 127.0.0.2, a loopback address" in refused.last_error
+        assert "resolves to a loopback address" in refused.last_error and "127.0.0.2" not in refused.last_error
 
 
 
@@ -182,8 +181,9 @@ async def test_a_name_that_resolves_to_such_an_address_is_refused(address: str) 
     async def answer(host: str, port: int) -> list[str]:
         return ["93.184.216.34", address]
 
-    with pytest.raises(Refused, match=re.escape(f"resolves to {ipaddress.ip_address(address)}, ")):
+    with pytest.raises(Refused, match=r"^hooks\.example\.com resolves to (a|an|not) ") as refused:
         await Guard(resolve=answer, allow_private=False).check("https://hooks.example.com/in")
+    assert str(ipaddress.ip_address(address)) not in str(refused.value)  # the internal DNS is not told
 
 
 # Other ways to write the loopback address: the system's resolver reads them as it, and is asked.

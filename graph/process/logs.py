@@ -96,3 +96,5 @@ def configure(fmt: str | None = None, level: str | None = None) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     logging.getLogger("tortoise").setLevel(logging.WARNING)
+    # httpx logs each request's URL at INFO: a webhook URL may carry its receiver's secret.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
