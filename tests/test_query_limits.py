@@ -8,8 +8,12 @@ import httpx
 import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
+from graphql import parse
 
+from graph.api.schema import schema as api_schema
+from graph.core.errors import ClientError
 from graph.execution import limits
+from graph.fences.strawberry import graphql_schema
 from models import settings
 from models.transfers import BulkUpload
 from tests.support import LEGACY_WS, TRANSPORT_WS, Api, World
@@ -230,3 +234,82 @@ async def test_a_document_selecting_the_upload_more_than_once_is_refused_before_
     assert await BulkUpload.filter(tenant_id=world.tenant.id).count() == before
     once = "mutation ($f: Upload!) { ...U } fragment U on Mutation { uploadBulkTransferFile(file: $f) { upload { id } } }"
     assert (await upload_with(api, world.admin, once))["data"]["uploadBulkTransferFile"]["upload"]["id"]
+
+
+def refusal_of(check, *args) -> tuple[str, str, int]:  # type: ignore[no-untyped-def]
+    """The code, message and limit of the refusal `check(*args)` raises."""
+    with pytest.raises(ClientError) as raised:
+        check(*args)
+    return raised.value.extensions["code"], raised.value.message, raised.value.extensions["limit"]
+
+
+def test_each_limit_on_the_text_lets_its_exact_size_through_and_names_itself_when_refusing() -> None:
+    at_most = {
+        "characters": ("{ __typename }".ljust(limits.MAX_QUERY_CHARS), "{ __typename }".ljust(limits.MAX_QUERY_CHARS + 1)),
+        "tokens": ("{" + " a" * (limits.MAX_TOKENS - 2) + "}", "{" + " a" * (limits.MAX_TOKENS - 1) + "}"),
+        "brackets": ("{" * limits.MAX_NESTING + "}" * limits.MAX_NESTING, "{" * (limits.MAX_NESTING + 1)),
+    }
+    expected = {
+        "characters": ("QUERY_TOO_LARGE", limits.MAX_QUERY_CHARS),
+        "tokens": ("QUERY_TOO_LARGE", limits.MAX_TOKENS),
+        "brackets": ("QUERY_TOO_DEEP", limits.MAX_NESTING),
+    }
+    for what, (fits, over) in at_most.items():
+        limits.check_text(fits)
+        code, message, limit = refusal_of(limits.check_text, over)
+        assert (code, limit) == expected[what]
+        assert f"more than {limit} {what}" in message or f"longer than {limit} {what}" in message
+
+
+def test_a_closed_bracket_takes_one_level_off_the_nesting() -> None:
+    deep = limits.MAX_NESTING - 10
+    limits.check_text("{" * deep + "}" + "{" * 11)  # deep - 1 + 11: the limit itself
+    assert refusal_of(limits.check_text, "{" * deep + "}" + "{" * 12)[0] == "QUERY_TOO_DEEP"
+
+
+def test_a_number_literal_may_have_exactly_the_most_digits() -> None:
+    limits.check_text("{ a(n: " + "9" * limits.MAX_NUMBER_CHARS + ") }")
+    with pytest.raises(ClientError) as raised:
+        limits.check_text("{ a(n: " + "9" * (limits.MAX_NUMBER_CHARS + 1) + ") }")
+    assert raised.value.extensions["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert f"longer than {limits.MAX_NUMBER_CHARS} characters" in raised.value.message
+
+
+def test_each_limit_on_the_document_names_itself_and_its_figure_when_refusing() -> None:
+    schema = graphql_schema(api_schema)
+
+    def check(query: str) -> None:
+        limits.check_document(parse(query), schema, {})
+
+    page = "users(first: 100) { edges { node { id userId displayName teams { name } data { count } } } }"  # 901
+    pages = " ".join(f"u{i}: {page}" for i in range(22))  # 19,822
+    fits_cost = "{ " + pages + " x: users(first: 59) { edges { node { id } } } }"  # and 178: the limit itself
+    over_cost = "{ " + pages + " x: users(first: 60) { edges { node { id } } } }"  # and 181
+    check(fits_cost)
+    assert refusal_of(check, over_cost) == (
+        "QUERY_TOO_COMPLEX",
+        f"The query could select more than {limits.MAX_COST} fields (a connection's fields count once per row).",
+        limits.MAX_COST,
+    )
+    cases = {
+        "QUERY_TOO_DEEP": (of_types(limits.MAX_DEPTH + 1), f"more than {limits.MAX_DEPTH} deep", limits.MAX_DEPTH),
+        "TOO_MANY_ALIASES": (
+            "{ " + " ".join(f"a{i}: __typename" for i in range(limits.MAX_ALIASES + 1)) + " }",
+            f"more than {limits.MAX_ALIASES} aliases",
+            limits.MAX_ALIASES,
+        ),
+        "TOO_MANY_FRAGMENTS": (
+            "{ " + "...F " * (limits.MAX_FRAGMENT_SPREADS + 1) + "} fragment F on Query { __typename }",
+            f"more than {limits.MAX_FRAGMENT_SPREADS} times",
+            limits.MAX_FRAGMENT_SPREADS,
+        ),
+        "TOO_MANY_UPLOADS": (
+            "mutation ($f: Upload!) { a: uploadBulkTransferFile(file: $f) { upload { id } } "
+            "b: uploadBulkTransferFile(file: $f) { upload { id } } }",
+            "more than once",
+            limits.MAX_UPLOADS,
+        ),
+    }
+    for code, (query, words, figure) in cases.items():
+        found, message, limit = refusal_of(check, query)
+        assert (found, limit) == (code, figure) and words in message, (code, message)
