@@ -166,14 +166,15 @@ async def pending_of(transfer_ids: list[int]) -> list[WebhookDelivery]:
 
 
 async def redeliver(operator: User, pk: int | None) -> tuple[WebhookDelivery | None, list[Problem]]:
-    """A new attempt of a delivery, now, with its webhook-id."""
+    """A new attempt of a delivery, now, with its webhook-id. An attempt in flight keeps its
+    lease: it is the new attempt (its outcome decides what follows), never sent beside it."""
     if not may_manage(operator):
         return None, [FORBIDDEN]
     delivery = await find_delivery(operator, pk)
     if delivery is None:
         return None, [Problem("NOT_FOUND", "No such webhook delivery.")]
-    delivery.status, delivery.next_attempt_at, delivery.lease_until = DeliveryStatus.PENDING, now(), None
-    await delivery.save(update_fields=["status", "next_attempt_at", "lease_until"])
+    delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now()
+    await delivery.save(update_fields=["status", "next_attempt_at"])
     return delivery, []
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from arq.jobs import Job, JobStatus
 from tortoise.transactions import in_transaction
 
 from graph.core.relay import pk_of, to_global_id
@@ -433,6 +434,26 @@ async def test_redeliver_sends_a_delivery_again_with_the_same_webhook_id(
     assert received[1].webhook_id == first.webhook_id and received[1].body == first.body
     assert received[1].verified_by
     assert (await settled(delivery.id, 2)).status is DeliveryStatus.DELIVERED
+
+
+async def test_redeliver_while_an_attempt_is_in_flight_sends_nothing_beside_it(
+    api: Api, world: World, receiver: Receiver, pool
+) -> None:
+    receiver.script = [Answer(hang=True)]
+    endpoint_id = await hooked(api, world, receiver)
+    await ended(api, world, 10, 11)
+    (first,) = await receiver.wait(1)
+    again = (await api(REDELIVER, world.admin, id=first.webhook_id))["redeliverWebhook"]
+    assert again["userErrors"] == []
+    (delivery,) = await deliveries_of(endpoint_id)
+    assert delivery.lease_until is not None, "the attempt in flight keeps its lease"
+    offered = Job(webhook_jobs.job_id(delivery), pool, _queue_name=webhook_jobs.queue_name())
+
+    async def offer_done() -> bool:  # queued by the mutation, gone once a worker has run it
+        return await offered.status() is JobStatus.not_found
+
+    await until(offer_done, 30)
+    assert len(receiver.received) == 1
 
 
 async def test_send_test_webhook_sends_a_signed_webhook_test_event(api: Api, world: World, receiver: Receiver) -> None:
