@@ -8,7 +8,7 @@ import pytest
 
 from graph.core.relay import pk_of, to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, revert_start, running, settings, starting
+from models import bulk, revert_pairs, revert_start, running, settings, starting
 from models.journal import JournalMove, JournalRemoved
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
@@ -210,6 +210,30 @@ async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api,
     state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
     (item,) = [e["node"] for e in state["items"]["edges"]]
     assert (item["errorCode"], item["errorMessage"]) == (conflict["code"], conflict["message"])
+    assert await holdings(world, 10, 11) == before
+
+
+async def test_a_put_back_the_database_refuses_fails_the_pair_as_a_conflict_and_changes_nothing(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await world.give(10, "AGENT_SCHEDULE")
+    before = await holdings(world, 10, 11)
+
+    async def misses_it(*args: object) -> None:  # the check misses the new schedule; the unique index does not
+        return None
+
+    monkeypatch.setattr(revert_pairs, "_unique_conflicts", misses_it)
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "FAILED"
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    (item,) = [e["node"] for e in state["items"]["edges"]]
+    assert (item["errorCode"], item["errorMessage"]) == (
+        "REVERT_CONFLICT",
+        "Putting back Agent Schedules would break a rule of the data (IntegrityError). Nothing of this pair was reverted.",
+    )
     assert await holdings(world, 10, 11) == before
 
 
