@@ -8,6 +8,7 @@ gave, per module, to tests/mutation-summary.md:
     nice -n 19 .venv/bin/python -m tests.mutation [models/rules.py ...]   # default: every module below
     .venv/bin/python -m tests.mutation --survivors [...]   # judge the survivors again, after new tests
     .venv/bin/python -m tests.mutation --summary           # only write the summary from the verdicts
+    .venv/bin/python -m tests.mutation --postgres postgres://127.0.0.1:5432/mutation   # POSTGRES_TWINS
     options: --children N (mutants side by side, default 2), --pid-file PATH (the run's process group)
 
 A run resumes: it judges only the mutants that have no verdict yet. Verdicts are kept in
@@ -26,6 +27,12 @@ mutmut run covers every chosen module, module by module in the order of MODULES 
 one, mutmut's order: quickest first). A mutant whose tests ran while the run was paused
 (SIGSTOP, then SIGCONT, to the process group) is not judged by that run (its tests' clocks
 jumped: a wait ran out, a time limit passed) and the next pass runs it again.
+
+mutmut maps a function to the tests it saw calling it in its own process. Two kinds of caller
+it cannot see are named here: tests that reach a function only in a worker process they start
+(WORKER_TESTS), and PostgreSQL-only functions (POSTGRES_TWINS), which a SQLite run leaves
+unjudged and `--postgres` judges, one at a time on that database, with the tests of their
+SQLite twin.
 
 A survivor is either killed by a new test or listed, with the reason it changes nothing,
 in tests/equivalent_mutants.md; the summary counts those apart. Concurrency mutants mutmut
@@ -65,12 +72,32 @@ MODULES = [
     "models/revert_pairs.py", "models/leases.py", "models/engine.py", "models/tenancy.py",
     "graph/api/users.py", "jobs/transfer.py",
 ]
+# Functions some tests reach only in a worker process they start (`udt worker`): those run the
+# mutated copy in mutants/, but mutmut sees calls in its own process only. Their tests, by hand.
+WORKER_TESTS = {
+    "tests/test_fairness.py::test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs":
+        ["jobs.transfer.x__others_waiting", "jobs.transfer.x__offer"],
+    "tests/test_fairness.py::test_a_lane_keeps_its_worker_slot_while_nobody_waits":
+        ["jobs.transfer.x__others_waiting", "jobs.transfer.x__offer"],
+    "tests/test_worker_recovery.py::test_sigterm_finishes_the_pair_in_flight_then_hands_the_lane_over_and_exits":
+        ["jobs.transfer.x__offer"],
+}
+# Functions only PostgreSQL runs, judged by `--postgres URL` with the tests of their SQLite twin
+# (a SQLite run leaves them unjudged rather than "no tests").
+POSTGRES_TWINS = {
+    "models.engine.x__apply_postgres": "models.engine.x__apply_sqlite",
+    "models.engine.x__tally": "models.engine.x__apply_sqlite",
+}
 SAVE_SECONDS = 120
 IDLE_PASSES = 3
 PAUSE_SECONDS = 20  # a tick of the pause watch this late means the run was stopped meanwhile
 # mutmut's exit codes (mutmut.stats.status_by_exit_code) as the summary counts them
 KILLED, SURVIVED, NO_TESTS, TIMEOUTS = {1, 3, -9, -11}, {0}, {5, 33}, {24, -24, 36, 152, 255}
 _ROW = re.compile(r"^\| `(?P<module>[^`]+)` \|")
+
+
+def _function_of(mutant: str) -> str:
+    return re.sub(r"__mutmut_\d+$", "", mutant)
 
 
 def _dotted(module: str) -> str:
@@ -198,9 +225,9 @@ def write_summary(last_run: str = "") -> None:
 
 # --- the run ----------------------------------------------------------------------------------
 
-def _environment(data_dir: Path) -> dict[str, str]:
+def _environment(data_dir: Path, postgres: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    return {**env, "UDT_DATA_DIR": str(data_dir)}
+    return {**env, "UDT_DATA_DIR": str(data_dir), **({"DATABASE_URL": postgres} if postgres else {})}
 
 
 def _stop_strays(data_dir: Path) -> None:
@@ -214,19 +241,26 @@ def _stop_strays(data_dir: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _pending(names: list[str]) -> int:
+def judged_here(mutant: str, *, postgres: bool) -> bool:
+    """Whether a run on this database judges `mutant`: PostgreSQL's runs judge the PostgreSQL-only
+    functions (POSTGRES_TWINS) and SQLite's the rest."""
+    return (_function_of(mutant) in POSTGRES_TWINS) == postgres
+
+
+def _pending(names: list[str], *, postgres: bool) -> int:
     judged = verdicts()
-    return sum(1 for name, code in judged.items() if code is None and any(
+    return sum(1 for name, code in judged.items() if code is None and judged_here(name, postgres=postgres) and any(
         name == n or (n.endswith(".*") and name.startswith(n[:-1])) for n in names))
 
 
-def run(names: list[str], *, rejudge: bool, children: int) -> None:
+def run(names: list[str], *, rejudge: bool, children: int, postgres: str | None) -> None:
     """One mutmut run of `names` (module patterns or mutants), in a child process at nice 19."""
     data_dir = Path(tempfile.mkdtemp(prefix="udt-mutation-"))
     command = ["nice", "-n", "19", sys.executable, "-m", "tests.mutation", "--mutmut",
-               "--children", str(children), *(["--rejudge"] if rejudge else []), *names]
+               "--children", str(children), *(["--rejudge"] if rejudge else []),
+               *(["--postgres", postgres] if postgres else []), *names]
     try:
-        subprocess.run(command, cwd=ROOT, env=_environment(data_dir), check=False)
+        subprocess.run(command, cwd=ROOT, env=_environment(data_dir, postgres), check=False)
     finally:
         _stop_strays(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -268,16 +302,21 @@ def main(args: argparse.Namespace) -> int:
     restore()
     threading.Thread(target=keep_saving, daemon=True).start()
     before, durations, started = verdicts(), verdicts("durations_by_key"), time.monotonic()
+    postgres, children = args.postgres, 1 if args.postgres else args.children  # one database: one at a time
     if args.survivors:
         same = equivalent()
-        names = [n for n, code in before.items() if code in SURVIVED and n not in same and _module_of(n) in chosen]
+        names = [n for n, code in before.items() if code in SURVIVED and n not in same and _module_of(n) in chosen
+                 and judged_here(n, postgres=bool(postgres))]
+    elif postgres:
+        names = [n for n, code in before.items() if (code is None or code in NO_TESTS) and _module_of(n) in chosen
+                 and judged_here(n, postgres=True)]
     else:
         names = [f"{_dotted(m)}.*" for m in chosen]
     rejudge, left, idle = bool(args.survivors), None, 0
     while names and not stopping.is_set() and idle < IDLE_PASSES:
-        run(names, rejudge=rejudge, children=args.children)
+        run(names, rejudge=rejudge, children=children, postgres=postgres)
         save(between_runs=True)
-        now_left = _pending(names)
+        now_left = _pending(names, postgres=bool(postgres))
         if not now_left:
             break
         # Again, for those left unjudged (paused, stopped), unless passes keep judging nothing
@@ -289,17 +328,20 @@ def main(args: argparse.Namespace) -> int:
     judged = sum(1 for n, seconds in after.items() if seconds != durations.get(n))
     minutes = (time.monotonic() - started) / 60
     write_summary(f"Last run: {judged} mutants judged in {minutes:.0f} minutes ({judged / max(minutes, 1):.1f} a "
-                  f"minute, {args.children} side by side), ended {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+                  f"minute, {children} side by side{', PostgreSQL' if postgres else ''}), ended {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
     print(SUMMARY.read_text(), flush=True)
     return 1 if stopping.is_set() else 0
 
 
 # --- inside the mutmut process ------------------------------------------------------------------
 
-def mutmut_run(names: list[str], *, rejudge: bool, children: int) -> None:
-    """`mutmut run NAMES`, with three changes to mutmut 3.8.1 (checked below):
+def mutmut_run(names: list[str], *, rejudge: bool, children: int, postgres: bool) -> None:
+    """`mutmut run NAMES`, with four changes to mutmut 3.8.1 (checked below):
     - a named mutant that already has a verdict is skipped, unless `rejudge` (mutmut runs
-      every mutant it is given by name again);
+      every mutant it is given by name again), and so is one the other database judges; one
+      judged "no tests" is judged again once tests are named for its function;
+    - the tests that call a function in a worker process (WORKER_TESTS), or its SQLite twin
+      (POSTGRES_TWINS), are added to those mutmut saw calling it;
     - the modules in the order of MODULES (mutmut's own order, quickest first, within one);
     - a mutant whose tests ran while the run was paused gets no verdict."""
     import mutmut
@@ -310,12 +352,28 @@ def mutmut_run(names: list[str], *, rejudge: bool, children: int) -> None:
     if not mutmut.__version__.startswith("3.8."):
         raise SystemExit(f"tests/mutation.py adapts mutmut 3.8, not {mutmut.__version__}: check mutmut_run")
 
-    collect, estimate, register = (cli.collect_source_file_mutation_data, cli.estimated_worst_case_time,
-                                   cli._register_mutant_result)
+    from mutmut.state import state
+
+    collect, estimate, register, load = (cli.collect_source_file_mutation_data, cli.estimated_worst_case_time,
+                                         cli._register_mutant_result, cli.collect_or_load_stats)
 
     def unjudged(*, mutant_names):  # noqa: ANN001, ANN202 - mutmut's signature
         mutants, by_path = collect(mutant_names=mutant_names)
-        return [m for m in mutants if rejudge or m[2] is None], by_path
+        tests = state().tests_by_mangled_function_name
+        return [m for m in mutants if judged_here(m[1], postgres=postgres) and (
+            rejudge or m[2] is None or (m[2] in NO_TESTS and tests.get(_function_of(m[1])))  # tests named since
+        )], by_path
+
+    def with_tests_mutmut_cannot_see(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - mutmut's signature
+        load(*args, **kwargs)
+        tests, durations = state().tests_by_mangled_function_name, state().duration_by_test
+        for test, functions in WORKER_TESTS.items():
+            for function in functions:
+                tests[function].add(test)
+        for function, twin in POSTGRES_TWINS.items():
+            tests[function] |= tests.get(twin, set())
+        for test in {t for ts in tests.values() for t in ts} - durations.keys():
+            durations[test] = 0.0  # a test the stats never timed (mutmut sums these to order and to limit)
 
     def in_module_order(name: str) -> tuple[int, float]:
         module = _module_of(name)
@@ -332,6 +390,7 @@ def mutmut_run(names: list[str], *, rejudge: bool, children: int) -> None:
     cli.collect_source_file_mutation_data = unjudged
     cli.estimated_worst_case_time = in_module_order
     cli._register_mutant_result = unless_paused
+    cli.collect_or_load_stats = with_tests_mutmut_cannot_see
     cli.cli.main(["run", "--max-children", str(children), *names], prog_name="mutmut")
 
 
@@ -369,6 +428,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--survivors", action="store_true", help="judge the survivors again (not those listed)")
     parser.add_argument("--summary", action="store_true", help="only write tests/mutation-summary.md")
     parser.add_argument("--children", type=int, default=2, help="mutants side by side")
+    parser.add_argument("--postgres", metavar="URL", help="judge the PostgreSQL-only functions (POSTGRES_TWINS) "
+                        "on this database, one mutant at a time (its public schema is dropped)")
     parser.add_argument("--pid-file", help="write the run's process group ID there (to pause it: kill -STOP -- -PGID)")
     parser.add_argument("--mutmut", action="store_true", help=argparse.SUPPRESS)  # the mutmut process itself
     parser.add_argument("--rejudge", action="store_true", help=argparse.SUPPRESS)
@@ -378,6 +439,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = _arguments(sys.argv[1:])
     if arguments.mutmut:
-        mutmut_run(arguments.modules, rejudge=arguments.rejudge, children=arguments.children)
+        mutmut_run(arguments.modules, rejudge=arguments.rejudge, children=arguments.children,
+                   postgres=bool(arguments.postgres))
     else:
         sys.exit(main(arguments))
