@@ -19,7 +19,7 @@ import httpx
 
 from models import webhook_secrets
 from models.clock import now
-from models.webhook_deliveries import MAX_RETRY_AFTER, TIMEOUT_SECONDS, Claim, Outcome, delivery_id
+from models.webhook_deliveries import MAX_RETRY_AFTER, Claim, Outcome, delivery_id
 from models.webhook_urls import Guard, Refused, Target
 
 USER_AGENT = "udt-webhooks/1"
@@ -48,7 +48,7 @@ def retry_after(value: str | None, at: datetime) -> timedelta | None:
     return max(when - at, timedelta(0))
 
 
-async def attempt(held: Claim, guard: Guard, timeout: float = TIMEOUT_SECONDS) -> Outcome:
+async def attempt(held: Claim, guard: Guard, timeout: float) -> Outcome:
     """Check the URL, sign, send; the outcome, whatever happens (a 2xx is the only success)."""
     try:
         target = await guard.check(held.url)

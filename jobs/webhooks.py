@@ -81,7 +81,7 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_pk: int) -> str:
     if held.delivery.transfer_id is not None:
         about["transfer_id"] = held.delivery.transfer_id
     with structlog.contextvars.bound_contextvars(**about):
-        outcome = await attempt(held, ctx.get("webhook_guard", GUARD), webhook_deliveries.TIMEOUT_SECONDS)
+        outcome = await attempt(held, ctx.get("webhook_guard", GUARD), settings.WEBHOOK_TIMEOUT_SECONDS)
         recorded = await webhook_deliveries.record(held, outcome)
         _tell(recorded)
     if recorded.delivery.status is DeliveryStatus.PENDING:

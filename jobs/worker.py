@@ -19,10 +19,9 @@ from redis.exceptions import RedisError
 from jobs import connection, metrics
 from jobs import webhooks as webhook_jobs
 from jobs.transfer import JOB_TIMEOUT_SECONDS, reconcile, run_lane
-from models import settings
+from models import settings, webhook_deliveries
 from models.db import close_db, is_unavailable, open_db, wait_for_database
 from models.purge import purge
-from models.webhook_deliveries import LEASE as WEBHOOK_LEASE
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def make_webhook_worker() -> Worker:
     """The webhook deliveries' worker, inside a worker process (started by `startup`): its own
     queue and job slots, so receivers that never answer hold up only other webhooks."""
     return Worker(
-        functions=[func(webhook_jobs.deliver_webhook, timeout=WEBHOOK_LEASE.total_seconds())],
+        functions=[func(webhook_jobs.deliver_webhook, timeout=webhook_deliveries.lease().total_seconds())],
         redis_settings=connection.redis_settings(),
         queue_name=webhook_jobs.queue_name(),
         job_serializer=connection.serialize,

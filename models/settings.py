@@ -99,9 +99,12 @@ DOWNLOAD_LINK_SECONDS: int = _int("UDT_DOWNLOAD_LINK_SECONDS", 300)
 # Webhooks (models/webhook_urls.py): "1" lifts the rules that an endpoint's URL be https and reach
 # only public addresses, for development and tests (`udt dev` sets it, and says so).
 WEBHOOK_ALLOW_PRIVATE: bool = os.environ.get("UDT_WEBHOOK_ALLOW_PRIVATE", "").strip() == "1"
-# Webhook attempts one worker process makes at once (each may wait 10 s for a receiver), on
+# Webhook attempts one worker process makes at once (each may wait for a receiver), on
 # job slots of their own, apart from the lanes' UDT_WORKER_MAX_JOBS.
 WEBHOOK_MAX_JOBS: int = _int("UDT_WEBHOOK_MAX_JOBS", 10)
+# How long one webhook attempt may take, end to end; a worker that dies mid-attempt holds the
+# delivery for three times this (models/webhook_deliveries.py) before another sends it.
+WEBHOOK_TIMEOUT_SECONDS: float = _float("UDT_WEBHOOK_TIMEOUT_SECONDS", 10)
 
 # Prometheus metrics: on (default) or off; off means no /metrics anywhere.
 METRICS_ENABLED: bool = os.environ.get("UDT_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models import webhook_secrets
+from models import settings, webhook_secrets
 from models.clock import now
 from models.global_ids import to_global_id
 from models.problems import Problem
@@ -32,9 +32,12 @@ JITTER = 0.1  # each wait is up to 10 % longer or shorter, so retries of many de
 MAX_RETRY_AFTER = timedelta(hours=24)
 # An endpoint all of whose deliveries have failed for this long is disabled.
 DISABLE_AFTER = timedelta(days=3)
-# How long an attempt may take, end to end (jobs/webhook_http.py), and the lease that covers it.
-TIMEOUT_SECONDS = 10
-LEASE = timedelta(seconds=TIMEOUT_SECONDS + 20)
+
+
+def lease() -> timedelta:
+    """How long a claim holds a delivery: the attempt's time limit (jobs/webhook_http.py), with
+    room for the worker to record its outcome on a loaded machine."""
+    return timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT_SECONDS)
 
 
 def delivery_id(pk: int) -> str:
@@ -78,7 +81,7 @@ async def claim(pk: int) -> Claim | None:
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=at)
     taken = await WebhookDelivery.filter(
         Q(id=pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=at) & free
-    ).update(lease_until=at + LEASE)
+    ).update(lease_until=at + lease())
     if not taken:
         return None
     delivery = await WebhookDelivery.get(id=pk).select_related("endpoint")

@@ -314,7 +314,7 @@ def test_a_retry_after_that_is_no_number_of_seconds_or_date_is_ignored(header: s
 async def test_a_timeout_a_refused_connection_and_a_redirect_are_failures(
     api: Api, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, pool
 ) -> None:
-    monkeypatch.setattr(webhook_deliveries, "TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 1)
     hung = await failing_delivery(api, world, receiver, [Answer(hang=True)], pool)
     assert hung.status is DeliveryStatus.PENDING and hung.last_error.startswith("No answer within 1 s")
 
@@ -337,7 +337,7 @@ async def test_a_timeout_a_refused_connection_and_a_redirect_are_failures(
 async def test_a_receivers_body_is_never_read_so_an_endless_one_costs_nothing(
     api: Api, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, pool
 ) -> None:
-    monkeypatch.setattr(webhook_deliveries, "TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(settings, "WEBHOOK_TIMEOUT_SECONDS", 1)
     receiver.default = Answer(endless=True)
     endpoint_id, _ = await create_endpoint(api, world.admin, receiver.url)
     sent = (await api(SEND_TEST, world.admin, id=endpoint_id))["sendTestWebhook"]["delivery"]
@@ -483,7 +483,8 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_again_only_w
     """The worker is killed (SIGKILL) where `hang` (tests/slow_worker.py) stops it; another takes over."""
     queue = f"udt:test-webhooks:{world.tenant.id}"
     monkeypatch.setattr(settings, "QUEUE_NAME", queue)
-    workers = Workers(worker_env(database, redis_url, queue), tmp_path / "pairs")
+    # A short time limit, so that the dead worker's lease (three of them) runs out soon.
+    workers = Workers(worker_env(database, redis_url, queue, UDT_WEBHOOK_TIMEOUT_SECONDS="2"), tmp_path / "pairs")
     marker = tmp_path / "webhooks"
     try:
         await world.stock(10)
