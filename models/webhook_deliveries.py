@@ -10,10 +10,13 @@ webhook-id, so a receiver that got it twice can tell.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import InvalidToken
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -25,6 +28,8 @@ from models.tenancy import User
 from models.webhook_endpoints import FORBIDDEN, NOT_FOUND, fail_pending, find, may_manage
 from models.webhooks import TEST_EVENT, DeliveryStatus, WebhookDelivery, WebhookEndpoint, body
 
+log = logging.getLogger(__name__)
+
 # Seconds from a failed attempt to the next: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h
 # and 24 h; after the attempt that follows the last, the delivery is given up.
 SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
@@ -32,6 +37,11 @@ JITTER = 0.1  # each wait is up to 10 % longer or shorter, so retries of many de
 MAX_RETRY_AFTER = timedelta(hours=24)
 # An endpoint all of whose deliveries have failed for this long is disabled.
 DISABLE_AFTER = timedelta(days=3)
+# Why an endpoint whose secret no key can open is disabled, and how to mend it.
+UNREADABLE_SECRET = (
+    "Its secret was sealed under a key that UDT_SECRET_KEY no longer lists, so nothing can be signed: "
+    "rotate the secret (rotateWebhookSecret), then enable the endpoint."
+)
 
 
 def lease() -> timedelta:
@@ -89,9 +99,17 @@ async def claim(pk: int) -> Claim | None:
     if not endpoint.enabled and delivery.event != TEST_EVENT:  # a test may check a receiver before enabling it
         await fail_pending(endpoint.id, f"The endpoint is disabled: {endpoint.disabled_reason}", None)
         return None
-    secrets = [webhook_secrets.unseal(endpoint.secret)]
+    try:
+        secrets = [webhook_secrets.unseal(endpoint.secret)]
+    except InvalidToken:
+        log.error("webhook endpoint %s disabled: %s", endpoint.id, UNREADABLE_SECRET)
+        async with in_transaction() as db:
+            await WebhookEndpoint.filter(id=endpoint.id).using_db(db).update(enabled=False, disabled_reason=UNREADABLE_SECRET)
+            await fail_pending(endpoint.id, f"The endpoint was disabled: {UNREADABLE_SECRET}", db)
+        return None
     if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > at:
-        secrets.append(webhook_secrets.unseal(endpoint.previous_secret))
+        with contextlib.suppress(InvalidToken):  # sealed under a key since dropped: only the new secret signs
+            secrets.append(webhook_secrets.unseal(endpoint.previous_secret))
     return Claim(delivery, endpoint.url, secrets)
 
 

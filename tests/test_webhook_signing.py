@@ -14,10 +14,12 @@ import pytest
 from cryptography.fernet import InvalidToken
 
 from models import clock, settings, webhook_secrets
-from models.webhooks import WebhookEndpoint
+from models.webhook_deliveries import UNREADABLE_SECRET
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from tests.processes import until
 from tests.support import Api, World
 from tests.webhook_receiver import Receiver, receiving
-from tests.webhooks_support import ROTATE, SEND_TEST, create_endpoint, endpoint_pk
+from tests.webhooks_support import ENDPOINTS, ROTATE, SEND_TEST, UPDATE, create_endpoint, deliveries_of, endpoint_pk
 
 
 @pytest.fixture
@@ -80,3 +82,31 @@ async def test_secrets_sealed_under_an_old_key_open_while_it_is_still_listed(mon
     sealed = webhook_secrets.seal("whsec_x")
     monkeypatch.setattr(settings, "SECRET_KEYS", ["a-new-key-of-at-least-32-characters-long", *settings.SECRET_KEYS])
     assert webhook_secrets.unseal(sealed) == "whsec_x"
+
+
+async def test_an_endpoint_whose_secret_no_listed_key_opens_is_disabled_saying_how_to_mend_it(
+    api: Api, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint_id, old = await create_endpoint(api, world.admin, receiver.url)
+    monkeypatch.setattr(settings, "SECRET_KEYS", ["a-key-that-did-not-seal-it-32-characters"])  # the old key dropped
+
+    await api(SEND_TEST, world.admin, id=endpoint_id)
+    (delivery,) = await deliveries_of(endpoint_id)
+
+    async def ended() -> bool:
+        return (await WebhookDelivery.get(id=delivery.id)).status is not DeliveryStatus.PENDING
+
+    await until(ended, 30)
+    failed = await WebhookDelivery.get(id=delivery.id)
+    assert (failed.status, failed.last_error) == (DeliveryStatus.FAILED, f"The endpoint was disabled: {UNREADABLE_SECRET}")
+    assert failed.attempts == 0
+    (endpoint,) = [e["node"] for e in (await api(ENDPOINTS, world.admin))["webhookEndpoints"]["edges"]]
+    assert (endpoint["enabled"], endpoint["disabledReason"]) == (False, UNREADABLE_SECRET)
+    assert receiver.received == []
+
+    new = (await api(ROTATE, world.admin, id=endpoint_id))["rotateWebhookSecret"]["secret"]
+    await api(UPDATE, world.admin, input={"id": endpoint_id, "enabled": True})
+    receiver.secrets += [old, new]
+    await api(SEND_TEST, world.admin, id=endpoint_id)
+    (received,) = await receiver.wait(1)
+    assert received.verified_by == [new]  # the old secret, unreadable, no longer signs
