@@ -78,12 +78,17 @@ class Api:
         return result["uploadBulkTransferFile"]
 
     def ws(
-        self, token: str | None, protocol: str = TRANSPORT_WS, init: dict | None = None, origin: str | None = None
+        self, token: str | None, protocol: str = TRANSPORT_WS, init: dict | None = None, origin: str | None = None,
+        in_handshake: bool = False,
     ) -> Client:
-        payload = init if init is not None else ({"Authorization": f"Bearer {token}"} if token else {})
+        """A WebSocket client whose `connection_init` carries the token (or `init`), or, `in_handshake`,
+        whose upgrade request does, in its Authorization header, as a server-side client may send it."""
+        payload = init if init is not None else ({"Authorization": f"Bearer {token}"} if token and not in_handshake else {})
         url = self.base.replace("http://", "ws://") + "/graphql"
-        headers = {"Origin": origin} if origin else None  # as a browser on that page sends it
-        return Client(transport=WebsocketsTransport(url=url, init_payload=payload, subprotocols=[protocol], headers=headers))
+        headers = {"Origin": origin} if origin else {}  # as a browser on that page sends it
+        if in_handshake and token:
+            headers["Authorization"] = f"Bearer {token}"
+        return Client(transport=WebsocketsTransport(url=url, init_payload=payload, subprotocols=[protocol], headers=headers or None))
 
     async def events(
         self,

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 
 import pytest
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 
+from graph.api import transfer_events as subscription
+from graph.core import context as request_context
 from graph.core.relay import to_global_id
 from models import running, starting
+from models.tenancy import User
 from tests.conftest import Oidc
 from tests.oidc_provider import VIEWER, with_claims
 from tests.support import EVENTS, LEGACY_WS, TRANSPORT_WS, door
@@ -66,3 +71,53 @@ async def test_a_subscription_cannot_start_with_a_jwt_past_its_exp_but_within_th
     finally:
         await running.cancel(transfer)
     assert caught.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def _watch_until_refused(oidc: Oidc, token: str, after_snapshot: Callable[[], Awaitable[None]]) -> tuple[list[str], str]:
+    """Subscribe with `token` to a queued transfer that will not run, call `after_snapshot`, and
+    return the event types received and the code of the error that ended the subscription."""
+    world = oidc.world
+    await world.stock(10)
+    transfer, _ = await starting.start_single(world.users[1], 10, 11)
+    received: list[str] = []
+    try:
+        with pytest.raises(TransportQueryError) as caught:
+            async with asyncio.timeout(30), oidc.api.ws(token) as session:
+                request = GraphQLRequest(EVENTS, variable_values={"id": to_global_id("Transfer", transfer.id)})
+                async for result in session.subscribe(request):
+                    received.append(result["transferEvents"]["type"])
+                    await after_snapshot()
+    finally:
+        await running.cancel(transfer)
+    return received, caught.value.errors[0]["extensions"]["code"]
+
+
+@pytest.fixture
+def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API runs in this process: check access every cycle, and cycle quickly."""
+    monkeypatch.setattr(subscription, "ACCESS_RECHECK_SECONDS", 0)
+    monkeypatch.setattr(subscription, "RECHECK_MS", 200)
+
+
+async def test_a_subscription_ends_unauthenticated_once_its_jwt_names_another_user(oidc: Oidc, quick_checks: None) -> None:
+    """A JWT names its user by tenant and username: when that name passes to someone else, the
+    subscription ends rather than carry on as them (here a tenant admin, who would see it all)."""
+    world = oidc.world
+
+    async def pass_the_name_on() -> None:
+        await User.filter(id=world.pk(2)).update(username="lead-before")
+        await User.filter(id=world.pk(4)).update(username="lead")
+
+    received, code = await _watch_until_refused(oidc, oidc.token("lead"), pass_the_name_on)
+    assert (received, code) == (["SNAPSHOT"], "UNAUTHENTICATED")
+
+
+async def test_a_jwt_is_over_at_its_exp_second_itself(oidc: Oidc, quick_checks: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 7519: the token must not be accepted "on or after" its exp."""
+    exp = int(time.time()) + 100
+
+    async def stop_the_clock_at_exp() -> None:
+        monkeypatch.setattr(request_context, "time", SimpleNamespace(time=lambda: float(exp)))
+
+    received, code = await _watch_until_refused(oidc, oidc.token("admin", exp=exp), stop_the_clock_at_exp)
+    assert (received, code) == (["SNAPSHOT"], "UNAUTHENTICATED")

@@ -91,7 +91,7 @@ async def test_last_use_is_noted_at_most_once_a_minute(api: Api, world: World) -
 
 
 async def _watch_until_refused(
-    api: Api, world: World, token: str, protocol: str, end_access: Callable[[], Awaitable[None]]
+    api: Api, world: World, token: str, protocol: str, end_access: Callable[[], Awaitable[None]], in_handshake: bool = False
 ) -> tuple[list[str], dict]:
     """Subscribe to a queued transfer that will not run, end access after the SNAPSHOT, and
     return the event types received and the error that ended the subscription."""
@@ -101,7 +101,7 @@ async def _watch_until_refused(
     received: list[str] = []
     try:
         with pytest.raises(TransportQueryError) as caught:
-            async with api.ws(token, protocol) as session:
+            async with api.ws(token, protocol, in_handshake=in_handshake) as session:
                 request = GraphQLRequest(EVENTS, variable_values={"id": to_global_id("Transfer", transfer.id)})
                 async with asyncio.timeout(30):
                     async for result in session.subscribe(request):
@@ -129,6 +129,19 @@ async def test_an_open_subscription_ends_unauthenticated_when_its_token_is_revok
         await ApiToken.revoke(row.id)
 
     received, error = await _watch_until_refused(api, world, world.admin, protocol, revoke)
+    assert received == ["SNAPSHOT"] and error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_subscription_whose_token_came_in_the_handshake_header_is_rechecked_by_that_token(
+    api: Api, world: World, quick_checks: None
+) -> None:
+    """No token in `connection_init`: the upgrade request's Authorization header is the one checked."""
+    row = await _token_row(world.admin)
+
+    async def revoke() -> None:
+        await ApiToken.revoke(row.id)
+
+    received, error = await _watch_until_refused(api, world, world.admin, TRANSPORT_WS, revoke, in_handshake=True)
     assert received == ["SNAPSHOT"] and error["extensions"]["code"] == "UNAUTHENTICATED"
 
 
