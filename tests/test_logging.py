@@ -63,6 +63,29 @@ async def test_an_internal_error_names_the_request_id_of_the_header(
     assert response.headers["X-Request-ID"] == "support-ticket-1234"
 
 
+async def test_every_log_line_of_a_request_names_its_tenant_and_operator(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(operator: Any) -> list:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(graph.api.users, "visible_views", broken)  # a request that logs an error
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out = io.StringIO()
+    try:
+        logs.configure("json", "INFO")
+        root.handlers[0].setStream(out)
+        await post(api.base, world.admin, "named-in-log-1", json={"query": "{ views { name } }"})
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    mine = [line for line in lines if line.get("request_id") == "named-in-log-1"]
+    assert mine, lines
+    assert {(line.get("tenant"), line.get("operator")) for line in mine} == {(world.tenant.slug, "admin")}
+
+
 @contextlib.asynccontextmanager
 async def udt_serve(env: dict[str, str], log: Path) -> AsyncIterator[str]:
     """`udt serve` on a free port, its output in `log`; stopped with SIGTERM."""
