@@ -28,8 +28,8 @@ _UNSET: Any = object()
 
 
 def _oidc(conn: HTTPConnection) -> Verifier | None:
-    """The app's OpenID Connect verifier (graph/server/app.py), None when OIDC is off."""
-    return getattr(conn.app.state, "oidc", None)
+    """The app's OpenID Connect verifier (graph/server/app.py sets it), None when OIDC is off."""
+    return conn.app.state.oidc
 
 
 def _named_in_log(operator: User | None) -> None:
