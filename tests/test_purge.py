@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from graph.core.relay import pk_of
 from models import bulk, clock, purge, revert_start, running, settings, starting
@@ -160,6 +161,39 @@ async def test_workers_purging_at_once_purge_each_journal_once(world: World) -> 
     # Whichever purged a journal, it was counted once.
     assert first.rows["journal_move"] + second.rows["journal_move"] >= 4
     assert first.transfers + second.transfers >= 4
+
+
+@pytest.mark.concurrent
+async def test_a_purge_skips_the_transfers_another_workers_purge_step_holds_and_purges_the_rest_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await purge.purge()  # what earlier tests left
+    expired = []
+    for source in (10, 12, 14):
+        await world.give(source, "CCR", 3)
+        expired.append((await applied(world, source, source + 1)).id)
+    for pk in expired:
+        await expire(pk)
+    monkeypatch.setattr(purge, "BATCH_TRANSFERS", 1)  # a step takes one transfer: the first
+    stepped, commit = asyncio.Event(), asyncio.Event()
+    held = purge.Purged(rows={table: 0 for table in ("journal_move", "journal_removed")})
+
+    async def other_worker() -> None:
+        async with in_transaction():  # its step has deleted the first journal, and not committed yet
+            await purge._journal_step(clock.now() - timedelta(days=settings.REVERT_DAYS) - purge.GRACE, held)
+            stepped.set()
+            await commit.wait()
+
+    other = asyncio.create_task(other_worker())
+    await stepped.wait()
+    try:  # waiting for the other step would wait for ever: it commits only afterwards
+        purged = await asyncio.wait_for(purge.purge(), 20)
+    finally:
+        commit.set()
+        await other
+    assert purged.transfers == 2 and held.transfers == 1
+    assert [await journaled(pk) for pk in expired] == [False, False, False]
+    assert sum([await journal_rows(pk) for pk in expired]) == 0
 
 
 async def test_idempotency_keys_older_than_a_day_are_purged_and_fresh_ones_stay(api: Api, world: World) -> None:
