@@ -249,6 +249,9 @@ MUTANTS = [
     Mutant("the purge forgets the grace period", "models/purge.py",
            "cutoff = now() - timedelta(days=settings.REVERT_DAYS) - GRACE",
            "cutoff = now() - timedelta(days=settings.REVERT_DAYS)", ("tests/test_purge.py::test_a_journal_is_kept_until",)),
+    Mutant("purgers on PostgreSQL wait for each other's transfers instead of skipping them", "models/purge.py",
+           'lock = " FOR UPDATE OF t SKIP LOCKED" if q.postgres else ""', 'lock = ""',
+           ("tests/test_purge.py::test_a_purge_skips_the_transfers_another_workers_purge_step_holds",)),
     Mutant("a cancel locks the transfer before the pairs (deadlocks with a pair in flight)", "models/running.py",
            "        await TransferItem.filter(transfer_id=transfer.id, status=ItemStatus.PENDING).using_db(db).update(\n"
            "            status=ItemStatus.CANCELLED, finished_at=now()\n        )\n"

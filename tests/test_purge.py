@@ -4,15 +4,17 @@ is queued or running; idempotency keys go after their 24 hours; every worker pur
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from graph.core.relay import pk_of
 from models import bulk, clock, purge, revert_start, running, settings, starting
 from models.idempotency import IdempotencyKey
-from models.journal import JOURNAL_TABLES, JournalMove
+from models.journal import JOURNAL_TABLES, JournalMove, JournalRemoved
 from models.transfers import Transfer, TransferItem
 from models.userdata import AgentSchedule
 from tests.processes import Workers, until, worker_env
@@ -161,6 +163,39 @@ async def test_workers_purging_at_once_purge_each_journal_once(world: World) -> 
     assert first.transfers + second.transfers >= 4
 
 
+@pytest.mark.concurrent
+async def test_a_purge_skips_the_transfers_another_workers_purge_step_holds_and_purges_the_rest_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await purge.purge()  # what earlier tests left
+    expired = []
+    for source in (10, 12, 14):
+        await world.give(source, "CCR", 3)
+        expired.append((await applied(world, source, source + 1)).id)
+    for pk in expired:
+        await expire(pk)
+    monkeypatch.setattr(purge, "BATCH_TRANSFERS", 1)  # a step takes one transfer: the first
+    stepped, commit = asyncio.Event(), asyncio.Event()
+    held = purge.Purged(rows={table: 0 for table in ("journal_move", "journal_removed")})
+
+    async def other_worker() -> None:
+        async with in_transaction():  # its step has deleted the first journal, and not committed yet
+            await purge._journal_step(clock.now() - timedelta(days=settings.REVERT_DAYS) - purge.GRACE, held)
+            stepped.set()
+            await commit.wait()
+
+    other = asyncio.create_task(other_worker())
+    await stepped.wait()
+    try:  # waiting for the other step would wait for ever: it commits only afterwards
+        purged = await asyncio.wait_for(purge.purge(), 20)
+    finally:
+        commit.set()
+        await other
+    assert purged.transfers == 2 and held.transfers == 1
+    assert [await journaled(pk) for pk in expired] == [False, False, False]
+    assert sum([await journal_rows(pk) for pk in expired]) == 0
+
+
 async def test_idempotency_keys_older_than_a_day_are_purged_and_fresh_ones_stay(api: Api, world: World) -> None:
     await world.stock(10, 12)
     old = await start_with_key(api, world.admin, 10, 11, key="old-key")
@@ -184,15 +219,59 @@ async def test_expired_keys_go_in_batches_every_one_counted_and_a_purge_with_not
     from models import idempotency
 
     await purge.purge()  # what earlier tests left
-    await world.stock(*range(10, 15))
-    for source in range(10, 15):
+    await keys_past_their_day(world, range(10, 15))
+    assert await idempotency.forget_expired(batch=2) == 5  # batches of 2, 2 and 1
+    assert await IdempotencyKey.filter(operator_id=world.pk(1)).count() == 0
+    assert not await purge.purge()
+
+
+async def keys_past_their_day(world: World, sources: range) -> None:
+    """An idempotency key, 25 hours old, for a transfer (cancelled at once) from each source."""
+    await world.stock(*sources)
+    for source in sources:
         started, problems = await starting.start_single(world.users[1], source, source + 10, idempotency_key=f"k{source}")
         assert problems == [] and started is not None
         await running.cancel(started)
     await IdempotencyKey.filter(operator_id=world.pk(1)).update(created_at=clock.now() - timedelta(hours=25))
-    assert await idempotency.forget_expired(batch=2) == 5  # batches of 2, 2 and 1
-    assert await IdempotencyKey.filter(operator_id=world.pk(1)).count() == 0
-    assert not await purge.purge()
+
+
+def purged_line(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    """The one line the purge logged."""
+    (line,) = [r for r in caplog.records if r.name == "models.purge"]
+    assert line.getMessage() == "purged"
+    return line
+
+
+async def test_a_purge_logs_one_line_with_the_journals_rows_and_keys_it_deleted(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await purge.purge()  # what earlier tests left
+    await give_every_kind(world)
+    old = await applied(world, 10, 11)
+    items = await TransferItem.filter(transfer_id=old.id).values_list("id", flat=True)
+    moves = await JournalMove.filter(item_id__in=items).count()
+    removed = await JournalRemoved.filter(item_id__in=items).count()
+    assert moves >= 4 and removed >= 2
+    await expire(old.id)
+
+    with caplog.at_level(logging.INFO, logger="models.purge"):
+        purged = await purge.purge()
+    line = purged_line(caplog)
+    assert (line.journals, line.journal_move, line.journal_removed, line.idempotency_keys) == (1, moves, removed, 0)
+    assert purged == purge.Purged(rows={"journal_move": moves, "journal_removed": removed}, transfers=1, keys=0)
+
+
+async def test_a_purge_that_only_forgot_idempotency_keys_says_it_purged_and_logs_it(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await purge.purge()  # what earlier tests left
+    await keys_past_their_day(world, range(10, 12))
+
+    with caplog.at_level(logging.INFO, logger="models.purge"):
+        purged = await purge.purge()
+    assert purged and (purged.transfers, purged.keys, set(purged.rows.values())) == (0, 2, {0})
+    line = purged_line(caplog)
+    assert (line.journals, line.journal_move, line.journal_removed, line.idempotency_keys) == (0, 0, 0, 2)
 
 
 async def test_every_worker_purges_at_start_and_every_purge_seconds(
