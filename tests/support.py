@@ -26,6 +26,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from graph.live.websocket import UVICORN
 from models.tenancy import ApiToken, Team, TeamMember, Tenant, User, View, ViewTeam
+from models.transfers import Transfer
 from models.userdata import BY_KEY, OWNED, AgentSchedule, Evaluation, OwnedRecord
 
 _slugs = itertools.count(1)
@@ -440,6 +441,18 @@ async def make_world() -> World:
     for name, uid in (("admin", 1), ("lead", 2), ("clerk", 3)):
         world.tokens[name] = await ApiToken.issue(world.users[uid])
     return world
+
+
+async def start_bulk(world: World, pairs: list[tuple[int, int]]) -> Transfer:
+    """A bulk transfer of `pairs` by the admin, each source owning 5 CCR: committed, not enqueued."""
+    from models import bulk
+
+    for source, _ in pairs:
+        await world.give(source, "CCR", 5)
+    content = "Source User ID,Target User ID\n" + "".join(f"{s},{t}\n" for s, t in pairs)
+    transfer, problems = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", content.encode()))
+    assert problems == []
+    return transfer
 
 
 _counting: contextvars.ContextVar[QueryCounter | None] = contextvars.ContextVar("counting", default=None)

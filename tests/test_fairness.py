@@ -13,19 +13,10 @@ from pathlib import Path
 
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
-from models import bulk, leases, running, settings, starting
+from models import leases, running, settings, starting
 from models.transfers import Transfer, TransferLane
 from tests.processes import Workers, enqueue, finished, until, worker_env
-from tests.support import Api, World, make_world
-
-
-async def _bulk(world: World, pairs: list[tuple[int, int]]) -> Transfer:
-    for source, _ in pairs:
-        await world.give(source, "CCR", 5)
-    content = "Source User ID,Target User ID\n" + "".join(f"{s},{t}\n" for s, t in pairs)
-    transfer, problems = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", content.encode()))
-    assert problems == []
-    return transfer
+from tests.support import Api, World, make_world, start_bulk
 
 
 async def _status(transfer: Transfer) -> Transfer:
@@ -45,11 +36,11 @@ async def test_a_single_transfer_and_another_tenants_bulk_run_while_a_bulk_runs(
     try:
         # Everything is in the database before the worker starts: on SQLite its
         # transactions would otherwise hold the test's writes up.
-        first = await _bulk(world, [(s, s + 15) for s in range(10, 25)])  # 15 pairs
+        first = await start_bulk(world, [(s, s + 15) for s in range(10, 25)])  # 15 pairs
         await other.give(10, "CCR", 1)
         single, problems = await starting.start_single(other.users[1], 10, 11)
         assert problems == []
-        second = await _bulk(other, [(s, s + 5) for s in range(12, 17)])
+        second = await start_bulk(other, [(s, s + 5) for s in range(12, 17)])
         await workers.start(SLOW_PAIR_SECONDS="0.3")
         await enqueue(first)
         await until(lambda: workers.pairs_begun() >= 2, 60)  # the first bulk fills both job slots
@@ -85,7 +76,7 @@ async def test_a_lane_keeps_its_worker_slot_while_nobody_waits(
     monkeypatch.setattr(settings, "BULK_LANES", 2)
     workers = Workers(worker_env(database, redis_url, queue, UDT_SLICE_SECONDS="0.1"), tmp_path / "pairs")
     try:
-        alone = await _bulk(world, [(s, s + 10) for s in range(10, 18)])
+        alone = await start_bulk(world, [(s, s + 10) for s in range(10, 18)])
         await workers.start(SLOW_PAIR_SECONDS="0.1")
         await enqueue(alone)
         await until(lambda: finished(alone), 60)
@@ -97,7 +88,7 @@ async def test_a_lane_keeps_its_worker_slot_while_nobody_waits(
 
 async def test_a_new_transfers_lanes_go_ahead_of_lanes_waiting_for_their_turn(world: World, pool, monkeypatch) -> None:
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-order:{world.tenant.id}")  # no worker takes it
-    bulk_transfer = await _bulk(world, [(10, 20), (11, 21)])
+    bulk_transfer = await start_bulk(world, [(10, 20), (11, 21)])
     (successor, *_) = await leases.of_transfer(bulk_transfer.id)
     await transfer_jobs.enqueue_lanes(pool, [successor])  # a lane that handed over after its slice
     await world.give(12, "CCR", 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
+
 from arq.constants import job_key_prefix
 
 from graph.core.relay import to_global_id
@@ -12,7 +14,7 @@ from jobs import transfer as transfer_jobs
 from jobs.transfer import reconcile
 from models import clock, leases, running, starting
 from models.transfers import Transfer, TransferLane, TransferStatus
-from tests.support import Api, World
+from tests.support import Api, World, start_bulk
 
 
 async def _queued_jobs(pool, transfer: Transfer) -> list[str]:
@@ -24,6 +26,24 @@ async def _queued_jobs(pool, transfer: Transfer) -> list[str]:
 
 async def _age(transfer: Transfer, minutes: int = 5) -> None:
     await Transfer.filter(id=transfer.id).update(created_at=transfer.created_at - timedelta(minutes=minutes))
+
+
+@pytest.fixture
+def queue(world: World, monkeypatch) -> str:
+    """A queue of the test's own, which no worker takes jobs from."""
+    from models import settings
+
+    name = f"udt:test-reconcile-own:{world.tenant.id}"
+    monkeypatch.setattr(settings, "QUEUE_NAME", name)
+    return name
+
+
+async def _single(world: World, source: int) -> tuple[Transfer, leases.LaneRef]:
+    """A transfer of `source`'s one CCR record to `source + 1` (committed, not enqueued), and its lane."""
+    await world.stock(source)
+    transfer, _ = await starting.start_single(world.users[1], source, source + 1)
+    (lane,) = await leases.of_transfer(transfer.id)
+    return transfer, lane
 
 
 async def test_a_transfer_whose_job_was_lost_is_enqueued_again_and_finishes(api: Api, world: World, pool) -> None:
@@ -171,3 +191,110 @@ async def test_a_lease_renewed_between_the_takeovers_read_and_its_update_is_not_
     assert await _queued_jobs(pool, slow) == [transfer_jobs.job_id(lane)]
     assert await TransferItem.filter(transfer_id=slow.id).values_list("attempts", flat=True) == [0]
     await running.cancel(slow)
+
+
+async def _lanes(transfer: Transfer) -> list[tuple[int, bool, bool, str | None]]:
+    """Each lane's (generation, finished, lease held, holder), in lane order."""
+    rows = await TransferLane.filter(transfer_id=transfer.id).order_by("lane")
+    return [(row.generation, row.finished, row.lease_until is not None, row.holder) for row in rows]
+
+
+async def _by_position(transfer: Transfer, field: str) -> dict[int, object]:
+    from models.transfers import TransferItem
+
+    return dict(await TransferItem.filter(transfer_id=transfer.id).values_list("position", field))
+
+
+async def test_a_takeover_counts_the_dead_holders_attempt_on_its_lanes_first_pending_pair_once(
+    world: World, pool, monkeypatch, queue: str
+) -> None:
+    """The pair a dead holder was on rolled back with it: the takeover counts that attempt, on its
+    own lane's next pair only, frees the lease, and a later reconcile takes the lane no further."""
+    from models import settings
+    from models.transfers import TransferItem
+
+    monkeypatch.setattr(settings, "BULK_LANES", 2)
+    bulk = await start_bulk(world, [(10, 20), (11, 21), (12, 22), (13, 23)])  # lane 0: positions 0, 2; lane 1: 1, 3
+    lanes = await leases.of_transfer(bulk.id)
+    assert await leases.hold(lanes[1])  # a worker took lane 1 ...
+    assert await _lanes(bulk) == [(1, False, False, None), (1, False, True, leases.HOLDER)]
+    await running.process_item((await TransferItem.get(transfer_id=bulk.id, position=1)).id)  # ... applied its first pair
+    await TransferLane.filter(transfer_id=bulk.id, lane=1).update(lease_until=clock.now() - timedelta(seconds=1))  # died
+    for _ in range(2):
+        await reconcile(pool)
+    assert await _by_position(bulk, "attempts") == {0: 0, 1: 1, 2: 0, 3: 1}
+    assert await _lanes(bulk) == [(1, False, False, None), (2, False, False, None)]
+    assert await _queued_jobs(pool, bulk) == [transfer_jobs.job_id(leases.LaneRef(bulk.id, 1, 2))]
+    await running.cancel(bulk)
+
+
+async def test_a_lane_whose_job_has_run_longer_than_a_lease_renewing_it_is_left_to_that_job(
+    world: World, pool, queue: str
+) -> None:
+    """arq's in-progress mark is as old as the job: past a lease, only a lane without a lease was never held."""
+    from arq.constants import in_progress_key_prefix
+
+    from models import settings
+
+    long, lane = await _single(world, 28)
+    await transfer_jobs.enqueue(pool, long)
+    await _age(long)
+    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts, a lease and more ago
+    await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(lane), int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    assert await leases.hold(lane)  # renewed just now
+    await reconcile(pool)
+    assert await leases.of_transfer(long.id) == [lane]
+    assert await _queued_jobs(pool, long) == [transfer_jobs.job_id(lane)]
+    await running.cancel(long)
+
+
+async def test_each_lane_job_applies_and_finishes_only_its_own_lane_and_a_finished_lane_is_never_offered_again(
+    world: World, pool, monkeypatch, queue: str
+) -> None:
+    from models import settings
+
+    monkeypatch.setattr(settings, "BULK_LANES", 2)
+    bulk = await start_bulk(world, [(10, 20), (11, 21), (12, 22), (13, 23)])  # lane 0: positions 0, 2; lane 1: 1, 3
+    first, second = await leases.of_transfer(bulk.id)
+    assert await transfer_jobs.run_lane({"redis": pool}, bulk.id, first.lane, first.generation) == 2
+    assert await _by_position(bulk, "status") == {0: "SUCCEEDED", 1: "PENDING", 2: "SUCCEEDED", 3: "PENDING"}
+    assert await _lanes(bulk) == [(1, True, False, None), (1, False, False, None)]
+    assert await leases.of_transfer(bulk.id) == [second]
+    await _age(bulk)
+    await reconcile(pool)  # the bulk runs on: only its open lane is offered
+    assert await _queued_jobs(pool, bulk) == [transfer_jobs.job_id(second)]
+    assert await transfer_jobs.run_lane({"redis": pool}, bulk.id, second.lane, second.generation) == 2
+    assert (await Transfer.get(id=bulk.id)).status is TransferStatus.SUCCEEDED
+
+
+async def test_the_lanes_of_a_cancelled_transfer_are_neither_taken_over_nor_offered(
+    world: World, pool, monkeypatch, queue: str
+) -> None:
+    from models import settings
+
+    monkeypatch.setattr(settings, "BULK_LANES", 2)
+    bulk = await start_bulk(world, [(10, 20), (11, 21)])
+    held, _ = await leases.of_transfer(bulk.id)
+    assert await leases.hold(held)
+    await running.cancel(bulk)
+    await TransferLane.filter(transfer_id=bulk.id, lane=held.lane).update(lease_until=clock.now() - timedelta(seconds=1))
+    await _age(bulk)
+    await reconcile(pool)
+    assert [generation for generation, *_ in await _lanes(bulk)] == [1, 1]
+    assert await _queued_jobs(pool, bulk) == []
+
+
+async def test_a_lane_handed_over_whose_successor_never_reached_the_queue_is_offered_by_the_next_reconcile(
+    world: World, pool, queue: str
+) -> None:
+    handed, lane = await _single(world, 30)
+    assert await leases.hold(lane)
+    successor = await leases.hand_over(lane)  # at the end of a slice; then Redis was away
+    assert successor == leases.LaneRef(handed.id, lane.lane, lane.generation + 1)
+    assert await _lanes(handed) == [(2, False, False, None)]
+    assert await leases.hand_over(lane) is None  # the old generation has nothing left to give
+    await _age(handed)
+    await reconcile(pool)
+    assert await _queued_jobs(pool, handed) == [transfer_jobs.job_id(successor)]
+    assert await transfer_jobs.run_lane({"redis": pool}, handed.id, successor.lane, successor.generation) == 1
+    assert await world.owned(31) == {"CCR": 1}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,65 @@ async def test_a_lane_job_renews_its_lease_so_that_it_never_runs_below_a_third_o
     assert min(ahead) > lease / 3, ahead
     assert (await TransferLane.get(transfer_id=transfer.id)).generation == 1
     assert await world.owned(11) == {"CCR": 2}
+
+
+async def test_a_draining_lane_job_hands_its_lane_to_a_successor_queued_behind_which_carries_on(
+    world: World, pool, queue: str, monkeypatch
+) -> None:
+    """In process, as `udt worker` does on SIGTERM: after the pair in flight, the lane goes to the next
+    generation, lease and holder cleared, and that generation's job, queued, applies the rest."""
+    from models import leases
+
+    transfer = await _bulk(world, monkeypatch, lanes=1)
+    before = await _records()
+    apply, holders = running.process_item, []
+
+    async def noting_the_holder(item_id: int) -> list:
+        holders.append((await TransferLane.get(transfer_id=transfer.id)).holder)
+        return await apply(item_id)
+
+    monkeypatch.setattr(running, "process_item", noting_the_holder)
+    ctx = {"redis": pool, "draining": lambda: len(holders) == 1}  # SIGTERM while the first pair runs
+    assert await transfer_jobs.run_lane(ctx, transfer.id, 0, 1) == 1
+    assert holders == [leases.HOLDER]
+    lane = await TransferLane.get(transfer_id=transfer.id)
+    assert (lane.generation, lane.finished, lane.lease_until, lane.holder) == (2, False, None, None)
+    successor = LaneRef(transfer.id, 0, 2)
+    assert [job.decode() for job in await pool.zrange(queue, 0, -1)] == [transfer_jobs.job_id(successor)]
+    assert await transfer_jobs.run_lane({"redis": pool}, transfer.id, 0, 2) == len(PAIRS) - 1
+    await _assert_every_pair_applied_once(world, transfer, before)
+    assert set(await TransferItem.filter(transfer_id=transfer.id).values_list("attempts", flat=True)) == {1}
+
+
+async def test_a_job_draining_after_its_lane_was_taken_over_and_finished_elsewhere_hands_nothing_over(
+    world: World, pool, queue: str, monkeypatch
+) -> None:
+    """The interleaving is forced: the job stalls past its lease after its first pair; the reconciler
+    takes the lane (counting the attempt lost on the next pair), the new job finishes it; then
+    SIGTERM reaches the stalled job, which finds the lane is no longer its own."""
+    from models import leases
+
+    transfer = await _bulk(world, monkeypatch, lanes=1)
+    before = await _records()
+    apply, rescued = running.process_item, []
+
+    async def stalling_after_the_first_pair(item_id: int) -> list:
+        done = await apply(item_id)
+        if not rescued:
+            rescued.append(True)
+            await TransferLane.filter(transfer_id=transfer.id).update(lease_until=clock.now() - timedelta(seconds=1))
+            taken = [new for old, new in await leases.take_over_expired() if old.transfer_id == transfer.id]
+            assert taken == [LaneRef(transfer.id, 0, 2)]
+            rescued.append(await transfer_jobs.run_lane({"redis": pool}, transfer.id, 0, 2))
+        return done
+
+    monkeypatch.setattr(running, "process_item", stalling_after_the_first_pair)
+    ctx = {"redis": pool, "draining": lambda: bool(rescued)}
+    assert await transfer_jobs.run_lane(ctx, transfer.id, 0, 1) == 1
+    assert rescued == [True, len(PAIRS) - 1]
+    lane = await TransferLane.get(transfer_id=transfer.id)
+    assert (lane.generation, lane.finished) == (2, True)
+    assert await pool.zrange(queue, 0, -1) == []  # no successor of a lane that is not ours
+    await _assert_every_pair_applied_once(world, transfer, before)
+    attempts = dict(await TransferItem.filter(transfer_id=transfer.id).values_list("position", "attempts"))
+    assert attempts == {position: 2 if position == 1 else 1 for position in range(len(PAIRS))}
