@@ -537,7 +537,8 @@ async def test_a_transfer_still_queued_or_running_is_not_revertible_yet(api: Api
     assert queued is not None
     gid = to_global_id("Transfer", queued.id)
     why = "The transfer is still queued or running; it can be reverted once it has finished."
-    for _ in ("QUEUED", "RUNNING"):
+    for status in ("QUEUED", "RUNNING"):
+        assert (await Transfer.get(id=queued.id)).status.value == status
         plan = (await api(PLAN, world.admin, id=gid))["revertPlan"]
         assert plan["errors"] == [{"code": "NOT_REVERTIBLE", "message": why, "field": ["transferId"]}]
         refused = (await api(REVERT, world.admin, id=gid, confirm=True))["revertTransfer"]
