@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from graph.api.transfer_events import event_cursor
 from graph.core.relay import pk_of, to_global_id
 from jobs import transfer as transfer_jobs
 from models import bulk, revert_pairs, revert_start, running, settings, starting
+from models.idempotency import KEY_REUSED
 from models.journal import JournalMove, JournalRemoved
 from models.tenancy import User
 from models.transfers import Transfer, TransferItem
@@ -288,7 +290,9 @@ async def test_a_revert_cannot_be_reverted(api: Api, world: World) -> None:
     await world.give(10, "CCR", 2)
     done = await revert(api, world, await transfer(api, world, 10, 11))
     refused = (await api(REVERT, world.admin, id=done["id"], confirm=True))["revertTransfer"]
-    assert [e["code"] for e in refused["userErrors"]] == ["NOT_REVERTIBLE"]
+    assert refused["userErrors"] == [
+        {"code": "NOT_REVERTIBLE", "message": "A revert cannot itself be reverted.", "field": ["input", "transferId"]}
+    ]
 
 
 async def test_a_transfer_without_a_succeeded_pair_is_not_revertible(api: Api, world: World) -> None:
@@ -300,7 +304,11 @@ async def test_a_transfer_without_a_succeeded_pair_is_not_revertible(api: Api, w
     state = (await api(STATE, world.admin, id=started["transfer"]["id"]))["transfer"]
     assert state["status"] == "FAILED" and state["revertibleUntil"] is None
     plan = (await api(PLAN, world.admin, id=started["transfer"]["id"]))["revertPlan"]
-    assert [e["code"] for e in plan["errors"]] == ["NOT_REVERTIBLE"]
+    assert plan["errors"] == [{
+        "code": "NOT_REVERTIBLE",
+        "message": "No pair of this transfer was applied: there is nothing to revert.",
+        "field": ["transferId"],
+    }]
 
 
 async def test_without_confirm_nothing_is_reverted(api: Api, world: World) -> None:
@@ -521,3 +529,222 @@ async def test_reverting_one_of_two_transfers_into_one_target_returns_only_what_
     assert after[10] == before[10]
     assert after[11] == {"evaluator": set(), "approver": set(), "schedule": set()}
     assert after[12]["CCR"] == before[11]["CCR"] and after[12]["evaluator"] == before[11]["evaluator"]
+
+
+async def test_a_transfer_still_queued_or_running_is_not_revertible_yet(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    queued, _ = await starting.start_single(world.users[1], 10, 11)
+    assert queued is not None
+    gid = to_global_id("Transfer", queued.id)
+    why = "The transfer is still queued or running; it can be reverted once it has finished."
+    for status in ("QUEUED", "RUNNING"):
+        assert (await Transfer.get(id=queued.id)).status.value == status
+        plan = (await api(PLAN, world.admin, id=gid))["revertPlan"]
+        assert plan["errors"] == [{"code": "NOT_REVERTIBLE", "message": why, "field": ["transferId"]}]
+        refused = (await api(REVERT, world.admin, id=gid, confirm=True))["revertTransfer"]
+        assert refused["userErrors"] == [{"code": "NOT_REVERTIBLE", "message": why, "field": ["input", "transferId"]}]
+        await running.begin(queued.id)
+
+
+async def test_the_undo_window_ends_at_its_end_time_which_the_refusal_names(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    end = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
+    finished = end - timedelta(days=settings.REVERT_DAYS)
+    await Transfer.filter(id=pk_of(transfer_id, "Transfer")).update(finished_at=finished)
+
+    monkeypatch.setattr(revert_pairs, "now", lambda: end - timedelta(seconds=1))  # its last second
+    assert (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]["errors"] == []
+
+    monkeypatch.setattr(revert_pairs, "now", lambda: end)  # its end: expired
+    why = "The transfer can no longer be reverted: its undo window ended at 2026-12-01T09:30:00+00:00."
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert plan["errors"] == [{"code": "REVERT_EXPIRED", "message": why, "field": ["transferId"]}]
+    refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert refused["userErrors"] == [{"code": "REVERT_EXPIRED", "message": why, "field": ["input", "transferId"]}]
+    assert (await api(STATE, world.admin, id=transfer_id))["transfer"]["revertibleUntil"] is None
+
+
+async def test_a_transfer_that_was_not_journaled_is_not_revertible(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await Transfer.filter(id=pk_of(transfer_id, "Transfer")).update(journaled=False)  # ran while undo was off
+    why = "This transfer was not journaled (it ran while undo was off, or before undo existed): it cannot be reverted."
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert plan["errors"] == [{"code": "NOT_REVERTIBLE", "message": why, "field": ["transferId"]}]
+    refused = (await api(REVERT, world.admin, id=transfer_id, confirm=True))["revertTransfer"]
+    assert refused["userErrors"] == [{"code": "NOT_REVERTIBLE", "message": why, "field": ["input", "transferId"]}]
+    assert await world.owned(11) == {"CCR": 2}
+
+
+async def test_a_revert_with_only_deleted_records_to_put_back_is_planned_run_and_retried(api: Api, world: World) -> None:
+    """The original target owns nothing now: the revert is not refused as NOTHING_TO_TRANSFER."""
+    await world.give(10, "PROJECT", 1)
+    await world.give(11, "PROJECT", 2)
+    transfer_id = await transfer(api, world, 10, 11)
+    await OwnedRecord.filter(owner_id=world.pk(11)).delete()  # what it was given is gone since
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert plan["errors"] == [] and plan["conflicts"] == []
+    assert [(i["dataType"]["key"], i["returns"], i["restores"], i["skipped"]) for i in plan["impact"]] == [
+        ("PROJECT", 0, 2, 1)
+    ]
+
+    await User.filter(id=world.pk(10)).update(tenant_admin=True)  # the revert's pair fails on its turn
+    reverted = await revert(api, world, transfer_id)
+    assert reverted["status"] == "FAILED"
+    admin = "Target user Agent10 Number10 (10) is a tenant admin; tenant admins cannot be transferred."
+    state = (await api(STATE, world.admin, id=reverted["id"]))["transfer"]
+    assert [(e["node"]["errorCode"], e["node"]["errorMessage"]) for e in state["items"]["edges"]] == [("TENANT_ADMIN", admin)]
+    refused = (await api(RETRY, world.admin, id=reverted["id"]))["retryFailedTransfers"]
+    assert refused == {"transfer": None, "userErrors": [{"code": "TENANT_ADMIN", "message": admin}]}
+
+    await User.filter(id=world.pk(10)).update(tenant_admin=False)
+    retried = (await api(RETRY, world.admin, id=reverted["id"]))["retryFailedTransfers"]
+    assert retried["userErrors"] == []
+    assert (await api.wait_finished(world.admin, retried["transfer"]["id"]))["status"] == "SUCCEEDED"
+    assert await world.owned(11) == {"PROJECT": 2} and await world.owned(10) == {}
+
+
+RETRY_KEYED = """
+mutation ($id: ID!) { retryFailedTransfers(transferId: $id, confirm: true, idempotencyKey: "retry-1") {
+  transfer { id kind dataTypes { key } } userErrors { code message } } }"""
+
+
+async def test_the_retry_of_a_revert_moves_the_reverts_data_types_and_is_resent_safely(api: Api, world: World) -> None:
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(10, "CCR", 2)
+    chosen = """mutation { startTransfer(input: {sourceUserId: 10, targetUserId: 11, confirm: true,
+      dataTypes: ["AGENT_SCHEDULE"]}) { transfer { id } userErrors { code } } }"""
+    transfer_id = (await api(chosen, world.admin))["startTransfer"]["transfer"]["id"]
+    await api.wait_finished(world.admin, transfer_id)
+    await world.give(10, "AGENT_SCHEDULE")  # a conflict: the revert fails
+    reverted = await revert(api, world, transfer_id)
+    assert reverted["status"] == "FAILED"
+    await AgentSchedule.filter(user_id=world.pk(10)).delete()  # cleared
+
+    first = (await api(RETRY_KEYED, world.admin, id=reverted["id"]))["retryFailedTransfers"]
+    again = (await api(RETRY_KEYED, world.admin, id=reverted["id"]))["retryFailedTransfers"]
+    assert first["userErrors"] == again["userErrors"] == [] and again["transfer"] == first["transfer"]
+    assert first["transfer"]["kind"] == "REVERT" and first["transfer"]["dataTypes"] == [{"key": "AGENT_SCHEDULE"}]
+    assert (await api.wait_finished(world.admin, first["transfer"]["id"]))["status"] == "SUCCEEDED"
+    assert await world.owned(10) == {"AGENT_SCHEDULE": 1, "CCR": 2} and await world.owned(11) == {}
+
+
+async def test_the_retry_of_a_bulk_revert_takes_the_tenants_bulk_slot(api: Api, world: World) -> None:
+    for uid in (10, 12):
+        await world.give(uid, "AGENT_SCHEDULE")
+    started = await upload_and_start(api, world.admin, "From User ID,To User ID\n11,10\n13,12\n")
+    await api.wait_finished(world.admin, started["transfer"]["id"])
+    await world.give(12, "AGENT_SCHEDULE")
+    reverted = await revert(api, world, started["transfer"]["id"])
+    assert reverted["status"] == "PARTIALLY_FAILED"
+    await AgentSchedule.filter(user_id=world.pk(12)).delete()
+
+    retrying, problems = await bulk.retry(world.users[1], await Transfer.get(id=pk_of(reverted["id"], "Transfer")))
+    assert problems == [] and retrying is not None  # queued, not run
+    active = (await api("{ activeBulkTransfer { id kind } }", world.admin))["activeBulkTransfer"]
+    assert active == {"id": to_global_id("Transfer", retrying.id), "kind": "REVERT"}
+
+
+async def test_the_plan_of_a_bulk_revert_names_the_bulk_in_progress_first_then_every_busy_user(
+    api: Api, world: World
+) -> None:
+    await world.stock(10, 12, 14, 15, 16)
+    started = await upload_and_start(api, world.admin, "Source User ID,Target User ID\n10,11\n12,13\n")
+    transfer_id = started["transfer"]["id"]
+    await api.wait_finished(world.admin, transfer_id)
+    upload = await bulk.create_upload(world.users[1], "b.csv", b"Source User ID,Target User ID\n14,11\n15,13\n")
+    other, _ = await bulk.start(world.users[1], upload)  # queued: the bulk slot, 11 and 13 are taken
+
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    busy = "Source user Agent{0} Number{0} ({0}) is in a transfer that is queued or running."
+    assert plan["errors"] == [
+        {"code": "BULK_TRANSFER_IN_PROGRESS", "message": "Another bulk transfer of this tenant is queued or running.",
+         "field": ["transferId"]},
+        {"code": "USER_BUSY", "message": busy.format(11), "field": ["transferId"]},
+        {"code": "USER_BUSY", "message": busy.format(13), "field": ["transferId"]},
+    ]
+    await running.cancel(other)  # type: ignore[arg-type]
+    single, _ = await starting.start_single(world.users[1], 16, 17)  # a single transfer takes no bulk slot
+    assert single is not None
+    assert (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]["errors"] == []
+
+
+async def test_a_key_used_for_the_revert_of_one_transfer_is_refused_for_another(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    await world.give(12, "CCR", 2)
+    first, second = await transfer(api, world, 10, 11), await transfer(api, world, 12, 13)
+    keyed = """mutation ($id: ID!) { revertTransfer(input: {transferId: $id, confirm: true, idempotencyKey: "undo-1"}) {
+      transfer { id } userErrors { code message field } } }"""
+    assert (await api(keyed, world.admin, id=first))["revertTransfer"]["userErrors"] == []
+    refused = (await api(keyed, world.admin, id=second))["revertTransfer"]
+    assert refused == {
+        "transfer": None,
+        "userErrors": [{"code": KEY_REUSED.code, "message": KEY_REUSED.message, "field": ["input", "idempotencyKey"]}],
+    }
+    assert await Transfer.filter(tenant_id=world.tenant.id, kind="REVERT").count() == 1
+
+
+async def test_only_the_applied_pairs_of_a_transfer_are_reverted(api: Api, world: World) -> None:
+    await world.give(10, "CCR", 2)
+    await world.give(12, "CCR", 2)
+    upload = await bulk.create_upload(world.users[1], "b.csv", b"Source User ID,Target User ID\n10,11\n12,13\n")
+    started, _ = await bulk.start(world.users[1], upload)
+    assert started is not None
+    await OwnedRecord.filter(owner_id=world.pk(12)).delete()  # emptied before its turn: its pair fails
+    await run_pairs(started.id)
+    assert (await Transfer.get(id=started.id)).status.value == "PARTIALLY_FAILED"
+
+    done = await revert(api, world, to_global_id("Transfer", started.id))
+    assert done["totalPairs"] == 1 and done["status"] == "SUCCEEDED"
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    assert [(e["node"]["sourceUser"]["userId"], e["node"]["targetUser"]["userId"]) for e in state["items"]["edges"]] == [
+        (11, 10)
+    ]
+    assert await world.owned(10) == {"CCR": 2} and await world.owned(11) == {}
+
+
+async def test_a_schedule_that_moved_on_and_was_replaced_since_is_left_where_it_is_and_the_revert_says_so(
+    api: Api, world: World
+) -> None:
+    await world.give(10, "AGENT_SCHEDULE")  # the target had none: nothing was deleted
+    transfer_id = await transfer(api, world, 10, 11)
+    await AgentSchedule.filter(user_id=world.pk(11)).delete()
+    await world.give(11, "AGENT_SCHEDULE")  # a new one since: no deleted one competes with it
+    plan = (await api(PLAN, world.admin, id=transfer_id))["revertPlan"]
+    assert plan["errors"] == [] and plan["conflicts"] == []
+    assert [(i["dataType"]["key"], i["returns"], i["restores"], i["skipped"]) for i in plan["impact"]] == [
+        ("AGENT_SCHEDULE", 0, 0, 1)
+    ]
+
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "SUCCEEDED"
+    assert await world.owned(11) == {"AGENT_SCHEDULE": 1} and await world.owned(10) == {}
+    events = await api.events(world.admin, done["id"], after=event_cursor(pk_of(done["id"], "Transfer"), 0))
+    assert [e["message"] for e in events if e["type"] == "ITEM_SUCCEEDED"] == [
+        "Reverted the transfer of Agent10 Number10 (10)'s data to Agent11 Number11 (11): 0 records returned, "
+        "0 restored, 1 left where they are (they moved on since)."
+    ]
+
+
+async def test_a_put_back_the_database_refuses_names_every_data_type_of_that_table(api: Api, world: World) -> None:
+    for uid in (10, 11):
+        await world.give(uid, "PROJECT", 1)
+        await world.give(uid, "SKILL_MAPPING", 1)
+    deleted = await OwnedRecord.get(owner_id=world.pk(11), data_type="PROJECT")
+    transfer_id = await transfer(api, world, 10, 11)
+    await OwnedRecord.create(id=deleted.id, data_type="CCR", owner_id=world.pk(12))  # its ID is taken since
+    before = await holdings(world, 10, 11, 12)
+
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "FAILED"
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    (item,) = [e["node"] for e in state["items"]["edges"]]
+    assert (item["errorCode"], item["errorMessage"]) == (
+        "REVERT_CONFLICT",
+        "Putting back Skill Mappings, Projects would break a rule of the data (IntegrityError). "
+        "Nothing of this pair was reverted.",
+    )
+    assert await holdings(world, 10, 11, 12) == before
