@@ -40,6 +40,15 @@ async def test_the_plan_shows_moves_and_overwrite_deletes_per_data_type_and_chan
     assert await world.owned(11) == {"CCR": 7, "PROJECT": 2}
 
 
+async def test_the_plan_of_an_overwrite_type_the_target_lacks_deletes_nothing(api: Api, world: World) -> None:
+    await world.give(10, "PROJECT", 2)
+    await world.give(10, "AGENT_SCHEDULE")
+    plan = (await api(PLAN, world.admin, s=10, t=11))["transferPlan"]
+    impact = {i["dataType"]["key"]: (i["moves"], i["deletes"]) for i in plan["impact"]}
+    assert plan["errors"] == []
+    assert (impact["PROJECT"], impact["AGENT_SCHEDULE"]) == ((2, 0), (1, 0))
+
+
 async def test_without_confirm_nothing_is_queued(api: Api, world: World) -> None:
     await world.stock(10)
     result = await start(api, world.admin, 10, 11, confirm=False)
