@@ -44,12 +44,12 @@ def lane_count(bulk: bool, pairs: int) -> int:
     return max(1, min(lanes, pairs))
 
 
-async def create(transfer_id: int, lanes: int, db: BaseDBAsyncClient) -> list[LaneRef]:
-    """The lanes of a new transfer, inside the transaction that creates it."""
+async def create(transfer_id: int, lanes: int, db: BaseDBAsyncClient) -> None:
+    """The lanes of a new transfer, inside the transaction that creates it (enqueued after
+    its commit, from the database: see of_transfer)."""
     await TransferLane.bulk_create(
         [TransferLane(transfer_id=transfer_id, lane=lane) for lane in range(lanes)], using_db=db
     )
-    return [LaneRef(transfer_id, lane, 1) for lane in range(lanes)]
 
 
 def _mine(ref: LaneRef):  # type: ignore[no-untyped-def]

@@ -298,3 +298,17 @@ async def test_a_lane_handed_over_whose_successor_never_reached_the_queue_is_off
     assert await _queued_jobs(pool, handed) == [transfer_jobs.job_id(successor)]
     assert await transfer_jobs.run_lane({"redis": pool}, handed.id, successor.lane, successor.generation) == 1
     assert await world.owned(31) == {"CCR": 1}
+
+
+async def test_a_job_of_a_finished_lane_delivered_again_can_neither_hold_it_nor_hand_it_over(
+    world: World, pool, queue: str
+) -> None:
+    done, lane = await _single(world, 40)
+    assert await transfer_jobs.run_lane({"redis": pool}, done.id, lane.lane, lane.generation) == 1
+    assert await _lanes(done) == [(1, True, False, None)]
+    # The same job again (arq re-runs a job whose worker died before it was marked done):
+    assert await transfer_jobs.run_lane({"redis": pool}, done.id, lane.lane, lane.generation) == 0
+    assert not await leases.hold(lane)
+    assert await leases.hand_over(lane) is None
+    assert await _lanes(done) == [(1, True, False, None)]
+    assert await _queued_jobs(pool, done) == []
