@@ -187,6 +187,23 @@ async def test_the_journal_is_written_with_the_pair_and_holds_every_moved_column
     assert {r["data_type"] for r in removed["owned_record"]} == {"PROJECT"}
 
 
+async def test_with_undo_off_a_transfer_that_overwrites_writes_no_journal(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "REVERT_DAYS", 0)  # UDT_REVERT_DAYS=0: undo off
+    await world.give(10, "AGENT_SCHEDULE")
+    await world.give(11, "AGENT_SCHEDULE")
+    transfer_id = await transfer(api, world, 10, 11)
+    pk = pk_of(transfer_id, "Transfer")
+    assert not (await Transfer.get(id=pk)).journaled
+    assert await AgentSchedule.filter(user_id=world.pk(11)).count() == 1
+    assert await AgentSchedule.filter(user_id=world.pk(10)).count() == 0
+    items = await TransferItem.filter(transfer_id=pk).values_list("id", flat=True)
+    assert len(items) == 1
+    assert await JournalMove.filter(item_id__in=items).count() == 0
+    assert await JournalRemoved.filter(item_id__in=items).count() == 0
+
+
 async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api, world: World) -> None:
     await world.give(10, "AGENT_SCHEDULE")
     await world.give(10, "CCR", 2)
