@@ -232,6 +232,15 @@ async def test_a_new_schedule_since_is_a_conflict_that_changes_nothing(api: Api,
     assert await holdings(world, 10, 11) == before
 
 
+async def failed_revert(api: Api, world: World, transfer_id: str) -> tuple[str, str]:
+    """Revert a one-pair transfer that must fail: its pair's error code and message."""
+    done = await revert(api, world, transfer_id)
+    assert done["status"] == "FAILED"
+    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
+    (item,) = [e["node"] for e in state["items"]["edges"]]
+    return item["errorCode"], item["errorMessage"]
+
+
 async def test_a_put_back_the_database_refuses_fails_the_pair_as_a_conflict_and_changes_nothing(
     api: Api, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,11 +254,7 @@ async def test_a_put_back_the_database_refuses_fails_the_pair_as_a_conflict_and_
         return None
 
     monkeypatch.setattr(revert_pairs, "_unique_conflicts", misses_it)
-    done = await revert(api, world, transfer_id)
-    assert done["status"] == "FAILED"
-    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
-    (item,) = [e["node"] for e in state["items"]["edges"]]
-    assert (item["errorCode"], item["errorMessage"]) == (
+    assert await failed_revert(api, world, transfer_id) == (
         "REVERT_CONFLICT",
         "Putting back Agent Schedules would break a rule of the data (IntegrityError). Nothing of this pair was reverted.",
     )
@@ -755,11 +760,7 @@ async def test_a_put_back_the_database_refuses_names_every_data_type_of_that_tab
     await OwnedRecord.create(id=deleted.id, data_type="CCR", owner_id=world.pk(12))  # its ID is taken since
     before = await holdings(world, 10, 11, 12)
 
-    done = await revert(api, world, transfer_id)
-    assert done["status"] == "FAILED"
-    state = (await api(STATE, world.admin, id=done["id"]))["transfer"]
-    (item,) = [e["node"] for e in state["items"]["edges"]]
-    assert (item["errorCode"], item["errorMessage"]) == (
+    assert await failed_revert(api, world, transfer_id) == (
         "REVERT_CONFLICT",
         "Putting back Skill Mappings, Projects would break a rule of the data (IntegrityError). "
         "Nothing of this pair was reverted.",
