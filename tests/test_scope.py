@@ -250,21 +250,25 @@ async def test_the_people_file_lists_only_the_view(api: Api, world: World) -> No
 
 
 async def test_the_scope_written_out_as_sql_is_the_same_rule_as_the_scope(world: World) -> None:
-    """The people file's statement filters by `scope_condition`; everything else by `scope`."""
+    """The people file's statement filters by `scope_condition`; everything else by `scope`, and
+    `in_scope` (every field showing a user) answers by that rule for exactly the users asked."""
     from tortoise import connections
 
     from models.sql import Statement
-    from models.tenancy import User, scope, scope_condition
+    from models.tenancy import User, in_scope, scope, scope_condition
     from tests.support import make_world
 
     other = await make_world()  # another tenant's users are never in scope
+    others = {u.id for u in other.users.values()}
+    asked = {world.pk(n) for n in (1, 2, 3, 10, 30)} | others
     operators = {"admin": world.users[1], "lead, view East": world.users[2], "clerk, no view": world.users[3]}
     found = {}
     for name, operator in operators.items():
         q = Statement(connections.get("default"))
         written = {pk for (pk,) in await q.rows(f"SELECT u.id FROM app_user u WHERE {scope_condition(operator, q, 'u')}")}
         assert written == set(await scope(operator).values_list("id", flat=True)), name
-        assert not written & {u.id for u in other.users.values()}, name
+        assert not written & others, name
+        assert await in_scope(operator, asked) == (written | {operator.id}) & asked, name
         found[name] = {u.user_id for u in await User.filter(id__in=written)}
     assert found["admin"] == set(world.users)
     assert found["lead, view East"] == {4, *range(10, 30), *range(40, 45)}

@@ -82,12 +82,24 @@ async def test_last_use_is_noted_at_most_once_a_minute(api: Api, world: World) -
     await api(VIEWER, world.lead)
     first = (await _token_row(world.lead)).last_used_at
     assert first is not None and _now() - first < timedelta(minutes=1)
+    assert (await _token_row(world.admin)).last_used_at is None  # only the token used
     await api(VIEWER, world.lead)
     assert (await _token_row(world.lead)).last_used_at == first  # no second write within the minute
     earlier = _now() - timedelta(minutes=2)
     await ApiToken.filter(token_hash=ApiToken.hash(world.lead)).update(last_used_at=earlier)
     await api(VIEWER, world.lead)
     assert (await _token_row(world.lead)).last_used_at > earlier + timedelta(minutes=1)
+
+
+
+async def test_requests_that_read_a_token_at_once_note_its_use_once(world: World) -> None:
+    """Both read the token before either notes the use: the second write finds it noted and leaves it."""
+    first_request, second_request = await _token_row(world.lead), await _token_row(world.lead)
+    await first_request._touch()
+    noted = (await _token_row(world.lead)).last_used_at
+    assert noted is not None
+    await second_request._touch()
+    assert (await _token_row(world.lead)).last_used_at == noted
 
 
 async def _watch_until_refused(
