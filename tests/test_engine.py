@@ -238,6 +238,22 @@ async def test_the_rules_use_the_same_number_of_queries_for_one_pair_or_two_thou
     assert 0 < many.count == one.count
 
 
+@pytest.mark.postgres
+async def test_postgres_moves_a_storage_table_in_one_statement(world: World) -> None:
+    """Data-modifying CTEs: one statement per storage table, and one more where an OVERWRITE
+    type has a unique owner column (the target's row must be gone before the source's comes)."""
+    from tests.support import QueryCounter
+
+    for user in (10, 11):
+        for key in ("CCR", "SKILL_MAPPING", "EVALUATION", "AGENT_SCHEDULE"):
+            await world.give(user, key)
+    with QueryCounter() as counter:
+        async with in_transaction() as db:
+            done = {i.data_type.key: (i.moves, i.deletes) for i in await engine.apply_pair(world.pk(10), world.pk(11), db)}
+    assert done["SKILL_MAPPING"] == (1, 1) and done["AGENT_SCHEDULE"] == (1, 1) and done["EVALUATION"] == (1, 0)
+    assert counter.count == 4  # owned records, evaluations, and the schedules' table twice
+
+
 STAGED_DEADLOCK = """
 CREATE SEQUENCE udt_test_deadlock;
 CREATE FUNCTION udt_test_deadlock() RETURNS trigger LANGUAGE plpgsql AS $$
