@@ -7,6 +7,7 @@ opened with it ends with UNAUTHENTICATED at its next access check.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -46,6 +47,11 @@ async def test_a_new_token_expires_in_90_days_unless_told_otherwise(world: World
     forever = await ApiToken.issue(world.users[1], None)
     assert (await _token_row(forever)).expires_at is None
     assert (await ApiToken.authenticate(forever)).id == world.pk(1)
+
+
+async def test_a_token_is_udt_and_256_random_bits_url_safe_so_secret_scanners_know_it(world: World) -> None:
+    tokens = {await ApiToken.issue(world.users[1]) for _ in range(3)}
+    assert len(tokens) == 3 and all(re.fullmatch(r"udt_[A-Za-z0-9_-]{43}", t) for t in tokens)
 
 
 async def test_an_expired_token_is_unauthenticated_at_once(api: Api, world: World) -> None:
