@@ -221,6 +221,7 @@ async def test_a_user_outside_the_view_reached_by_a_non_null_field_is_shown_by_u
     masked = await show_user_or_mask(context, world.pk(30))
     assert (masked.user_id, masked.outside_view, masked.first_name, masked.username, masked.email) == (30, True, "", "", None)
     assert masked.display_name == "User 30" and masked.tenant_admin is False
+    assert (masked.id, masked.last_name, masked.active) == (to_global_id("User", world.pk(30)), "", False)
     shown = await show_user_or_mask(context, world.pk(10))
     assert (shown.username, shown.outside_view) == ("agent10", False)
 
