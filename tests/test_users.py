@@ -153,16 +153,20 @@ async def test_teams_and_the_tenant_are_named_with_their_global_ids(api: Api, wo
     assert tenant == {"id": to_global_id("Tenant", world.tenant.id), "name": world.tenant.name, "slug": world.tenant.slug}
 
 
-async def test_a_user_on_a_page_of_users_is_shown_in_full_by_another_field_of_the_same_request(api: Api, world: World) -> None:
-    """The page notes its users as read and in scope for the request's other fields: noted as they are."""
+async def test_a_user_read_for_one_field_is_shown_in_full_by_another_field_of_the_same_request(api: Api, world: World) -> None:
+    """A page of users and `user` note the users they read, and that they are in scope, for the
+    request's other fields (here a transfer's pairs, resolved after them): noted as they are."""
     await world.stock(10)
     gid = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]["id"]
     await api.wait_finished(world.admin, gid)
-    query = """query ($id: ID!) {
-      users(filter: {search: "agent10"}) { edges { node { userId username } } }
-      transfer(id: $id) { items { edges { node { sourceUser { userId username outsideView } } } } }
-    }"""
+    shown = "userId username outsideView"
+    query = f"""query ($id: ID!) {{
+      users(filter: {{search: "agent10"}}) {{ edges {{ node {{ {shown} }} }} }}
+      user(userId: 11) {{ {shown} }}
+      transfer(id: $id) {{ items {{ edges {{ node {{ sourceUser {{ {shown} }} targetUser {{ {shown} }} }} }} }} }}
+    }}"""
     result = await api(query, world.admin, id=gid)
-    assert [e["node"] for e in result["users"]["edges"]] == [{"userId": 10, "username": "agent10"}]
-    (item,) = [e["node"] for e in result["transfer"]["items"]["edges"]]
-    assert item["sourceUser"] == {"userId": 10, "username": "agent10", "outsideView": False}
+    ten, eleven = ({"userId": uid, "username": f"agent{uid}", "outsideView": False} for uid in (10, 11))
+    assert [e["node"] for e in result["users"]["edges"]] == [ten]
+    assert result["user"] == eleven
+    assert [e["node"] for e in result["transfer"]["items"]["edges"]] == [{"sourceUser": ten, "targetUser": eleven}]
