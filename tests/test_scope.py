@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, GraphQLUnionType, get_named_type
+from graphql import GraphQLError, GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema, GraphQLUnionType, get_named_type
 
 from graph.api.schema import schema
 from graph.api.users import show_user_or_mask
@@ -23,7 +23,7 @@ from graph.core.relay import pk_of, to_global_id
 from models import csv_exports
 from models.tenancy import TeamMember
 from models.transfers import Transfer
-from tests.support import START, Api, GraphQLErrors, World
+from tests.support import START, Api, GraphQLErrors, World, make_world
 
 # What must never reach the East lead about users outside East: the tenant
 # admin (1), the clerk (3) and the West agents (30-39), by name, username or email.
@@ -221,8 +221,14 @@ async def test_a_user_outside_the_view_reached_by_a_non_null_field_is_shown_by_u
     masked = await show_user_or_mask(context, world.pk(30))
     assert (masked.user_id, masked.outside_view, masked.first_name, masked.username, masked.email) == (30, True, "", "", None)
     assert masked.display_name == "User 30" and masked.tenant_admin is False
+    assert (masked.id, masked.last_name, masked.active) == (to_global_id("User", world.pk(30)), "", False)
     shown = await show_user_or_mask(context, world.pk(10))
     assert (shown.username, shown.outside_view) == ("agent10", False)
+    # Another tenant's user is no user at all: not even masked.
+    other = await make_world()
+    with pytest.raises(GraphQLError) as unknown:
+        await show_user_or_mask(context, other.pk(30))
+    assert (unknown.value.message, unknown.value.extensions) == ("No such user.", {"code": "NOT_FOUND"})
 
 
 async def test_the_audit_log_names_only_users_the_operator_may_see(api: Api, world: World) -> None:
@@ -256,7 +262,6 @@ async def test_the_scope_written_out_as_sql_is_the_same_rule_as_the_scope(world:
 
     from models.sql import Statement
     from models.tenancy import User, in_scope, scope, scope_condition
-    from tests.support import make_world
 
     other = await make_world()  # another tenant's users are never in scope
     others = {u.id for u in other.users.values()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.support import Api, World, server_queries
+from graph.core.relay import to_global_id
+from models.tenancy import Team
+from tests.support import START, Api, World, server_queries
 
 USERS = """
 query ($filter: UserFilter, $first: Int, $after: String) {
@@ -43,6 +45,16 @@ async def test_view_filter_narrows_to_users_inside_that_view(api: Api, world: Wo
     assert ids(await api(USERS, world.admin, filter={"viewId": west["id"]}, first=100)) == list(range(30, 40))
     # the lead cannot widen their scope with another view's ID
     assert ids(await api(USERS, world.lead, filter={"viewId": west["id"]}, first=100)) == []
+
+
+async def test_an_operator_with_a_view_may_filter_by_that_view_and_one_with_none_by_no_view(api: Api, world: World) -> None:
+    east = to_global_id("View", world.views["East"].id)
+    assert (await api("{ views { id name } }", world.lead))["views"] == [{"id": east, "name": "East"}]
+    assert ids(await api(USERS, world.lead, filter={"viewId": east}, first=100)) == [4, *range(10, 30)]
+    clerk = world.users[3]  # may transfer, but has no view: sees nobody, so no view either
+    clerk.can_transfer = True
+    await clerk.save()
+    assert (await api("{ views { id } }", world.tokens["clerk"]))["views"] == []
 
 
 async def test_search_matches_names_username_email_or_an_exact_user_id(api: Api, world: World) -> None:
@@ -128,3 +140,33 @@ async def test_viewer_describes_the_operator(api: Api, world: World) -> None:
     assert lead == {"user": {"userId": 2}, "tenant": {"slug": world.tenant.slug}, "view": {"name": "East"}, "canTransfer": True}
     admin = (await api("{ viewer { view { name } canTransfer } }", world.admin))["viewer"]
     assert admin == {"view": None, "canTransfer": True}
+
+
+async def test_teams_and_the_tenant_are_named_with_their_global_ids(api: Api, world: World) -> None:
+    east = await Team.get(tenant_id=world.tenant.id, name="East")
+    team = {"id": to_global_id("Team", east.id), "name": "East"}
+    page = await api('{ users(filter: {search: "agent10"}) { edges { node { teams { id name } } } } }', world.admin)
+    assert page["users"]["edges"] == [{"node": {"teams": [team]}}]
+    views = (await api("{ views { name teams { id name } } }", world.admin))["views"]
+    assert next(v["teams"] for v in views if v["name"] == "East") == [team]
+    tenant = (await api("{ viewer { tenant { id name slug } } }", world.admin))["viewer"]["tenant"]
+    assert tenant == {"id": to_global_id("Tenant", world.tenant.id), "name": world.tenant.name, "slug": world.tenant.slug}
+
+
+async def test_a_user_read_for_one_field_is_shown_in_full_by_another_field_of_the_same_request(api: Api, world: World) -> None:
+    """A page of users and `user` note the users they read, and that they are in scope, for the
+    request's other fields (here a transfer's pairs, resolved after them): noted as they are."""
+    await world.stock(10)
+    gid = (await api(START, world.admin, s=10, t=11, confirm=True))["startTransfer"]["transfer"]["id"]
+    await api.wait_finished(world.admin, gid)
+    shown = "userId username outsideView"
+    query = f"""query ($id: ID!) {{
+      users(filter: {{search: "agent10"}}) {{ edges {{ node {{ {shown} }} }} }}
+      user(userId: 11) {{ {shown} }}
+      transfer(id: $id) {{ items {{ edges {{ node {{ sourceUser {{ {shown} }} targetUser {{ {shown} }} }} }} }} }}
+    }}"""
+    result = await api(query, world.admin, id=gid)
+    ten, eleven = ({"userId": uid, "username": f"agent{uid}", "outsideView": False} for uid in (10, 11))
+    assert [e["node"] for e in result["users"]["edges"]] == [ten]
+    assert result["user"] == eleven
+    assert [e["node"] for e in result["transfer"]["items"]["edges"]] == [{"sourceUser": ten, "targetUser": eleven}]
