@@ -28,7 +28,9 @@ one, mutmut's order: quickest first). A mutant whose tests ran while the run was
 (SIGSTOP, then SIGCONT, to the process group) is not judged by that run (its tests' clocks
 jumped: a wait ran out, a time limit passed) and the next pass runs it again.
 
-mutmut maps a function to the tests it saw calling it in its own process. Two kinds of caller
+mutmut maps a function to the tests it saw calling it in its own process, and maps only tests
+it has not seen: a run maps again the tests of every file edited since the map (in the cache)
+was last committed. Two kinds of caller
 it cannot see are named here: tests that reach a function only in a worker process they start
 (WORKER_TESTS), and PostgreSQL-only functions (POSTGRES_TWINS), which a SQLite run leaves
 unjudged and `--postgres` judges, one at a time on that database, with the tests of their
@@ -138,7 +140,27 @@ def restore() -> None:
     for module, meta in _metas(CACHE).items():
         _write_json(MUTANTS / f"{module}.meta", meta)
     with contextlib.suppress(FileNotFoundError):
-        _write_json(MUTANTS / STATS, _expanded(json.loads((CACHE / STATS).read_text())))
+        stats = _expanded(json.loads((CACHE / STATS).read_text()))
+        edited = _edited_test_files()
+        # mutmut maps only the tests it has not timed yet: an edited test is mapped again.
+        stats["duration_by_test"] = {t: d for t, d in stats["duration_by_test"].items()
+                                     if t.partition("::")[0] not in edited}
+        _write_json(MUTANTS / STATS, stats)
+
+
+def _edited_test_files() -> set[str]:
+    """The test files changed since the map of which tests call which function was committed."""
+    git = ["git", "-C", str(ROOT)]
+    try:
+        base = subprocess.run([*git, "log", "-1", "--format=%H", "--", f"{CACHE.relative_to(ROOT)}/{STATS}"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        if not base:
+            return set()
+        changed = subprocess.run([*git, "diff", "--name-only", base, "--", "tests"],
+                                 capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()  # not a git checkout: the map as it is
+    return {line for line in changed.splitlines() if line.endswith(".py")}
 
 
 _saving = threading.Lock()
