@@ -9,6 +9,8 @@ turns, not from spare capacity.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from graph.core.relay import to_global_id
@@ -114,3 +116,99 @@ async def test_a_worker_runs_below_the_apis_priority_so_a_bulk_takes_only_the_cp
         await until(lambda: {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in expected} == expected, 30)
     finally:
         await workers.stop_all()
+
+
+class _Clock:
+    """A lane job's clock that moves only when the test moves it: its slices end where the test says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    time = staticmethod(time.time)  # the queue's scores stay real
+
+
+async def _one_lane(world: World, monkeypatch, pairs: int) -> tuple[Transfer, leases.LaneRef, str]:
+    """A bulk of `pairs` pairs in one lane, on a queue no worker takes from, its job queued and
+    marked running as arq does; SLICE_SECONDS is 1."""
+    from arq.constants import in_progress_key_prefix
+
+    queue = f"udt:test-slices:{world.tenant.id}"
+    monkeypatch.setattr(settings, "QUEUE_NAME", queue)
+    monkeypatch.setattr(settings, "BULK_LANES", 1)
+    monkeypatch.setattr(settings, "SLICE_SECONDS", 1.0)
+    bulk_transfer = await start_bulk(world, [(s, s + 10) for s in range(10, 10 + pairs)])
+    (lane,) = await leases.of_transfer(bulk_transfer.id)
+    return bulk_transfer, lane, in_progress_key_prefix + transfer_jobs.job_id(lane)
+
+
+def _moving(monkeypatch, clock: _Clock, during: dict[int, tuple[float, Callable[[], Awaitable[object]] | None]]) -> None:
+    """Pair n (from 1) moves the lane job's clock by during[n][0] seconds and runs during[n][1]."""
+    monkeypatch.setattr(transfer_jobs, "time", clock)
+    apply, begun = running.process_item, []
+
+    async def pair(item_id: int) -> list:
+        begun.append(item_id)
+        seconds, then = during.get(len(begun), (0.0, None))
+        clock.now += seconds
+        if then is not None:
+            await then()
+        return await apply(item_id)
+
+    monkeypatch.setattr(running, "process_item", pair)
+
+
+def _other(world: World) -> str:
+    return f"udt:test-other-job:{world.tenant.id}"
+
+
+async def _another_job(pool, world: World) -> None:
+    """A job of another transfer, ready and not started."""
+    assert await pool.enqueue_job("run_lane", 0, 0, 1, _job_id=_other(world), _queue_name=settings.QUEUE_NAME)
+
+
+async def test_a_lane_past_its_slice_keeps_working_while_nobody_waits_and_looks_again_a_slice_later(
+    world: World, pool, monkeypatch
+) -> None:
+    bulk_transfer, lane, running_mark = await _one_lane(world, monkeypatch, 3)
+    await transfer_jobs.enqueue(pool, bulk_transfer)
+    await pool.set(running_mark, b"1")
+    # The slice is over after the first pair, with only this job in the queue; a job comes
+    # during the second pair, half a slice later: the lane looks again only a slice later.
+    _moving(monkeypatch, _Clock(), {1: (1.5, None), 2: (0.5, lambda: _another_job(pool, world))})
+    assert await transfer_jobs.run_lane({"redis": pool}, bulk_transfer.id, lane.lane, lane.generation) == 3
+    assert (await TransferLane.get(transfer_id=bulk_transfer.id)).generation == 1
+    assert (await _status(bulk_transfer)).status.value == "SUCCEEDED"
+
+
+async def test_a_lane_past_its_slice_hands_over_to_a_successor_at_the_tail_when_a_job_waits(
+    world: World, pool, monkeypatch
+) -> None:
+    bulk_transfer, lane, running_mark = await _one_lane(world, monkeypatch, 3)
+    await transfer_jobs.enqueue(pool, bulk_transfer)  # this job, at the head, running
+    await pool.set(running_mark, b"1")
+    await _another_job(pool, world)  # behind it, waiting
+    _moving(monkeypatch, _Clock(), {1: (1.5, None)})
+    assert await transfer_jobs.run_lane({"redis": pool}, bulk_transfer.id, lane.lane, lane.generation) == 1
+    successor = leases.LaneRef(bulk_transfer.id, lane.lane, lane.generation + 1)
+    assert await leases.of_transfer(bulk_transfer.id) == [successor]
+    queued = [job.decode() for job in await pool.zrange(settings.QUEUE_NAME, 0, -1)]
+    assert queued[1:] == [_other(world), transfer_jobs.job_id(successor)]
+    await running.cancel(bulk_transfer)
+
+
+async def test_a_lane_past_its_slice_keeps_working_while_redis_is_away(world: World, monkeypatch) -> None:
+    """Nobody can be waiting for a queue that cannot be read: handing over would only stall the lane."""
+    from arq.connections import ArqRedis
+
+    bulk_transfer, lane, _ = await _one_lane(world, monkeypatch, 2)
+    _moving(monkeypatch, _Clock(), {1: (1.5, None)})
+    dead = ArqRedis.from_url("redis://127.0.0.1:1")  # nothing listens there
+    try:
+        assert await transfer_jobs.run_lane({"redis": dead}, bulk_transfer.id, lane.lane, lane.generation) == 2
+    finally:
+        await dead.aclose()
+    assert (await TransferLane.get(transfer_id=bulk_transfer.id)).generation == 1
+    assert (await _status(bulk_transfer)).status.value == "SUCCEEDED"

@@ -258,3 +258,28 @@ async def test_an_outgoing_requests_url_is_never_logged_since_a_webhook_url_may_
 )
 def test_a_connection_url_printed_at_start_never_shows_its_password(url: str, shown: str) -> None:
     assert logs.masked(url) == shown
+
+
+async def test_a_lane_jobs_pair_line_names_its_pair_transfer_upload_tenant_and_operator_and_the_pairs_seconds(
+    world: World, pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, as the worker runs a lane's job (the worker-process tests above show the same lines end to end)."""
+    from jobs import transfer as transfer_jobs
+    from models import bulk, leases
+
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-logging-lane:{world.tenant.id}")  # no worker takes it
+    await world.stock(10)
+    transfer, _ = await bulk.start(world.users[1], await bulk.create_upload(world.users[1], "f.csv", b"Source User ID,Target User ID\n10,20\n"))
+    (lane,) = await leases.of_transfer(transfer.id)
+    (item_id,) = await TransferItem.filter(transfer_id=transfer.id).values_list("id", flat=True)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # put back after configure replaces them
+    monkeypatch.setattr(root, "level", root.level)
+    logs.configure("json", "INFO")
+    output = io.StringIO()
+    root.handlers[0].setStream(output)  # type: ignore[attr-defined]
+    assert await transfer_jobs.run_lane({"redis": pool}, transfer.id, lane.lane, lane.generation) == 1
+    (line,) = [line for line in map(json.loads, output.getvalue().splitlines()) if line["event"] == "pair applied"]
+    who = {"tenant": world.tenant.slug, "operator": "admin", "upload_id": transfer.upload_id}
+    assert line.items() >= {**who, "transfer_id": transfer.id, "item_id": item_id}.items()
+    assert 0 <= line["seconds"] < 30  # one pair's time, on a loaded machine

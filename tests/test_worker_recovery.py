@@ -8,12 +8,14 @@ empty, their PostgreSQL backends terminated.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from arq.constants import job_key_prefix
+from asyncpg.exceptions import ConnectionDoesNotExistError
 from redis.asyncio import Redis
 from tortoise import connections
 
@@ -338,3 +340,93 @@ async def test_a_job_draining_after_its_lane_was_taken_over_and_finished_elsewhe
     await _assert_every_pair_applied_once(world, transfer, before)
     attempts = dict(await TransferItem.filter(transfer_id=transfer.id).values_list("position", "attempts"))
     assert attempts == {position: 2 if position == 1 else 1 for position in range(len(PAIRS))}
+
+
+def _cut_connection() -> ConnectionDoesNotExistError:
+    """What asyncpg raises when a statement's connection is cut under it (SQLSTATE 08003)."""
+    return ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+
+async def test_a_lane_job_that_loses_the_database_says_so_and_carries_on_in_the_same_job(
+    world: World, pool, queue: str, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process, on either database: the statement that starts the transfer loses its connection once."""
+    from models import leases
+
+    await world.give(10, "CCR", 2)
+    transfer, _ = await starting.start_single(world.users[1], 10, 11)
+    (lane,) = await leases.of_transfer(transfer.id)
+    begin, cut, tries = running.begin, _cut_connection(), []
+
+    async def cut_once(transfer_id: int) -> list:
+        tries.append(transfer_id)
+        if len(tries) == 1:
+            raise cut
+        return await begin(transfer_id)
+
+    monkeypatch.setattr(running, "begin", cut_once)
+    with caplog.at_level(logging.WARNING, logger="jobs.transfer"):
+        assert await transfer_jobs.run_lane({"redis": pool}, transfer.id, lane.lane, lane.generation) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "jobs.transfer"] == [
+        f"{transfer_jobs.job_id(lane)} lost the database ({cut!r})"
+    ]
+    done = await Transfer.get(id=transfer.id)
+    assert (done.status.value, done.succeeded_pairs) == ("SUCCEEDED", 1)
+    assert (await TransferLane.get(transfer_id=transfer.id)).generation == 1  # never taken over
+    assert (await TransferItem.get(transfer_id=transfer.id)).attempts == 1
+    assert await world.owned(11) == {"CCR": 2}
+
+
+async def test_a_lane_job_whose_database_answers_at_once_yet_keeps_failing_it_fails_after_max_attempts_resumes(
+    world: World, pool, queue: str, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lost connection is no outage if the database answers the next probe at once, every time."""
+    from models import leases
+
+    monkeypatch.setattr(settings, "MAX_ATTEMPTS", 3)
+    await world.give(10, "CCR", 1)
+    transfer, _ = await starting.start_single(world.users[1], 10, 11)
+    (lane,) = await leases.of_transfer(transfer.id)
+    tries = []
+
+    async def always_cut(transfer_id: int) -> list:
+        tries.append(transfer_id)
+        if len(tries) > 10:
+            raise RuntimeError("still resuming")  # ends a job that would resume for ever
+        raise _cut_connection()
+
+    monkeypatch.setattr(running, "begin", always_cut)
+    with caplog.at_level(logging.WARNING, logger="jobs.transfer"), pytest.raises(ConnectionDoesNotExistError):
+        await transfer_jobs.run_lane({"redis": pool}, transfer.id, lane.lane, lane.generation)
+    assert len(tries) == 3
+    assert len([r for r in caplog.records if r.name == "jobs.transfer" and "lost the database" in r.getMessage()]) == 3
+    await running.cancel(transfer)
+
+
+async def test_a_lane_handed_over_while_redis_is_away_says_the_reconciler_will_queue_its_successor(
+    world: World, pool, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from arq.connections import ArqRedis
+
+    from models import leases
+
+    await world.give(10, "CCR", 1)
+    transfer, _ = await starting.start_single(world.users[1], 10, 11)
+    (lane,) = await leases.of_transfer(transfer.id)
+    dead = ArqRedis.from_url("redis://127.0.0.1:1")  # nothing listens there
+    try:
+        with caplog.at_level(logging.WARNING, logger="jobs.transfer"):
+            ctx = {"redis": dead, "draining": lambda: True}  # SIGTERM before its first pair
+            assert await transfer_jobs.run_lane(ctx, transfer.id, lane.lane, lane.generation) == 0
+    finally:
+        await dead.aclose()
+    successor = LaneRef(transfer.id, lane.lane, lane.generation + 1)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "jobs.transfer"]
+    assert line.startswith(f"could not enqueue {[transfer_jobs.job_id(successor)]} now (ConnectionError(")
+    assert line.endswith("); the reconciler will")
+    assert await leases.of_transfer(transfer.id) == [successor]
+    await Transfer.filter(id=transfer.id).update(created_at=transfer.created_at - timedelta(minutes=5))
+    await transfer_jobs.reconcile(pool)
+    queued = [job.decode() for job in await pool.zrange(queue, 0, -1)]
+    assert [job for job in queued if job.startswith(f"udt:transfer:{transfer.id}:")] == [transfer_jobs.job_id(successor)]
+    await running.cancel(transfer)
