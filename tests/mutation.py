@@ -29,8 +29,8 @@ one, mutmut's order: quickest first). A mutant whose tests ran while the run was
 jumped: a wait ran out, a time limit passed) and the next pass runs it again.
 
 mutmut maps a function to the tests it saw calling it in its own process, and maps only tests
-it has not seen: a run maps again the tests of every file edited since the map (in the cache)
-was last committed. Two kinds of caller
+it has not seen: a run maps again the tests of every file edited since the map was collected
+(tests/mutation-cache/test-files.json holds each test file's hash as mapped). Two kinds of caller
 it cannot see are named here: tests that reach a function only in a worker process they start
 (WORKER_TESTS), and PostgreSQL-only functions (POSTGRES_TWINS), which a SQLite run leaves
 unjudged and `--postgres` judges, one at a time on that database, with the tests of their
@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -64,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 CACHE = ROOT / "tests" / "mutation-cache"
 STATS = "mutmut-stats.json"
+TEST_FILES = "test-files.json"  # each test file's hash when the map was last collected
 SUMMARY = ROOT / "tests" / "mutation-summary.md"
 EQUIVALENT = ROOT / "tests" / "equivalent_mutants.md"
 
@@ -148,19 +150,18 @@ def restore() -> None:
         _write_json(MUTANTS / STATS, stats)
 
 
+def _test_files(root: Path) -> dict[str, str]:
+    """Each test file under `root` by its path and the SHA-256 of its text."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "tests").glob("*.py"))}
+
+
 def _edited_test_files() -> set[str]:
-    """The test files changed since the map of which tests call which function was committed."""
-    git = ["git", "-C", str(ROOT)]
-    try:
-        base = subprocess.run([*git, "log", "-1", "--format=%H", "--", f"{CACHE.relative_to(ROOT)}/{STATS}"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        if not base:
-            return set()
-        changed = subprocess.run([*git, "diff", "--name-only", base, "--", "tests"],
-                                 capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return set()  # not a git checkout: the map as it is
-    return {line for line in changed.splitlines() if line.endswith(".py")}
+    """The test files not as they were when the map was last collected (all, without a record)."""
+    with contextlib.suppress(FileNotFoundError):
+        mapped = json.loads((CACHE / TEST_FILES).read_text())
+        return {f for f, digest in _test_files(ROOT).items() if mapped.get(f) != digest}
+    return set(_test_files(ROOT))
 
 
 _saving = threading.Lock()
@@ -179,6 +180,8 @@ def save(*, between_runs: bool = False) -> None:
                 _write_json(MUTANTS / f"{module}.meta", meta)
         with contextlib.suppress(OSError, ValueError):
             _write_json(CACHE / STATS, _compact(json.loads((MUTANTS / STATS).read_text())))
+        with contextlib.suppress(OSError, ValueError):
+            _write_json(CACHE / TEST_FILES, json.loads((MUTANTS / TEST_FILES).read_text()))
 
 
 def _compact(stats: dict) -> dict:
@@ -392,6 +395,7 @@ def mutmut_run(names: list[str], *, rejudge: bool, children: int, postgres: bool
 
     def with_tests_mutmut_cannot_see(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - mutmut's signature
         load(*args, **kwargs)
+        _write_json(MUTANTS / TEST_FILES, _test_files(MUTANTS))  # the map is of these, now
         tests, durations = state().tests_by_mangled_function_name, state().duration_by_test
         for test, functions in WORKER_TESTS.items():
             for function in functions:
