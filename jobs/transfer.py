@@ -91,20 +91,26 @@ async def _renewing(ref: LaneRef) -> AsyncIterator[asyncio.Event]:
 
 async def _others_waiting(redis: ArqRedis) -> bool:
     """Whether a job is ready in the queue that no worker has started (arq keeps a
-    running job in the queue until it ends, marked by its in-progress key)."""
+    running job in the queue until it ends, marked by its in-progress key).
+
+    Read a page at a time: with many workers, the running jobs fill pages ahead of
+    the jobs waiting behind them.
+    """
     try:
-        ready = await redis.zrangebyscore(settings.QUEUE_NAME, "-inf", int(time.time() * 1000), start=0, num=100)
-        if not ready:
-            return False
-        # One snapshot (MULTI): a job that ends after the read above is gone from the queue
-        # and from the in-progress keys at once (arq's finish_job), so it is neither
-        # running nor waiting; asked only about its in-progress key, it would look waiting.
-        async with redis.pipeline(transaction=True) as pipe:
-            for job in ready:
-                pipe.exists(in_progress_key_prefix + job.decode())
-                pipe.zscore(settings.QUEUE_NAME, job)
-            found = await pipe.execute()
-        return any(not running and queued is not None for running, queued in zip(found[::2], found[1::2]))
+        due, start = int(time.time() * 1000), 0
+        while ready := await redis.zrangebyscore(settings.QUEUE_NAME, "-inf", due, start=start, num=100):
+            # One snapshot (MULTI): a job that ends after the read above is gone from the queue
+            # and from the in-progress keys at once (arq's finish_job), so it is neither
+            # running nor waiting; asked only about its in-progress key, it would look waiting.
+            async with redis.pipeline(transaction=True) as pipe:
+                for job in ready:
+                    pipe.exists(in_progress_key_prefix + job.decode())
+                    pipe.zscore(settings.QUEUE_NAME, job)
+                found = await pipe.execute()
+            if any(not running and queued is not None for running, queued in zip(found[::2], found[1::2])):
+                return True
+            start += len(ready)
+        return False
     except RedisError:
         return False  # Redis away: keep working, nobody can be waiting
 

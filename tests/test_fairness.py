@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from arq.constants import in_progress_key_prefix
+
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
 from models import leases, running, settings, starting
@@ -212,3 +214,30 @@ async def test_a_lane_past_its_slice_keeps_working_while_redis_is_away(world: Wo
         await dead.aclose()
     assert (await TransferLane.get(transfer_id=bulk_transfer.id)).generation == 1
     assert (await _status(bulk_transfer)).status.value == "SUCCEEDED"
+
+
+async def test_others_wait_only_while_a_due_job_that_no_worker_has_started_is_in_the_queue(world: World, pool, monkeypatch) -> None:
+    """What a lane at the end of its slice asks before handing over: a job deferred to later,
+    or one a worker runs (arq keeps it in the queue, marked in progress), is nobody waiting."""
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-waiting:{world.tenant.id}")  # no worker takes it
+    now_ms = int(time.time() * 1000)
+    assert not await transfer_jobs._others_waiting(pool)  # an empty queue
+    await pool.zadd(settings.QUEUE_NAME, {"later": now_ms + 3600 * 1000})
+    assert not await transfer_jobs._others_waiting(pool)  # due in an hour
+    await pool.zadd(settings.QUEUE_NAME, {"due": now_ms - 1000})
+    assert await transfer_jobs._others_waiting(pool)
+    await pool.psetex(in_progress_key_prefix + "due", 60 * 1000, b"1")  # a worker started it
+    assert not await transfer_jobs._others_waiting(pool)
+
+
+async def test_a_job_waiting_behind_hundreds_of_running_jobs_is_seen(world: World, pool, monkeypatch) -> None:
+    """Many workers: the running lanes, queued before it, fill the head of the queue."""
+    monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-waiting-behind:{world.tenant.id}")  # no worker takes it
+    now_ms = int(time.time() * 1000)
+    started = [f"running-{n}" for n in range(250)]
+    await pool.zadd(settings.QUEUE_NAME, {job: now_ms - 60_000 + n for n, job in enumerate(started)})
+    for job in started:
+        await pool.psetex(in_progress_key_prefix + job, 60 * 1000, b"1")
+    assert not await transfer_jobs._others_waiting(pool)
+    await pool.zadd(settings.QUEUE_NAME, {"waiting": now_ms - 1000})
+    assert await transfer_jobs._others_waiting(pool)
