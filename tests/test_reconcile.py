@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -79,7 +80,11 @@ async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, poo
     await running.cancel(queued)
 
 
-async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_and_given_to_a_new_job(world: World, pool, monkeypatch) -> None:
+async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_and_given_to_a_new_job(
+    world: World, pool, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from arq.constants import in_progress_key_prefix
+
     from models import settings
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
@@ -87,14 +92,20 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
     stuck, _ = await starting.start_single(world.users[1], 16, 17)
     (old,) = await leases.of_transfer(stuck.id)
     await transfer_jobs.enqueue(pool, stuck)
+    marked = (transfer_jobs.JOB_TIMEOUT_SECONDS + 10) * 1000  # as arq marks a job it starts
+    await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(old), marked, b"1")
     assert await leases.hold(old)  # a worker took the lane ...
     await reconcile(pool)
     assert await leases.of_transfer(stuck.id) == [old]  # a live lease is left alone
     await TransferLane.filter(transfer_id=stuck.id).update(lease_until=clock.now() - timedelta(seconds=1))  # ... and died
-    assert await reconcile(pool) >= 1
+    with caplog.at_level(logging.WARNING, logger="jobs.transfer"):
+        assert await reconcile(pool) >= 1
     (new,) = await leases.of_transfer(stuck.id)
     assert new.generation == old.generation + 1
-    # The dead worker's job is gone from the queue; the new generation's is there instead.
+    assert f"{transfer_jobs.job_id(old)} stopped renewing its lease; {transfer_jobs.job_id(new)} takes over" in caplog.messages
+    # Nothing of the dead worker's job is left in Redis; the new generation's job is queued instead.
+    dead = transfer_jobs.job_id(old)
+    assert not await pool.exists(job_key_prefix + dead, in_progress_key_prefix + dead)
     assert await _queued_jobs(pool, stuck) == [transfer_jobs.job_id(new)]
     # The old job, were it ever run, finds the lane is not its own and applies nothing.
     assert await transfer_jobs.run_lane({"redis": pool}, stuck.id, old.lane, old.generation) == 0
@@ -312,3 +323,61 @@ async def test_a_job_of_a_finished_lane_delivered_again_can_neither_hold_it_nor_
     assert await leases.hand_over(lane) is None
     assert await _lanes(done) == [(1, True, False, None)]
     assert await _queued_jobs(pool, done) == []
+
+
+async def test_a_lane_another_reconciler_gave_again_first_does_not_keep_the_next_lost_lane_waiting(
+    world: World, pool, monkeypatch, queue: str
+) -> None:
+    """The interleaving is forced: another worker's reconciler hands the never-held lane over right
+    after this one has read the lanes; this one finds it gone and goes on to the next lane."""
+    from arq.constants import in_progress_key_prefix
+
+    from models import settings
+
+    raced, raced_lane = await _single(world, 32)
+    lost, lost_lane = await _single(world, 34)  # committed, never enqueued
+    await transfer_jobs.enqueue(pool, raced)
+    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts, a lease and more ago
+    await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(raced_lane), int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    await _age(raced)
+    await _age(lost)
+    read = leases.waiting
+
+    async def read_then_handed_over_elsewhere() -> list[leases.LaneRef]:
+        lanes = await read()
+        assert await leases.hand_over(raced_lane) is not None
+        return [raced_lane] + [lane for lane in lanes if lane != raced_lane]
+
+    monkeypatch.setattr(leases, "waiting", read_then_handed_over_elsewhere)
+    await reconcile(pool)
+    assert await _queued_jobs(pool, lost) == [transfer_jobs.job_id(lost_lane)]
+    await running.cancel(raced)
+    await running.cancel(lost)
+
+
+async def test_a_job_started_a_moment_less_than_a_lease_ago_is_left_to_take_its_lease(
+    world: World, pool, monkeypatch, queue: str
+) -> None:
+    """The interleaving is forced: the job is marked started as the reconciler reads the lanes,
+    so its age is what the test says, to the millisecond."""
+    from arq.constants import in_progress_key_prefix
+
+    from models import settings
+
+    starting_up, lane = await _single(world, 36)
+    await transfer_jobs.enqueue(pool, starting_up)
+    await _age(starting_up)
+    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts
+    read = leases.waiting
+
+    async def read_as_marked() -> list[leases.LaneRef]:
+        lanes = await read()
+        started = settings.LEASE_SECONDS - 0.5  # seconds ago
+        await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(lane), int((marked - started) * 1000), b"1")
+        return lanes
+
+    monkeypatch.setattr(leases, "waiting", read_as_marked)
+    await reconcile(pool)
+    assert await leases.of_transfer(starting_up.id) == [lane]
+    assert await _queued_jobs(pool, starting_up) == [transfer_jobs.job_id(lane)]
+    await running.cancel(starting_up)
