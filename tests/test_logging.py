@@ -50,40 +50,59 @@ async def test_a_callers_x_request_id_is_returned_and_a_fresh_one_is_made_otherw
         assert re.fullmatch(r"[0-9a-f]{32}", replaced)
 
 
-async def test_an_internal_error_names_the_request_id_of_the_header(
-    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def broken_views(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`{ views }` fails inside the server with an internal error, which the API logs."""
+
     async def broken(operator: Any) -> list:
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(graph.api.users, "visible_views", broken)
+
+
+async def test_an_internal_error_names_the_request_id_of_the_header(api: Api, world: World, broken_views: None) -> None:
     response = await post(api.base, world.admin, "support-ticket-1234", json={"query": "{ views { name } }"})
     (error,) = response.json()["errors"]
     assert error["extensions"] == {"code": "INTERNAL_ERROR", "requestId": "support-ticket-1234"}
     assert response.headers["X-Request-ID"] == "support-ticket-1234"
 
 
-async def test_every_log_line_of_a_request_names_its_tenant_and_operator(
-    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def broken(operator: Any) -> list:
-        raise RuntimeError("secret internal detail")
-
-    monkeypatch.setattr(graph.api.users, "visible_views", broken)  # a request that logs an error
+async def _logged(request: Any) -> list[dict]:
+    """The API's JSON log lines while `request()` runs, in this process."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     out = io.StringIO()
     try:
         logs.configure("json", "INFO")
         root.handlers[0].setStream(out)
-        await post(api.base, world.admin, "named-in-log-1", json={"query": "{ views { name } }"})
+        await request()
     finally:
         root.handlers = handlers
         root.setLevel(level)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+async def test_every_log_line_of_a_request_names_its_tenant_and_operator(api: Api, world: World, broken_views: None) -> None:
+    lines = await _logged(lambda: post(api.base, world.admin, "named-in-log-1", json={"query": "{ views { name } }"}))
     mine = [line for line in lines if line.get("request_id") == "named-in-log-1"]
     assert mine, lines
     assert {(line.get("tenant"), line.get("operator")) for line in mine} == {(world.tenant.slug, "admin")}
+
+
+async def test_every_log_line_of_a_websocket_operation_names_its_tenant_and_operator(api: Api, world: World, broken_views: None) -> None:
+    """The operator of a WebSocket is found from its connection_init, and named from then on."""
+    from gql import gql
+
+
+    async def query() -> None:
+        async with api.ws(world.lead) as session:
+            with contextlib.suppress(Exception):
+                await session.execute(gql("{ views { name } }"))
+
+    lines = await _logged(query)
+    mine = [line for line in lines if "secret internal detail" in json.dumps(line)]
+    assert mine, lines
+    assert {(line.get("tenant"), line.get("operator")) for line in mine} == {(world.tenant.slug, "lead")}
 
 
 @contextlib.asynccontextmanager

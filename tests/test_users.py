@@ -142,6 +142,14 @@ async def test_viewer_describes_the_operator(api: Api, world: World) -> None:
     assert admin == {"view": None, "canTransfer": True}
 
 
+async def test_a_user_shows_who_they_are(api: Api, world: World) -> None:
+    u = world.users[12]
+    shown = "userId firstName lastName displayName username email active tenantAdmin outsideView"
+    found = (await api(f"query ($id: Int!) {{ user(userId: $id) {{ {shown} }} }}", world.admin, id=12))["user"]
+    assert found == {"userId": 12, "firstName": u.first_name, "lastName": u.last_name, "displayName": u.display_name,
+                     "username": "agent12", "email": "agent12@example.com", "active": True, "tenantAdmin": False,
+                     "outsideView": False}
+
 async def test_teams_and_the_tenant_are_named_with_their_global_ids(api: Api, world: World) -> None:
     east = await Team.get(tenant_id=world.tenant.id, name="East")
     team = {"id": to_global_id("Team", east.id), "name": "East"}
