@@ -135,8 +135,6 @@ class _Clock:
 async def _one_lane(world: World, monkeypatch, pairs: int) -> tuple[Transfer, leases.LaneRef, str]:
     """A bulk of `pairs` pairs in one lane, on a queue no worker takes from, its job queued and
     marked running as arq does; SLICE_SECONDS is 1."""
-    from arq.constants import in_progress_key_prefix
-
     queue = f"udt:test-slices:{world.tenant.id}"
     monkeypatch.setattr(settings, "QUEUE_NAME", queue)
     monkeypatch.setattr(settings, "BULK_LANES", 1)

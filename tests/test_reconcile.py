@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from graph.core.relay import to_global_id
 from jobs import transfer as transfer_jobs
@@ -27,6 +27,12 @@ async def _queued_jobs(pool, transfer: Transfer) -> list[str]:
 
 async def _age(transfer: Transfer, minutes: int = 5) -> None:
     await Transfer.filter(id=transfer.id).update(created_at=transfer.created_at - timedelta(minutes=minutes))
+
+
+async def _started(pool, job: str, seconds_ago: float = 0.0) -> None:
+    """Mark `job` started `seconds_ago`, as arq does: an in-progress key living JOB_TIMEOUT_SECONDS + 10 s."""
+    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10
+    await pool.psetex(in_progress_key_prefix + job, int((marked - seconds_ago) * 1000), b"1")
 
 
 @pytest.fixture
@@ -83,8 +89,6 @@ async def test_a_lane_whose_job_is_queued_is_not_offered_twice(world: World, poo
 async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_and_given_to_a_new_job(
     world: World, pool, monkeypatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from arq.constants import in_progress_key_prefix
-
     from models import settings
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-reconcile:{world.tenant.id}")  # no worker takes it
@@ -92,8 +96,7 @@ async def test_a_lane_is_taken_over_only_once_its_lease_ran_out_then_fenced_off_
     stuck, _ = await starting.start_single(world.users[1], 16, 17)
     (old,) = await leases.of_transfer(stuck.id)
     await transfer_jobs.enqueue(pool, stuck)
-    marked = (transfer_jobs.JOB_TIMEOUT_SECONDS + 10) * 1000  # as arq marks a job it starts
-    await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(old), marked, b"1")
+    await _started(pool, transfer_jobs.job_id(old))
     assert await leases.hold(old)  # a worker took the lane ...
     await reconcile(pool)
     assert await leases.of_transfer(stuck.id) == [old]  # a live lease is left alone
@@ -141,8 +144,6 @@ async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_thro
 ) -> None:
     """A backlog longer than the reconcile period: each reconcile must leave a queued job where
     it is, or the queue would be reshuffled, its head sent to the back, at every period."""
-    from arq.constants import in_progress_key_prefix
-
     from models import settings
 
     monkeypatch.setattr(settings, "QUEUE_NAME", f"udt:test-backlog:{world.tenant.id}")  # no worker takes it
@@ -156,9 +157,8 @@ async def test_a_backlog_of_queued_jobs_keeps_its_generations_and_its_order_thro
     jobs = [transfer_jobs.job_id((await leases.of_transfer(t.id))[0]) for t in backlog]
     # The third was taken by a worker that has yet to take its lease; the fourth by one that died
     # before taking it (its in-progress mark is older than a lease): only that one is given again.
-    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts
-    await pool.psetex(in_progress_key_prefix + jobs[2], marked * 1000, b"1")
-    await pool.psetex(in_progress_key_prefix + jobs[3], int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    await _started(pool, jobs[2])
+    await _started(pool, jobs[3], settings.LEASE_SECONDS + 5)
     before = await pool.zrange(settings.QUEUE_NAME, 0, -1, withscores=True)
     assert [job.decode() for job, _ in before] == jobs
     for _ in range(3):
@@ -243,15 +243,12 @@ async def test_a_lane_whose_job_has_run_longer_than_a_lease_renewing_it_is_left_
     world: World, pool, queue: str
 ) -> None:
     """arq's in-progress mark is as old as the job: past a lease, only a lane without a lease was never held."""
-    from arq.constants import in_progress_key_prefix
-
     from models import settings
 
     long, lane = await _single(world, 28)
     await transfer_jobs.enqueue(pool, long)
     await _age(long)
-    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts, a lease and more ago
-    await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(lane), int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    await _started(pool, transfer_jobs.job_id(lane), settings.LEASE_SECONDS + 5)  # a lease and more ago
     assert await leases.hold(lane)  # renewed just now
     await reconcile(pool)
     assert await leases.of_transfer(long.id) == [lane]
@@ -330,15 +327,12 @@ async def test_a_lane_another_reconciler_gave_again_first_does_not_keep_the_next
 ) -> None:
     """The interleaving is forced: another worker's reconciler hands the never-held lane over right
     after this one has read the lanes; this one finds it gone and goes on to the next lane."""
-    from arq.constants import in_progress_key_prefix
-
     from models import settings
 
     raced, raced_lane = await _single(world, 32)
     lost, lost_lane = await _single(world, 34)  # committed, never enqueued
     await transfer_jobs.enqueue(pool, raced)
-    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts, a lease and more ago
-    await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(raced_lane), int((marked - settings.LEASE_SECONDS - 5) * 1000), b"1")
+    await _started(pool, transfer_jobs.job_id(raced_lane), settings.LEASE_SECONDS + 5)  # a lease and more ago
     await _age(raced)
     await _age(lost)
     read = leases.waiting
@@ -360,20 +354,16 @@ async def test_a_job_started_a_moment_less_than_a_lease_ago_is_left_to_take_its_
 ) -> None:
     """The interleaving is forced: the job is marked started as the reconciler reads the lanes,
     so its age is what the test says, to the millisecond."""
-    from arq.constants import in_progress_key_prefix
-
     from models import settings
 
     starting_up, lane = await _single(world, 36)
     await transfer_jobs.enqueue(pool, starting_up)
     await _age(starting_up)
-    marked = transfer_jobs.JOB_TIMEOUT_SECONDS + 10  # as arq marks a job it starts
     read = leases.waiting
 
     async def read_as_marked() -> list[leases.LaneRef]:
         lanes = await read()
-        started = settings.LEASE_SECONDS - 0.5  # seconds ago
-        await pool.psetex(in_progress_key_prefix + transfer_jobs.job_id(lane), int((marked - started) * 1000), b"1")
+        await _started(pool, transfer_jobs.job_id(lane), settings.LEASE_SECONDS - 0.5)
         return lanes
 
     monkeypatch.setattr(leases, "waiting", read_as_marked)
