@@ -97,7 +97,6 @@ async def test_last_use_is_noted_at_most_once_a_minute(api: Api, world: World) -
     assert (await _token_row(world.lead)).last_used_at > earlier + timedelta(minutes=1)
 
 
-
 async def test_requests_that_read_a_token_at_once_note_its_use_once(world: World) -> None:
     """Both read the token before either notes the use: the second write finds it noted and leaves it."""
     first_request, second_request = await _token_row(world.lead), await _token_row(world.lead)
