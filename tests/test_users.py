@@ -150,6 +150,7 @@ async def test_a_user_shows_who_they_are(api: Api, world: World) -> None:
                      "username": "agent12", "email": "agent12@example.com", "active": True, "tenantAdmin": False,
                      "outsideView": False}
 
+
 async def test_teams_and_the_tenant_are_named_with_their_global_ids(api: Api, world: World) -> None:
     east = await Team.get(tenant_id=world.tenant.id, name="East")
     team = {"id": to_global_id("Team", east.id), "name": "East"}
